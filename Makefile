@@ -1,0 +1,119 @@
+# cce: plain GNU make. User CFLAGS/CPPFLAGS/LDFLAGS are respected, never
+# overwritten: our flags go in CCE_* variables that are prepended.
+.SUFFIXES:
+
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/vendor-completions
+DESTDIR    ?=
+BUILD      ?= build
+VERSION    := $(shell cat VERSION 2>/dev/null || echo 0.1.0)
+
+CC         ?= cc
+CFLAGS     ?= -O2 -g
+CCE_CFLAGS  = -std=gnu11 -Wall -Wextra -Wshadow -Wno-unused-parameter -pthread
+CCE_CPPFLAGS = -Ilib -D_GNU_SOURCE -DCCE_VERSION='"$(VERSION)"'
+CCE_LDLIBS  = -ljq -lcurl -larchive -lmosquitto -lcrypto -lm -lpthread
+
+ifeq ($(DEVELOPER),1)
+CCE_CFLAGS += -Werror -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
+	-Wold-style-definition -Wvla -Wpointer-arith -Wundef
+endif
+ifneq ($(SANITIZE),)
+CCE_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+CCE_LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+ALL_CFLAGS  = $(CCE_CPPFLAGS) $(CPPFLAGS) $(CCE_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = -Wl,--as-needed $(CCE_LDFLAGS) $(LDFLAGS)
+
+LIB_SRC  := $(sort $(wildcard lib/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIBCCE   := $(BUILD)/lib/libcce.a
+TOOLS    := $(sort $(patsubst cmd/%.c,%,$(wildcard cmd/cce-*.c)))
+BINS     := $(TOOLS:%=$(BUILD)/bin/%)
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNITS    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TESTTOOL_SRC := $(sort $(wildcard tests/tools/*.c))
+TESTTOOLS := $(TESTTOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
+MANPAGES := $(sort $(wildcard man/*.[1-9]))
+SCRIPTS  := $(sort $(wildcard scripts/cce-*))
+COMPS    := $(sort $(wildcard completions/*))
+
+all: $(LIBCCE) $(BINS) $(TESTTOOLS)
+
+# A tool is cmd/cce-NAME.c plus, when it grows, cmd/cce-NAME/*.c.
+define tool_rule
+$(BUILD)/bin/$(1): $(BUILD)/cmd/$(1).o $(patsubst %.c,$(BUILD)/%.o,$(wildcard cmd/$(1)/*.c)) $(LIBCCE)
+	@mkdir -p $$(@D)
+	$$(CC) $$(ALL_CFLAGS) $$(ALL_LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIBCCE) $$(CCE_LDLIBS) $$(LDLIBS)
+endef
+$(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
+
+$(BUILD)/%.o: %.c $(wildcard lib/*.h) $(wildcard cmd/*/*.h) Makefile
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBCCE): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBCCE)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBCCE) $(CCE_LDLIBS) $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/tools/%.o $(LIBCCE)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBCCE) $(CCE_LDLIBS) $(LDLIBS)
+
+units: $(UNITS)
+
+# The one command that passes the tests (see README.md).
+check:
+	@scripts/check
+
+demo: 
+	@scripts/install-deps --build
+	@$(MAKE) --no-print-directory all
+	@scripts/demo
+
+bench: all
+	@for b in tests/bench/*; do [ -x "$$b" ] && { echo "== $$b"; "$$b" || exit 1; }; done; true
+
+FUZZ_CC ?= clang
+fuzz: $(BUILD)/fuzz/fuzz_jsonl
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard lib/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -g -O1 -std=gnu11 -Ilib -D_GNU_SOURCE -DCCE_VERSION='"$(VERSION)"' \
+		-fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRC) $(CCE_LDLIBS)
+
+fuzz-smoke: fuzz
+	@mkdir -p $(BUILD)/fuzz/work
+	$(BUILD)/fuzz/fuzz_jsonl -max_total_time=$${FUZZ_SECONDS:-30} -max_len=4096 \
+		-print_final_stats=0 $(BUILD)/fuzz/work tests/fuzz/corpus
+
+install: all
+	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
+	for b in $(BINS) $(SCRIPTS); do install -m 0755 "$$b" $(DESTDIR)$(BINDIR)/; done
+	for m in $(MANPAGES); do s=$${m##*.}; mkdir -p $(DESTDIR)$(MANDIR)/man$$s; \
+		install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man$$s/; done
+	for c in $(COMPS); do case "$$c" in \
+		*.bash) install -m 0644 "$$c" $(DESTDIR)$(BASHCOMPDIR)/$$(basename "$$c" .bash);; \
+		*/_*) install -m 0644 "$$c" $(DESTDIR)$(ZSHCOMPDIR)/;; esac; done
+
+uninstall:
+	for b in $(TOOLS) $(notdir $(SCRIPTS)); do rm -f $(DESTDIR)$(BINDIR)/$$b; done
+	for m in $(MANPAGES); do s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$$(basename "$$m"); done
+	for c in $(COMPS); do case "$$c" in \
+		*.bash) rm -f $(DESTDIR)$(BASHCOMPDIR)/$$(basename "$$c" .bash);; \
+		*/_*) rm -f $(DESTDIR)$(ZSHCOMPDIR)/$$(basename "$$c");; esac; done
+
+clean:
+	rm -rf build build-san
+
+.PHONY: all units check demo bench fuzz fuzz-smoke install uninstall clean
+.SECONDARY:

@@ -1,0 +1,88 @@
+#include "tool.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sig.h"
+
+void tool_init(struct tool *t, const char *prog)
+{
+	memset(t, 0, sizeof *t);
+	diag_init(prog);
+	sig_install();
+	cli_common_init(&t->common);
+	out_init(&t->out, 1, false);
+}
+
+void tool_start(struct tool *t)
+{
+	diag_set_quiet(t->common.quiet);
+	t->out.unbuffered = t->common.unbuffered;
+}
+
+static void report(void *arg, const char *source, uint64_t lineno, const char *msg)
+{
+	(void)arg;
+	diag_at(source, lineno, "%s", msg);
+}
+
+struct jsonl_reader *tool_open_input(struct tool *t, char *const *files, int nfiles,
+				     bool objects_only)
+{
+	struct jsonl_opts o = {
+		.max_line = t->common.max_line,
+		.rejects = t->common.rejects,
+		.strict = t->common.strict,
+		.objects_only = objects_only,
+		.report = report,
+		.before_block = out_flush_hook,
+		.arg = &t->out,
+	};
+	t->in = jsonl_open(files, nfiles, &o);
+	return t->in;
+}
+
+int tool_next(struct tool *t, struct jsonl_line *line, struct json_doc *doc, int timeout_ms)
+{
+	for (;;) {
+		int st = jsonl_next_json(t->in, line, doc, timeout_ms);
+		if (st == JSONL_IOERR) {
+			diag_error("%s", jsonl_error(t->in));
+			t->input_failed = true;
+			continue;
+		}
+		if (st == JSONL_FATAL) {
+			if (jsonl_fatal_exit(t->in) == CCE_EX_IOERR)
+				diag_error("%s", jsonl_error(t->in));
+			else
+				diag_error("stopping at the first rejected line (--strict)");
+		}
+		return st;
+	}
+}
+
+int tool_finish(struct tool *t, int status)
+{
+	out_flush(&t->out);
+	if (!t->out.closed && !t->out.err && close(1) < 0 && errno != EPIPE)
+		t->out.err = errno;
+	if (t->out.err) {
+		diag_error("cannot write to stdout: %s", strerror(t->out.err));
+		return CCE_EX_IOERR;
+	}
+	if (t->input_failed)
+		return CCE_EX_IOERR;
+	if (status != CCE_EX_OK)
+		return status;
+	if (t->in && jsonl_rejected(t->in))
+		return CCE_EX_DATAERR;
+	return CCE_EX_OK;
+}
+
+void tool_print_version(struct tool *t)
+{
+	(void)t;
+	printf("%s %s\n", diag_prog(), CCE_VERSION);
+}

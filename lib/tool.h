@@ -1,0 +1,43 @@
+/*
+ * tool: the skeleton every cmd/cce-NAME.c main shares.
+ *
+ * Promises: tool_init names the tool for diagnostics, installs the signal
+ * flags and sets the common options to their defaults. tool_open_input
+ * wires the reader to the contract: rejected lines reported through diag as
+ * "cce-NAME: SOURCE:LINE: reason", --rejects, --strict, --max-line, and the
+ * output flushed whenever input would block. tool_finish flushes and closes
+ * stdout and returns the contract's exit code for the run: 74 when output
+ * or input failed, else 65 when lines were rejected, else the tool's own
+ * status. This module reports through diag and never exits.
+ */
+#ifndef CCE_TOOL_H
+#define CCE_TOOL_H
+
+#include <stdbool.h>
+
+#include "cli.h"
+#include "diag.h"
+#include "jsonl.h"
+#include "out.h"
+
+struct tool {
+	struct cce_common common;
+	struct out out;
+	struct jsonl_reader *in;
+	bool input_failed;    /* a source could not be read */
+};
+
+void tool_init(struct tool *t, const char *prog);
+/* Call after options are parsed (applies -q and -u). */
+void tool_start(struct tool *t);
+struct jsonl_reader *tool_open_input(struct tool *t, char *const *files, int nfiles,
+				     bool objects_only);
+/* jsonl_next_json with JSONL_IOERR reported and skipped: returns LINE, EOF,
+ * TIMEOUT, INTR or FATAL (already reported). */
+int tool_next(struct tool *t, struct jsonl_line *line, struct json_doc *doc, int timeout_ms);
+/* Flushes and closes stdout; the run's exit code given the tool's own. */
+int tool_finish(struct tool *t, int status);
+/* The version line for -V. */
+void tool_print_version(struct tool *t);
+
+#endif

@@ -52,7 +52,7 @@ $(BUILD)/bin/$(1): $(BUILD)/cmd/$(1).o $(patsubst %.c,$(BUILD)/%.o,$(wildcard cm
 endef
 $(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
 
-$(BUILD)/%.o: %.c $(wildcard lib/*.h) $(wildcard cmd/*/*.h) Makefile
+$(BUILD)/%.o: %.c $(wildcard lib/*.h) $(wildcard cmd/*/*.h) $(wildcard tests/unit/*.h) Makefile
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -84,16 +84,24 @@ bench: all
 	@for b in tests/bench/*; do [ -x "$$b" ] && { echo "== $$b"; "$$b" || exit 1; }; done; true
 
 FUZZ_CC ?= clang
-fuzz: $(BUILD)/fuzz/fuzz_jsonl
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard lib/*.h)
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZERS  := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+fuzz: $(FUZZERS)
+# fuzz_NAME.c links lib/ and, when it exists, cmd/cce-NAME/ (a tool's parts
+# other than its main).
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(wildcard lib/*.h) $(wildcard cmd/*/*.[ch])
 	@mkdir -p $(@D)
-	$(FUZZ_CC) -g -O1 -std=gnu11 -Ilib -D_GNU_SOURCE -DCCE_VERSION='"$(VERSION)"' \
-		-fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRC) $(CCE_LDLIBS)
+	$(FUZZ_CC) -g -O1 -std=gnu11 -Ilib -Icmd -D_GNU_SOURCE -DCCE_VERSION='"$(VERSION)"' \
+		-fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRC) $(wildcard cmd/cce-$*/*.c) $(CCE_LDLIBS)
 
+# Each harness runs FUZZ_SECONDS (default 20) from its seed corpus
+# tests/fuzz/corpus/NAME/ and must find nothing.
 fuzz-smoke: fuzz
-	@mkdir -p $(BUILD)/fuzz/work
-	$(BUILD)/fuzz/fuzz_jsonl -max_total_time=$${FUZZ_SECONDS:-30} -max_len=4096 \
-		-print_final_stats=0 $(BUILD)/fuzz/work tests/fuzz/corpus
+	@for f in $(FUZZERS); do n=$${f##*/fuzz_}; mkdir -p $(BUILD)/fuzz/work-$$n; \
+		echo "fuzz-smoke: $$n"; \
+		$$f -max_total_time=$${FUZZ_SECONDS:-20} -max_len=4096 -print_final_stats=0 \
+			$(BUILD)/fuzz/work-$$n tests/fuzz/corpus/$$n >$(BUILD)/fuzz/$$n.log 2>&1 \
+		|| { tail -40 $(BUILD)/fuzz/$$n.log; exit 1; }; done
 
 install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 \

@@ -372,6 +372,8 @@ static int parse_value(struct parser *p)
 	default:
 		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_')
 			return literal(p, "\x01", JSON_NULL); /* reports the word */
+		if (c == 0xef && p->n - p->i >= 3 && memcmp(p->s + p->i, "\xef\xbb\xbf", 3) == 0)
+			return fail(p, p->i, "byte order mark (U+FEFF) only allowed at the start of a file");
 		if (c >= 0x80 && !utf8_len((const unsigned char *)p->s, p->i, p->n))
 			return fail(p, p->i, "invalid UTF-8 (%s)", show(c, sh));
 		return fail(p, p->i, "expected a JSON value, found %s", show(c, sh));

@@ -1,10 +1,11 @@
 # Shared set-up for every bats file: load with `load lib/common`.
 #
 # - puts the build under test first on PATH (CCE_BUILD, default build/)
-# - gives every test its own CCE_HOME under $BATS_TEST_TMPDIR
+# - runs every test in its own $BATS_TEST_TMPDIR, with CCE_HOME under it
 # - run_cce [-N|!] CMD ARGS...: run, log the command, check the exit code
 #   (like podman's run_podman): -N expects exactly N, ! expects non-zero.
 
+bats_require_minimum_version 1.5.0
 bats_load_library bats-support
 bats_load_library bats-assert
 bats_load_library bats-file
@@ -17,6 +18,7 @@ export PATH="$CCE_BUILD/bin:$CCE_BUILD/tests:$CCE_ROOT/scripts:$PATH"
 export LC_ALL=C.UTF-8
 
 common_setup() {
+	cd "$BATS_TEST_TMPDIR" || return 1
 	export CCE_HOME="$BATS_TEST_TMPDIR/home"
 	mkdir -p "$CCE_HOME"
 	unset CCE_STORE CCE_LOG XDG_STATE_HOME

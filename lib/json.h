@@ -8,7 +8,8 @@
  * surrogates, nothing above U+10FFFF) and no lone surrogate escapes. On
  * failure it returns -1 and fills a json_error with the byte offset and a
  * short lowercase reason ("trailing comma in object"). Nesting deeper than
- * JSON_MAX_DEPTH is refused rather than risking the stack.
+ * JSON_MAX_DEPTH (256, the depth jq 1.6 accepts, so that every line cce
+ * accepts can also be handed to jq) is refused.
  *
  * Tokens point into the caller's text (not copied; the text must outlive the
  * doc). Token 0 is the root. A token's subtree occupies tokens
@@ -25,7 +26,7 @@
 
 #include "buf.h"
 
-#define JSON_MAX_DEPTH 512
+#define JSON_MAX_DEPTH 256
 
 enum json_type {
 	JSON_NULL,

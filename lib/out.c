@@ -14,8 +14,8 @@ void out_init(struct out *o, int fd, bool unbuffered)
 	memset(o, 0, sizeof *o);
 	o->fd = fd;
 	o->unbuffered = unbuffered;
-	o->cap = OUT_BUFSIZE;
-	o->buf = xmalloc(o->cap);
+	/* the buffer comes with the first write, so that a run that ends
+	 * before writing (usage errors) has nothing to free */
 }
 
 void out_free(struct out *o)
@@ -60,6 +60,10 @@ void out_write(struct out *o, const void *p, size_t n)
 {
 	if (out_done(o))
 		return;
+	if (!o->buf) {
+		o->cap = OUT_BUFSIZE;
+		o->buf = xmalloc(o->cap);
+	}
 	if (o->len + n > o->cap) {
 		out_flush(o);
 		if (n >= o->cap) {

@@ -7,7 +7,8 @@
  * a record back), or after every record when unbuffered. A reader that went
  * away (EPIPE) sets `closed`, drops further output and is not an error;
  * any other write failure sets `err` (an errno) and drops further output.
- * SIGPIPE must be ignored (sig_install does) for EPIPE to be seen.
+ * SIGPIPE must be ignored (sig_install does) for EPIPE to be seen. The
+ * buffer is allocated by the first write and released by out_free.
  */
 #ifndef CCE_OUT_H
 #define CCE_OUT_H

@@ -70,15 +70,19 @@ int tool_finish(struct tool *t, int status)
 		t->out.err = errno;
 	if (t->out.err) {
 		diag_error("cannot write to stdout: %s", strerror(t->out.err));
-		return CCE_EX_IOERR;
+		status = CCE_EX_IOERR;
 	}
+	int code = CCE_EX_OK;
 	if (t->input_failed)
-		return CCE_EX_IOERR;
-	if (status != CCE_EX_OK)
-		return status;
-	if (t->in && jsonl_rejected(t->in))
-		return CCE_EX_DATAERR;
-	return CCE_EX_OK;
+		code = CCE_EX_IOERR;
+	else if (status != CCE_EX_OK)
+		code = status;
+	else if (t->in && jsonl_rejected(t->in))
+		code = CCE_EX_DATAERR;
+	jsonl_close(t->in);
+	t->in = NULL;
+	out_free(&t->out);
+	return code;
 }
 
 void tool_print_version(struct tool *t)

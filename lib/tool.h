@@ -35,7 +35,8 @@ struct jsonl_reader *tool_open_input(struct tool *t, char *const *files, int nfi
 /* jsonl_next_json with JSONL_IOERR reported and skipped: returns LINE, EOF,
  * TIMEOUT, INTR or FATAL (already reported). */
 int tool_next(struct tool *t, struct jsonl_line *line, struct json_doc *doc, int timeout_ms);
-/* Flushes and closes stdout; the run's exit code given the tool's own. */
+/* Flushes and closes stdout, closes the input and frees both; returns the
+ * run's exit code given the tool's own status. */
 int tool_finish(struct tool *t, int status);
 /* The version line for -V. */
 void tool_print_version(struct tool *t);

@@ -1,3 +1,4 @@
+# shellcheck disable=SC2154 # status, output, stderr come from bats' run
 # Shared set-up for every bats file: load with `load lib/common`.
 #
 # - puts the build under test first on PATH (CCE_BUILD, default build/)

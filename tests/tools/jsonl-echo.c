@@ -75,8 +75,5 @@ int main(int argc, char **argv)
 	}
 	json_doc_free(&doc);
 	int status = st == JSONL_FATAL ? jsonl_fatal_exit(t.in) : 0;
-	status = tool_finish(&t, status);
-	jsonl_close(t.in);
-	out_free(&t.out);
-	return status;
+	return tool_finish(&t, status);
 }

@@ -207,7 +207,7 @@ status=0'
 $good2"
 }
 
-@test "SIGTERM stops reading, flushes what was read, and exits; a second signal exits at once" {
+@test "SIGTERM stops reading, flushes what was read, and exits 0" {
 	mkfifo in
 	jsonl-echo <in >out.jsonl 2>err &
 	local pid=$!
@@ -220,6 +220,23 @@ $good2"
 	exec 7>&-
 	assert_equal "$rc" 0
 	assert_equal "$(cat out.jsonl)" "$good1"
+}
+
+@test "a second SIGTERM exits at once (128+15) while the first waits to flush" {
+	seq 1 100000 | sed 's/.*/{"n":&}/' >many.jsonl
+	mkfifo out
+	exec 8<>out # a reader that never reads: output blocks once the pipe is full
+	jsonl-echo many.jsonl >out &
+	local pid=$!
+	sleep 0.5
+	kill -TERM "$pid"
+	sleep 0.3
+	kill -0 "$pid" # still trying to flush what it read
+	kill -TERM "$pid"
+	local rc=0
+	wait "$pid" || rc=$?
+	exec 8<&-
+	assert_equal "$rc" 143
 }
 
 @test "values of other types are rejected where objects are required, accepted with --any" {

@@ -1,0 +1,128 @@
+#!/usr/bin/env bats
+# cce-fleet: ssh fan-out over node records, against a real sshd on loopback.
+
+load lib/common
+load lib/sshd
+
+setup_file() {
+	export SSHD_DIR="$BATS_FILE_TMPDIR/sshd"
+	sshd_start "$SSHD_DIR"
+	# cce-fleet passes ssh options with --ssh-opt; the port and key come
+	# through an ssh config file so that every test uses the same flags
+	cat >"$BATS_FILE_TMPDIR/ssh_config" <<CONF
+Host *
+	Port $SSHD_PORT
+	IdentityFile $SSH_KEY
+	StrictHostKeyChecking no
+	UserKnownHostsFile /dev/null
+	LogLevel ERROR
+	ConnectTimeout 3
+CONF
+	export SSH_CONFIG="$BATS_FILE_TMPDIR/ssh_config"
+}
+
+teardown_file() {
+	sshd_stop
+}
+
+fleet() {
+	cce-fleet --ssh-opt "ConnectTimeout=3" --ssh "$BATS_TEST_TMPDIR/ssh" "$@"
+}
+
+setup() {
+	common_setup
+	# ssh with the test config; cce-fleet's --ssh picks the program
+	printf '#!/bin/sh\nexec ssh -F %s "$@"\n' "$SSH_CONFIG" >"$BATS_TEST_TMPDIR/ssh"
+	chmod +x "$BATS_TEST_TMPDIR/ssh"
+}
+
+@test "runs the command on every node and reports exit, output and time per node" {
+	printf '%s\n' '{"node":"edge-1","addr":"127.0.0.1"}' '{"node":"edge-2","addr":"localhost"}' >nodes
+	run_cce -0 fleet -j 2 'echo "hi from $(hostname)"; echo warn >&2; exit 3' <nodes
+	assert_equal "${#lines[@]}" 2
+	run jq -s -c 'sort_by(.node) | map({node,addr,exit,stdout,stderr,ms: (.ms|type)})' <<<"$output"
+	assert_output "[{\"node\":\"edge-1\",\"addr\":\"127.0.0.1\",\"exit\":3,\"stdout\":\"hi from $(hostname)\\n\",\"stderr\":\"warn\\n\",\"ms\":\"number\"},{\"node\":\"edge-2\",\"addr\":\"localhost\",\"exit\":3,\"stdout\":\"hi from $(hostname)\\n\",\"stderr\":\"warn\\n\",\"ms\":\"number\"}]"
+}
+
+@test "a node that refuses ssh gets a record with the reason" {
+	local dead
+	dead=$(free_port)
+	printf '#!/bin/sh\nexec ssh -F %s -p %s "$@"\n' "$SSH_CONFIG" "$dead" >"$BATS_TEST_TMPDIR/ssh"
+	run_cce -0 fleet true <<<'{"node":"gone","addr":"127.0.0.1"}'
+	run jq -r '[.node, .exit, .error] | @tsv' <<<"$output"
+	assert_output --regexp $'^gone\t255\tssh: .*(Connection refused|connect to host)'
+}
+
+@test "a node that hangs is cut off at --timeout, never a hang" {
+	local t0=$SECONDS
+	run_cce -0 fleet --timeout 1s 'sleep 30' <<<'{"node":"slow","addr":"127.0.0.1"}'
+	[ $((SECONDS - t0)) -lt 10 ]
+	run jq -c '{node,exit,error}' <<<"$output"
+	assert_output '{"node":"slow","exit":null,"error":"timed out after 1s"}'
+}
+
+@test "output past --max-output is cut and marked truncated" {
+	run_cce -0 fleet --max-output 100 'head -c 5000 /dev/zero | tr "\0" x' <<<'{"node":"big","addr":"127.0.0.1"}'
+	run jq -c '{n: (.stdout|length), truncated}' <<<"$output"
+	assert_output '{"n":100,"truncated":["stdout"]}'
+}
+
+@test "--lines streams every output line of every node as one record" {
+	printf '%s\n' '{"node":"a","addr":"127.0.0.1"}' '{"node":"b","addr":"localhost"}' >nodes
+	run_cce -0 fleet --lines 'printf "{\"t\":1}\n{\"t\":2}\n"; echo "oops \"q\"" >&2' <nodes
+	run jq -s -c 'sort_by(.node, .stream, .line)' <<<"$output"
+	assert_output '[{"node":"a","stream":"stderr","line":"oops \"q\""},{"node":"a","stream":"stdout","line":"{\"t\":1}"},{"node":"a","stream":"stdout","line":"{\"t\":2}"},{"node":"b","stream":"stderr","line":"oops \"q\""},{"node":"b","stream":"stdout","line":"{\"t\":1}"},{"node":"b","stream":"stdout","line":"{\"t\":2}"}]'
+}
+
+@test "--lines keeps records whole when many nodes write long lines at once" {
+	for i in $(seq 1 6); do printf '{"node":"n%d","addr":"127.0.0.1"}\n' "$i"; done >nodes
+	run_cce -0 fleet -j 6 --lines 'for i in $(seq 200); do head -c 3000 /dev/zero | tr "\0" y; echo; done' <nodes
+	assert_equal "${#lines[@]}" 1200
+	# every line parses on its own
+	printf '%s\n' "$output" | jq -c . >/dev/null
+}
+
+@test "--lines cuts a line too long to write atomically and marks it" {
+	run_cce -0 fleet --lines 'head -c 10000 /dev/zero | tr "\0" z; echo; echo short' <<<'{"node":"a","addr":"127.0.0.1"}'
+	assert_equal "${#lines[@]}" 2
+	run jq -c '{n: (.line|length), truncated}' <<<"$output"
+	assert_line --index 0 --regexp '^\{"n":[0-9]{4},"truncated":true\}$'
+	assert_line --index 1 '{"n":5,"truncated":null}'
+}
+
+@test "--user and --ssh-opt reach ssh" {
+	run_cce -0 fleet --user root --ssh-opt SendEnv=CCE_X 'whoami; echo "x=$CCE_X"' <<<'{"node":"r","addr":"127.0.0.1"}'
+	run jq -r .stdout <<<"$output"
+	assert_output "root
+x="
+	CCE_X=42 run_cce -0 fleet --ssh-opt SendEnv=CCE_X 'echo "x=$CCE_X"' <<<'{"node":"r","addr":"127.0.0.1"}'
+	assert_equal "$(jq -r .stdout <<<"$output")" "x=42"
+}
+
+@test "bad node records are reported with their line and skipped, exit 65" {
+	printf '%s\n' '{"node":"ok","addr":"127.0.0.1"}' 'not json' '{"addr":"x"}' '[1]' >nodes
+	run_cce -65 fleet true <nodes
+	assert_equal "$(jq -r .node <<<"$output")" ok
+	assert_line --index 0 --partial '"node":"ok"'
+	assert_equal "$stderr" "cce-fleet: stdin:2: expected a JSON object with node and addr
+cce-fleet: stdin:3: missing or non-string field node
+cce-fleet: stdin:4: expected a JSON object with node and addr"
+}
+
+@test "runs at most -j nodes at a time" {
+	for i in $(seq 1 6); do printf '{"node":"n%d","addr":"127.0.0.1"}\n' "$i"; done >nodes
+	local t0=$SECONDS
+	run_cce -0 fleet -j 3 'sleep 1' <nodes
+	assert_equal "${#lines[@]}" 6
+	# two waves of one second each
+	[ $((SECONDS - t0)) -ge 2 ]
+}
+
+@test "usage errors exit 64" {
+	run_cce -64 cce-fleet
+	assert_equal "${stderr%%$'\n'*}" "cce-fleet: no command given"
+	run_cce -64 cce-fleet -j 0 true
+	run_cce -64 cce-fleet --timeout never true
+	assert_equal "${stderr%%$'\n'*}" "cce-fleet: --timeout: invalid duration 'never' (use e.g. 250ms, 30s, 5m, 2h, 7d)"
+	run_cce -64 cce-fleet --frobnicate true
+}

@@ -1,0 +1,202 @@
+/*
+ * sched: the placement engine of cce-sched.
+ *
+ * Promises:
+ * - Resources are fixed point, thousandths of a unit (cpu in millicores,
+ *   mem_mb and disk_mb in thousandths of a MiB), so capacity checks are
+ *   exact integer comparisons and never drift with floating point.
+ * - Placement is a pure function of the node pool, the state, the tasks in
+ *   the order they are placed, the options and the seed: the same input
+ *   gives the same bytes out.
+ * - For spread, binpack, leastloaded and cost, the indexed search (index.c,
+ *   per node shape an ordering by a task-independent key) picks exactly the
+ *   node that scoring every node would pick; sched.exhaustive selects the
+ *   score-every-node path so that tests and the benchmark can compare them.
+ *   Ties in score go to the less allocated node, then to a hash of the node
+ *   name and the seed, then to the node index: no tie is left to chance.
+ * - Parsing (parse.c) validates records and names the offending field in a
+ *   lowercase message; it never prints. The engine (place.c) writes records
+ *   only through the struct out it is given.
+ * Memory: the sched owns every node, task, replica and string it holds;
+ * sched_free releases all of it.
+ */
+#ifndef CCE_SCHED_H
+#define CCE_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "json.h"
+#include "out.h"
+
+enum { R_CPU, R_MEM, R_DISK, NRES };
+
+enum strategy { S_SPREAD, S_BINPACK, S_LEASTLOADED, S_COST, S_ROUNDROBIN, S_HASH, NSTRAT };
+#define NINDEXED 4 /* strategies below this one use the heap index */
+
+enum spread_kind { SP_NONE, SP_NODE, SP_ZONE, SP_REGION };
+enum qos { Q_GUARANTEED, Q_BURSTABLE, Q_BESTEFFORT };
+enum nstate { N_READY, N_CORDONED, N_NOTREADY };
+
+/* Filters in the order they run; reasons are counted in this order. */
+enum filter {
+	F_NOTREADY, F_CORDONED, F_CPU, F_MEM, F_DISK, F_REGION, F_SELECTOR,
+	F_SPREAD, F_ORIGIN, NFILTER, F_PASS = NFILTER
+};
+
+struct kv {
+	char *k, *v;
+};
+
+/* string -> int map with owned keys (any bytes, NUL included) */
+struct smap {
+	char **keys;
+	size_t *lens;
+	int *vals;
+	uint32_t cap, n;
+};
+void smap_init(struct smap *m);
+void smap_free(struct smap *m);
+int smap_get(const struct smap *m, const char *k, size_t n);   /* -1 when absent */
+/* the existing value, or v after inserting k */
+int smap_put(struct smap *m, const char *k, size_t n, int v);
+
+struct node {
+	char *name, *addr, *state;      /* addr may be NULL */
+	int region, zone;               /* interned ids; "" when absent */
+	struct kv *labels;              /* sorted by key */
+	int nlabels;
+	int64_t cap[NRES], load[2];
+	double cost;
+	enum nstate st;
+	bool dead;                      /* state "dead": its replicas must move */
+	/* dynamic */
+	int64_t alloc[NRES];
+	uint32_t nrep;                  /* live replicas on the node */
+	double u, v;                    /* see sched_node_update */
+	uint64_t tb;                    /* seeded tie-break */
+	uint64_t nh;                    /* hash of the name, for rendezvous */
+	double w;                       /* rendezvous weight (cpu share) */
+	int group;                      /* -1 unless ready */
+	int hpos[NINDEXED];
+	int tl, tr;                     /* binpack treap children */
+	uint32_t tprio;
+	int64_t tagg[NRES];             /* most free in its treap subtree */
+	int rr;                         /* position in name order */
+	uint32_t mark;
+	int *reps;                      /* replicas placed here (may hold dead ones) */
+	int nreps, capreps;
+};
+
+struct task {
+	char *name;
+	int64_t replicas, priority;
+	int64_t req[NRES];
+	char *region;                   /* NULL: any */
+	struct kv *selector, *prefer;
+	int nselector, nprefer;
+	enum spread_kind spread;
+	enum qos qos;
+	int strategy;                   /* -1: the run's --strategy */
+	char *key;                      /* NULL: the task name */
+	char *extra;                    /* ",\"cpu\":0.5,..." the fields passed through */
+	size_t extra_len;
+	int tn;                         /* its tname */
+	size_t order;                   /* input position, for --batch */
+	double size;                    /* for --batch */
+};
+
+struct rep {
+	int spec;                       /* index into tasks */
+	int tname;
+	int64_t replica;
+	int node;                       /* -1: gone */
+	char *gone;                     /* node name when gone */
+	double score;                   /* as read from --state */
+	bool live;
+};
+
+struct tname {
+	int *reps;
+	int nreps, capreps;
+	bool input;                     /* seen among the input tasks */
+};
+
+struct group {
+	int rep;                        /* a member node: all share region, zone, labels, cap */
+	int *members;
+	int n;
+	int *heap[NINDEXED];            /* NULL until the strategy is used */
+	int64_t (*agg[NINDEXED])[NRES]; /* per heap position: most free in its subtree */
+	int troot;                      /* binpack treap */
+	bool tree;
+	int64_t dreq[NRES];             /* the last request seen, and its demand */
+	int dnres, dact;
+	double d;
+	bool active[NRES];
+};
+
+struct sched {
+	int strategy;
+	double balance;
+	uint64_t seed;
+	bool exhaustive, explain, preempt, batch;
+	struct out *out;
+
+	struct node *nodes;
+	int nnodes, capnodes, nready;
+	struct smap node_ix, names, groupkeys;
+	char **strs;                    /* interned zones and regions */
+	int nstrs, capstrs;
+	struct group *groups;
+	int ngroups;
+	int *rrorder;                   /* node indices in name order */
+	int rrcursor;
+	double wsum;
+	bool uniform;                   /* every ready node has the same cpu */
+
+	struct task *tasks;
+	int ntasks, captasks;
+	struct rep *reps;
+	int nreps, capreps;
+	struct tname *tnames;
+	int ntnames, captnames;
+	uint64_t hashed;                /* replicas counted for --balance */
+	uint64_t batch_total;           /* replicas expected, with --batch */
+	uint32_t epoch;
+
+	struct buf line, tmp, ex;
+	int *scratch;
+	size_t scratchcap;
+};
+
+void sched_init(struct sched *s, struct out *out);
+void sched_free(struct sched *s);
+
+/* Parsing: 0, or -1 with a lowercase reason naming the field in err. */
+int sched_add_node(struct sched *s, const struct json_doc *d, char *err, size_t errlen);
+/* A task record from the input; *ti receives its index. */
+int sched_parse_task(struct sched *s, const struct json_doc *d, bool from_state, int *ti,
+		     char *err, size_t errlen);
+/* A line of --state: a placement, a moved or evicted event; other records
+ * (unschedulable ones) are ignored. */
+int sched_add_state(struct sched *s, const struct json_doc *d, char *err, size_t errlen);
+/* Claims the task's name among the input tasks: -1 when it is a duplicate. */
+int sched_claim_name(struct sched *s, int ti, char *err, size_t errlen);
+/* Drops the last parsed task (after a rejection). */
+void sched_drop_task(struct sched *s, int ti);
+int strategy_from_name(const char *name);
+extern const char *const strategy_names[NSTRAT];
+
+/* Engine. sched_ready is called once after every node and state line. */
+void sched_ready(struct sched *s);
+void sched_reschedule(struct sched *s);
+void sched_place_task(struct sched *s, int ti);
+/* Replicas an input task will ask for, for --balance with --batch. */
+void sched_expect(struct sched *s, uint64_t replicas);
+/* Sorts tasks [from, ntasks) for --batch: priority, then size, then order. */
+void sched_sort_batch(struct sched *s, int *order, int n);
+
+#endif

@@ -33,8 +33,7 @@ CONF
 	SSH_OPTS=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
 		-o BatchMode=yes -o ConnectTimeout=5 -p "$SSHD_PORT" -i "$SSH_KEY")
 	export SSHD_PORT SSHD_PID SSH_KEY
-	local i
-	for i in $(seq 1 50); do
+	for _ in $(seq 1 50); do
 		ssh "${SSH_OPTS[@]}" 127.0.0.1 true 2>/dev/null && return 0
 		sleep 0.1
 	done

@@ -1,0 +1,206 @@
+/*
+ * cce-sync: ship directory trees through pipes and ssh, verified, and
+ * switch releases atomically.
+ */
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cce-sync/sync.h"
+#include "sig.h"
+#include "tool.h"
+
+static const char usage[] =
+	"usage: cce-sync manifest DIR [--cache FILE]\n"
+	"usage: cce-sync diff OLD_MANIFEST NEW_MANIFEST\n"
+	"usage: cce-sync pack DIR [--against MANIFEST] [--sign KEY] [--gzip|--zstd] [--level N] [--cache FILE] [--progress]\n"
+	"usage: cce-sync unpack DIR [--mode release|merge|mirror] [--verify PUBKEY] [--keep N] [--check CMD] [--max-size SIZE] [--max-files N] [--progress]\n"
+	"usage: cce-sync rollback DIR [--to RELEASE]\n"
+	"usage: cce-sync releases DIR\n"
+	"usage: cce-sync verify DIR [--manifest FILE]\n"
+	"usage: cce-sync keygen --out KEYFILE\n"
+	"  --cache FILE          remember file hashes by inode, size and mtime in FILE\n"
+	"  --against MANIFEST    send only what differs from MANIFEST (the receiver's)\n"
+	"  --sign KEY            sign the stream with the Ed25519 KEY from keygen\n"
+	"  --gzip                compress with gzip\n"
+	"  --zstd                compress with zstd (the default)\n"
+	"  --level N             compression level\n"
+	"  --progress            show files, bytes and rate on stderr (a terminal)\n"
+	"  --mode MODE           release (default), merge (never deletes) or mirror\n"
+	"  --verify PUBKEY       refuse streams not signed by PUBKEY\n"
+	"  --keep N              releases to keep (default 5)\n"
+	"  --check CMD           run CMD in the new release; switch only if it succeeds\n"
+	"  --max-size SIZE       refuse trees or streams over SIZE (default 4GiB)\n"
+	"  --max-files N         refuse manifests over N entries (default 1000000)\n"
+	"  --to RELEASE          roll back to RELEASE instead of the previous one\n"
+	"  --manifest FILE       verify against FILE instead of the last manifest\n"
+	"  --out KEYFILE         write the private key to KEYFILE and the public to KEYFILE.pub\n";
+
+enum {
+	OPT_CACHE = CLI_OPT_TOOL, OPT_AGAINST, OPT_SIGN, OPT_GZIP, OPT_ZSTD, OPT_LEVEL,
+	OPT_PROGRESS, OPT_MODE, OPT_VERIFY, OPT_KEEP, OPT_CHECK, OPT_MAX_SIZE, OPT_MAX_FILES,
+	OPT_TO, OPT_MANIFEST, OPT_OUT,
+};
+
+static const char *const opt_names[] = {
+	"--cache", "--against", "--sign", "--gzip", "--zstd", "--level", "--progress", "--mode",
+	"--verify", "--keep", "--check", "--max-size", "--max-files", "--to", "--manifest", "--out",
+};
+
+/* which options each subcommand takes, and how many operands */
+static const struct {
+	const char *name;
+	int operands;
+	unsigned opts;
+} cmds[] = {
+#define B(o) (1u << ((o) - OPT_CACHE))
+	{ "manifest", 1, B(OPT_CACHE) },
+	{ "diff", 2, 0 },
+	{ "pack", 1, B(OPT_AGAINST) | B(OPT_SIGN) | B(OPT_GZIP) | B(OPT_ZSTD) | B(OPT_LEVEL) |
+		     B(OPT_CACHE) | B(OPT_PROGRESS) },
+	{ "unpack", 1, B(OPT_MODE) | B(OPT_VERIFY) | B(OPT_KEEP) | B(OPT_CHECK) | B(OPT_MAX_SIZE) |
+		       B(OPT_MAX_FILES) | B(OPT_PROGRESS) },
+	{ "rollback", 1, B(OPT_TO) },
+	{ "releases", 1, 0 },
+	{ "verify", 1, B(OPT_MANIFEST) },
+	{ "keygen", 0, B(OPT_OUT) },
+};
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		CLI_COMMON_LONGOPTS,
+		{ "cache", required_argument, NULL, OPT_CACHE },
+		{ "against", required_argument, NULL, OPT_AGAINST },
+		{ "sign", required_argument, NULL, OPT_SIGN },
+		{ "gzip", no_argument, NULL, OPT_GZIP },
+		{ "zstd", no_argument, NULL, OPT_ZSTD },
+		{ "level", required_argument, NULL, OPT_LEVEL },
+		{ "progress", no_argument, NULL, OPT_PROGRESS },
+		{ "mode", required_argument, NULL, OPT_MODE },
+		{ "verify", required_argument, NULL, OPT_VERIFY },
+		{ "keep", required_argument, NULL, OPT_KEEP },
+		{ "check", required_argument, NULL, OPT_CHECK },
+		{ "max-size", required_argument, NULL, OPT_MAX_SIZE },
+		{ "max-files", required_argument, NULL, OPT_MAX_FILES },
+		{ "to", required_argument, NULL, OPT_TO },
+		{ "manifest", required_argument, NULL, OPT_MANIFEST },
+		{ "out", required_argument, NULL, OPT_OUT },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct tool t;
+	tool_init(&t, "cce-sync");
+	/* paths are UTF-8 (manifests are JSON): libarchive must not try to
+	 * convert them from the user's locale when it writes or reads pax */
+	if (!setlocale(LC_CTYPE, "C.UTF-8"))
+		setlocale(LC_CTYPE, "C.utf8");
+	struct pack_opts po = { .compress = COMPRESS_ZSTD, .level = -1 };
+	struct unpack_opts uo = { .mode = MODE_RELEASE, .keep = 5, .in_fd = 0,
+				  .lim = { .max_size = (uint64_t)4 << 30, .max_files = 1000000 } };
+	const char *cache = NULL, *to = NULL, *manifest = NULL, *keyout = NULL;
+	bool progress = false;
+	unsigned given = 0;
+	uint64_t v;
+	char err[256];
+	int c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+		int r = cli_common_option(&t.common, c, optarg, err, sizeof err);
+		if (r < 0)
+			return diag_usage("%s", err);
+		if (r > 0)
+			continue;
+		if (c >= OPT_CACHE && c <= OPT_OUT)
+			given |= 1u << (c - OPT_CACHE);
+		switch (c) {
+		case 'h': fputs(usage, stdout); fputs(cli_common_help, stdout); return 0;
+		case 'V': tool_print_version(&t); return 0;
+		case OPT_CACHE: cache = optarg; break;
+		case OPT_AGAINST: po.against = optarg; break;
+		case OPT_SIGN: po.sign = optarg; break;
+		case OPT_GZIP: po.compress = COMPRESS_GZIP; break;
+		case OPT_ZSTD: po.compress = COMPRESS_ZSTD; break;
+		case OPT_LEVEL:
+			if (cli_uint("--level", optarg, 0, 19, &v, err, sizeof err) < 0)
+				return diag_usage("%s", err);
+			po.level = (int)v;
+			break;
+		case OPT_PROGRESS: progress = true; break;
+		case OPT_MODE:
+			if (!strcmp(optarg, "release"))
+				uo.mode = MODE_RELEASE;
+			else if (!strcmp(optarg, "merge"))
+				uo.mode = MODE_MERGE;
+			else if (!strcmp(optarg, "mirror"))
+				uo.mode = MODE_MIRROR;
+			else
+				return diag_usage("--mode: '%s' is not release, merge or mirror", optarg);
+			break;
+		case OPT_VERIFY: uo.verify = optarg; break;
+		case OPT_KEEP:
+			if (cli_uint("--keep", optarg, 1, 100000, &v, err, sizeof err) < 0)
+				return diag_usage("%s", err);
+			uo.keep = (unsigned)v;
+			break;
+		case OPT_CHECK: uo.check = optarg; break;
+		case OPT_MAX_SIZE:
+			if (cli_size("--max-size", optarg, &uo.lim.max_size, err, sizeof err) < 0)
+				return diag_usage("%s", err);
+			break;
+		case OPT_MAX_FILES:
+			if (cli_uint("--max-files", optarg, 0, UINT32_MAX, &uo.lim.max_files, err, sizeof err) < 0)
+				return diag_usage("%s", err);
+			break;
+		case OPT_TO: to = optarg; break;
+		case OPT_MANIFEST: manifest = optarg; break;
+		case OPT_OUT: keyout = optarg; break;
+		default:
+			cli_bad_option(argv, optind, optopt, c, err, sizeof err);
+			return diag_usage("%s", err);
+		}
+	}
+	if (optind >= argc)
+		return diag_usage("missing subcommand (manifest, diff, pack, unpack, rollback, releases, "
+				  "verify or keygen)");
+	const char *sub = argv[optind++];
+	int k = -1;
+	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+		if (!strcmp(sub, cmds[i].name))
+			k = (int)i;
+	if (k < 0)
+		return diag_usage("unknown subcommand '%s'", sub);
+	for (unsigned b = 0; b < sizeof opt_names / sizeof opt_names[0]; b++)
+		if ((given & (1u << b)) && !(cmds[k].opts & (1u << b)))
+			return diag_usage("%s does not apply to '%s'", opt_names[b], sub);
+	if (argc - optind != cmds[k].operands)
+		return diag_usage("'%s' takes %d operand%s, not %d", sub, cmds[k].operands,
+				  cmds[k].operands == 1 ? "" : "s", argc - optind);
+	if (!strcmp(sub, "keygen") && !keyout)
+		return diag_usage("keygen needs --out KEYFILE");
+	tool_start(&t);
+	char **arg = argv + optind;
+	int st;
+	switch (k) {
+	case 0: st = cmd_manifest(&t.out, arg[0], cache); break;
+	case 1: st = cmd_diff(&t.out, arg[0], arg[1]); break;
+	case 2:
+		po.dir = arg[0];
+		po.cache = cache;
+		po.progress = progress;
+		st = cmd_pack(&po);
+		break;
+	case 3:
+		uo.dir = arg[0];
+		uo.progress = progress;
+		st = cmd_unpack(&t.out, &uo);
+		break;
+	case 4: st = cmd_rollback(&t.out, arg[0], to); break;
+	case 5: st = cmd_releases(&t.out, arg[0]); break;
+	case 6: st = cmd_verify(&t.out, arg[0], manifest); break;
+	default: st = cmd_keygen(keyout); break;
+	}
+	st = tool_finish(&t, st);
+	out_free(&t.out);
+	return st;
+}

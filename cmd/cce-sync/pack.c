@@ -1,0 +1,343 @@
+/* manifest, diff, pack and keygen: the sending side */
+#include "sync.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "diag.h"
+#include "json.h"
+#include "sig.h"
+#include "sign.h"
+#include "timeutil.h"
+
+#define DATA_BLOCK (1 << 20)
+
+void progress_init(struct progress *p, bool want)
+{
+	memset(p, 0, sizeof *p);
+	p->on = want && isatty(2);
+	p->start = p->last = time_mono_ms();
+}
+
+void progress_tick(struct progress *p, uint64_t files, uint64_t bytes)
+{
+	p->files += files;
+	p->bytes += bytes;
+	if (!p->on)
+		return;
+	int64_t now = time_mono_ms();
+	if (now - p->last < 250)
+		return;
+	p->last = now;
+	double s = (double)(now - p->start) / 1000.0;
+	fprintf(stderr, "\r%ju files, %.1f MiB, %.1f MiB/s   ", (uintmax_t)p->files,
+		(double)p->bytes / 1048576.0, s > 0 ? (double)p->bytes / 1048576.0 / s : 0.0);
+}
+
+void progress_end(struct progress *p)
+{
+	if (!p->on)
+		return;
+	p->last = 0;
+	progress_tick(p, 0, 0);
+	fputc('\n', stderr);
+}
+
+char *tree_root(const char *dir)
+{
+	struct buf b = BUF_INIT;
+	struct stat st;
+	buf_addf(&b, "%s/releases", dir);
+	bool layout = stat(b.data, &st) == 0 && S_ISDIR(st.st_mode);
+	buf_reset(&b);
+	buf_addf(&b, "%s/current", dir);
+	if (layout && lstat(b.data, &st) == 0 && S_ISLNK(st.st_mode)) {
+		buf_adds(&b, "/");
+		return buf_detach(&b, NULL);
+	}
+	buf_reset(&b);
+	buf_adds(&b, dir);
+	return buf_detach(&b, NULL);
+}
+
+int cmd_manifest(struct out *out, const char *dir, const char *cache)
+{
+	char err[512] = "";
+	struct manifest m;
+	char *root = tree_root(dir);
+	int r = manifest_scan(root, cache, &m, err, sizeof err);
+	free(root);
+	if (r < 0) {
+		diag_error("%s", err);
+		manifest_free(&m);
+		return CCE_EX_IOERR;
+	}
+	struct buf b = BUF_INIT;
+	for (size_t i = 0; i < m.n && !out_done(out); i++) {
+		buf_reset(&b);
+		entry_json(&m.e[i], &b);
+		out_line(out, b.data, b.len);
+	}
+	buf_free(&b);
+	manifest_free(&m);
+	return 0;
+}
+
+int cmd_diff(struct out *out, const char *oldf, const char *newf)
+{
+	char err[512] = "";
+	struct manifest a, b;
+	memset(&b, 0, sizeof b);
+	if (manifest_load(oldf, &a, err, sizeof err) < 0 ||
+	    manifest_load(newf, &b, err, sizeof err) < 0) {
+		diag_error("%s", err);
+		manifest_free(&a);
+		manifest_free(&b);
+		return CCE_EX_DATAERR;
+	}
+	struct ops ops;
+	manifest_diff(&a, &b, NULL, &ops, err, sizeof err);
+	struct buf l = BUF_INIT;
+	for (size_t i = 0; i < ops.n && !out_done(out); i++) {
+		buf_reset(&l);
+		op_json(&ops.o[i], &l);
+		out_line(out, l.data, l.len);
+	}
+	buf_free(&l);
+	ops_free(&ops);
+	manifest_free(&a);
+	manifest_free(&b);
+	return 0;
+}
+
+int cmd_keygen(const char *keyfile)
+{
+	char err[512];
+	if (sign_keygen(keyfile, err, sizeof err) < 0) {
+		diag_error("%s", err);
+		return CCE_EX_IOERR;
+	}
+	return 0;
+}
+
+/* A manifest is JSON, so names must be UTF-8. */
+static bool utf8(const char *s, const char **why)
+{
+	struct buf j = BUF_INIT;
+	buf_add_json_str(&j, s, strlen(s));
+	bool ok = json_valid(j.data, j.len, NULL);
+	buf_free(&j);
+	if (!ok)
+		*why = "name is not UTF-8";
+	return ok;
+}
+
+/* The manifest a pack promises: what unpack accepts. Special bits are
+ * stripped (unpack refuses them) and the reserved .cce tree is left out. */
+static void target_manifest(struct manifest *m)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < m->n; i++) {
+		struct entry *e = &m->e[i];
+		const char *why;
+		if (!path_ok(e->path, &why) || !utf8(e->path, &why) || (e->target && !utf8(e->target, &why))) {
+			diag_warn("leaving out '%s': %s", e->path, why);
+			m->total_size -= e->size;
+			free(e->path);
+			free(e->target);
+			continue;
+		}
+		if (e->mode & 07000) {
+			diag_warn("stripping setuid, setgid and sticky bits from '%s'", e->path);
+			e->mode &= 0777;
+		}
+		m->e[k++] = *e;
+	}
+	m->n = k;
+}
+
+static int add_blob(struct archive *a, const char *name, const char *data, size_t len)
+{
+	struct archive_entry *e = archive_entry_new();
+	archive_entry_set_pathname(e, name);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0644);
+	archive_entry_set_size(e, (la_int64_t)len);
+	archive_entry_set_mtime(e, time_now_ms() / 1000, 0);
+	int r = archive_write_header(a, e);
+	archive_entry_free(e);
+	if (r != ARCHIVE_OK || (len && archive_write_data(a, data, len) != (la_ssize_t)len))
+		return -1;
+	return 0;
+}
+
+static int add_file(struct archive *a, const char *dir, const struct op *op, char *block,
+		    struct progress *pg, char *err, size_t errlen)
+{
+	const struct entry *n = op->new;
+	struct buf p = BUF_INIT;
+	buf_addf(&p, "%s/%s", dir, n->path);
+	int fd = open(p.data, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	buf_free(&p);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "cannot open '%s': %s", n->path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	/* the scan hashed this very inode at this size and mtime; anything
+	 * else means it changed since, and the receiver would refuse it */
+	if ((uint64_t)st.st_size != n->size || st.st_ino != n->ino ||
+	    (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != n->mtime_ns) {
+		snprintf(err, errlen, "'%s' changed while packing", n->path);
+		close(fd);
+		return -1;
+	}
+	uint64_t from = op->kind == OP_APPEND ? op->offset : 0;
+	struct archive_entry *e = archive_entry_new();
+	archive_entry_set_pathname(e, n->path);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, n->mode & 0777);
+	archive_entry_set_size(e, (la_int64_t)(n->size - from));
+	archive_entry_set_mtime(e, n->mtime / 1000, (long)(n->mtime % 1000) * 1000000);
+	int r = archive_write_header(a, e);
+	archive_entry_free(e);
+	if (r != ARCHIVE_OK) {
+		snprintf(err, errlen, "cannot write the stream: %s", archive_error_string(a));
+		close(fd);
+		return -1;
+	}
+	uint64_t off = from;
+	while (off < n->size && !sig_stop) {
+		size_t want = n->size - off < DATA_BLOCK ? (size_t)(n->size - off) : DATA_BLOCK;
+		ssize_t got = pread(fd, block, want, (off_t)off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			snprintf(err, errlen, got < 0 ? "cannot read '%s': %s" : "'%s' shrank while packing%s",
+				 n->path, got < 0 ? strerror(errno) : "");
+			break;
+		}
+		if (archive_write_data(a, block, (size_t)got) != got) {
+			snprintf(err, errlen, "cannot write the stream: %s", archive_error_string(a));
+			break;
+		}
+		off += (uint64_t)got;
+		progress_tick(pg, 0, (uint64_t)got);
+	}
+	if (fstat(fd, &st) == 0 && (uint64_t)st.st_size != n->size)
+		snprintf(err, errlen, "'%s' changed while packing", n->path);
+	close(fd);
+	if (off != n->size || (uint64_t)st.st_size != n->size) {
+		if (sig_stop)
+			snprintf(err, errlen, "interrupted");
+		return -1;
+	}
+	progress_tick(pg, 1, 0);
+	return 0;
+}
+
+int cmd_pack(const struct pack_opts *o)
+{
+	char err[512] = "";
+	struct manifest local, remote;
+	struct ops ops = { 0 };
+	struct buf mtext = BUF_INIT, otext = BUF_INIT;
+	struct archive *a = NULL;
+	char *block = NULL;
+	int status = CCE_EX_IOERR;
+	memset(&remote, 0, sizeof remote);
+	/* the same tree `manifest DIR` describes: a release directory's current */
+	char *root = tree_root(o->dir);
+
+	if (manifest_scan(root, o->cache, &local, err, sizeof err) < 0)
+		goto fail;
+	target_manifest(&local);
+	if (o->against && manifest_load(o->against, &remote, err, sizeof err) < 0) {
+		status = CCE_EX_DATAERR;
+		goto fail;
+	}
+	manifest_diff(&remote, &local, root, &ops, err, sizeof err);
+	manifest_write(&local, &mtext);
+	for (size_t i = 0; i < ops.n; i++) {
+		op_json(&ops.o[i], &otext);
+		buf_addc(&otext, '\n');
+	}
+	char sig[SIG_HEX_LEN + 1];
+	if (o->sign) {
+		if (sign_make(o->sign, mtext.data, mtext.len, otext.data, otext.len, sig, err,
+			      sizeof err) < 0) {
+			status = CCE_EX_USAGE;
+			goto fail;
+		}
+		strcat(sig, "\n");
+	}
+
+	a = archive_write_new();
+	archive_write_set_format_pax_restricted(a);
+	char lvl[16];
+	snprintf(lvl, sizeof lvl, "%d", o->level);
+	int fr = o->compress == COMPRESS_GZIP ? archive_write_add_filter_gzip(a)
+					      : archive_write_add_filter_zstd(a);
+	if (fr == ARCHIVE_OK && o->level >= 0)
+		fr = archive_write_set_filter_option(a, NULL, "compression-level", lvl);
+	/* zstd compresses in worker threads while this one reads files */
+	if (fr == ARCHIVE_OK && o->compress == COMPRESS_ZSTD) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		char nt[24];
+		snprintf(nt, sizeof nt, "%ld", cpus > 1 ? cpus : 1);
+		archive_write_set_filter_option(a, "zstd", "threads", nt);
+	}
+	/* without this libarchive pads the last block, which zstd readers
+	 * take for a broken frame */
+	archive_write_set_bytes_in_last_block(a, 1);
+	if (fr != ARCHIVE_OK || archive_write_open_fd(a, 1) != ARCHIVE_OK) {
+		snprintf(err, sizeof err, "cannot start the stream: %s", archive_error_string(a));
+		goto fail;
+	}
+	if (add_blob(a, ".cce/manifest.jsonl", mtext.data, mtext.len) < 0 ||
+	    add_blob(a, ".cce/ops.jsonl", otext.data, otext.len) < 0 ||
+	    (o->sign && add_blob(a, ".cce/signature", sig, strlen(sig)) < 0)) {
+		snprintf(err, sizeof err, "cannot write the stream: %s", archive_error_string(a));
+		goto fail;
+	}
+	block = xmalloc(DATA_BLOCK);
+	struct progress pg;
+	progress_init(&pg, o->progress);
+	for (size_t i = 0; i < ops.n; i++) {
+		if (op_has_data(&ops.o[i]) &&
+		    add_file(a, root, &ops.o[i], block, &pg, err, sizeof err) < 0)
+			goto fail;
+	}
+	progress_end(&pg);
+	if (archive_write_close(a) != ARCHIVE_OK) {
+		snprintf(err, sizeof err, "cannot write the stream: %s", archive_error_string(a));
+		goto fail;
+	}
+	status = 0;
+fail:
+	if (status && a && archive_errno(a) == EPIPE)
+		status = 0; /* the reader went away: stop quietly, as every tool does */
+	else if (status)
+		diag_error("%s", err);
+	if (a)
+		archive_write_free(a);
+	free(block);
+	buf_free(&mtext);
+	buf_free(&otext);
+	ops_free(&ops);
+	manifest_free(&local);
+	manifest_free(&remote);
+	free(root);
+	return status;
+}

@@ -1,0 +1,857 @@
+#include "spool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "fsutil.h"
+#include "hash.h"
+#include "sig.h"
+
+/*
+ * A frame: a fixed header, then keylen bytes of placeholder values, then
+ * len bytes of records. The hash covers the frame's position, its record
+ * count and both bodies, so a torn or stale frame never verifies, and its
+ * first 16 bytes are the batch id.
+ */
+#define HDR_LEN 40
+#define FRAME_MAGIC "CCEB"
+#define ACK_MAGIC "CCEA"
+#define ACK_LEN 24
+
+struct hdr {
+	uint32_t nrec, keylen;
+	uint64_t len;
+	unsigned char hash[16];
+};
+
+struct seg {
+	uint64_t start, size;
+	int fd;
+};
+
+struct flight {
+	uint64_t off, end;
+	uint32_t nrec;
+	bool done;
+};
+
+struct spool {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	char *dir;
+	bool mem, drop_oldest;
+	uint64_t max, seg_size;
+	int lockfd, ackfd;
+
+	struct seg *segs;
+	size_t nsegs, segcap;
+
+	/* ack <= send <= wend <= pend: acknowledged, handed out, written
+	 * and synced (visible to senders), written */
+	uint64_t ack, send, wend, pend;
+	uint64_t pend_recs, pend_batches;
+	uint64_t group;           /* bytes that may wait for one fsync */
+	void (*idle)(void *);
+	void *idle_arg;
+	struct flight *fl;
+	size_t nfl, flcap;
+	uint64_t done_bytes;      /* frames done but behind one still in flight */
+	uint64_t backlog_recs;
+	uint64_t ack_gen;
+	bool input_closed, aborted;
+	struct spool_stats st;
+};
+
+static void put32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
+static uint32_t get32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t get64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+static void encode_hdr(unsigned char *p, const struct hdr *h)
+{
+	memcpy(p, FRAME_MAGIC, 4);
+	put32(p + 4, h->nrec);
+	put32(p + 8, h->keylen);
+	put32(p + 12, 0);
+	put64(p + 16, h->len);
+	memcpy(p + 24, h->hash, 16);
+}
+
+static int decode_hdr(const unsigned char *p, struct hdr *h)
+{
+	if (memcmp(p, FRAME_MAGIC, 4) != 0 || get32(p + 12) != 0)
+		return -1;
+	h->nrec = get32(p + 4);
+	h->keylen = get32(p + 8);
+	h->len = get64(p + 16);
+	memcpy(h->hash, p + 24, 16);
+	/* bounds that no frame we write exceeds: a torn header fails here */
+	if (h->keylen > (1u << 20) || h->len > ((uint64_t)1 << 32))
+		return -1;
+	return 0;
+}
+
+void spool_batch_id(uint64_t off, uint32_t nrec, const char *key, size_t keylen,
+		    const char *data, size_t len, unsigned char out[16])
+{
+	unsigned char pre[12], d[SHA256_LEN];
+	put64(pre, off);
+	put32(pre + 8, nrec);
+	struct sha256_ctx c;
+	if (sha256_init(&c) < 0)
+		abort();
+	sha256_update(&c, pre, sizeof pre);
+	sha256_update(&c, key, keylen);
+	sha256_update(&c, data, len);
+	if (sha256_final(&c, d) < 0)
+		abort();
+	memcpy(out, d, 16);
+}
+
+static int pread_all(int fd, void *p, size_t n, uint64_t off)
+{
+	char *s = p;
+	while (n) {
+		ssize_t r = pread(fd, s, n, (off_t)off);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0) {
+			errno = EIO;
+			return -1;
+		}
+		s += r;
+		n -= (size_t)r;
+		off += (uint64_t)r;
+	}
+	return 0;
+}
+
+static int pwritev_all(int fd, struct iovec *iov, int cnt, uint64_t off)
+{
+	while (cnt) {
+		ssize_t w = pwritev(fd, iov, cnt, (off_t)off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		off += (uint64_t)w;
+		while (cnt && (size_t)w >= iov->iov_len) {
+			w -= (ssize_t)iov->iov_len;
+			iov++;
+			cnt--;
+		}
+		if (cnt) {
+			iov->iov_base = (char *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+static void seg_path(const struct spool *s, uint64_t start, char *out, size_t n)
+{
+	snprintf(out, n, "%s/%016" PRIx64 ".seg", s->dir, start);
+}
+
+static int seg_create(struct spool *s, uint64_t start, char *err, size_t errlen)
+{
+	int fd;
+	char path[4096];
+	if (s->mem) {
+		fd = memfd_create("cce-push-spool", MFD_CLOEXEC);
+		if (fd < 0) {
+			snprintf(err, errlen, "cannot create a memory spool segment: %s", strerror(errno));
+			return -1;
+		}
+	} else {
+		seg_path(s, start, path, sizeof path);
+		fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0 || fs_fsync_dir(path) < 0) {
+			snprintf(err, errlen, "cannot create '%s': %s", path, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+	}
+	pthread_mutex_lock(&s->mu);
+	if (s->nsegs == s->segcap) {
+		s->segcap = s->segcap ? 2 * s->segcap : 16;
+		s->segs = xrealloc(s->segs, s->segcap * sizeof *s->segs);
+	}
+	s->segs[s->nsegs++] = (struct seg){ start, 0, fd };
+	pthread_mutex_unlock(&s->mu);
+	return 0;
+}
+
+static void seg_delete(struct spool *s, size_t i)
+{
+	if (!s->mem) {
+		char path[4096];
+		seg_path(s, s->segs[i].start, path, sizeof path);
+		unlink(path);
+	}
+	close(s->segs[i].fd);
+	memmove(s->segs + i, s->segs + i + 1, (s->nsegs - i - 1) * sizeof *s->segs);
+	s->nsegs--;
+}
+
+/* Segments wholly before the acknowledged position go; the last one stays
+ * because it is being written. Called with the lock held. */
+static void cleanup(struct spool *s)
+{
+	while (s->nsegs > 1 && s->segs[1].start <= s->ack)
+		seg_delete(s, 0);
+	/* Segments of frames that are all done (dropped, or delivered out of
+	 * order) go too, even behind a frame still in flight: that keeps
+	 * --spool-max a bound on the disk. Recovery takes the gap for what
+	 * it is. */
+	size_t k = 0;
+	for (size_t i = 0; i + 1 < s->nsegs;) {
+		uint64_t a = s->segs[i].start, b = s->segs[i + 1].start;
+		if (b > s->send)
+			goto keep;
+		while (k < s->nfl && s->fl[k].off < a)
+			k++;
+		bool all_done = true;
+		for (size_t j = k; j < s->nfl && s->fl[j].off < b; j++)
+			if (!s->fl[j].done)
+				all_done = false;
+		if (all_done) {
+			seg_delete(s, i);
+			continue;
+		}
+	keep:
+		i++;
+	}
+}
+
+/* the segment holding global position off; lock held */
+static struct seg *seg_find(struct spool *s, uint64_t off)
+{
+	for (size_t i = s->nsegs; i-- > 0;)
+		if (s->segs[i].start <= off)
+			return &s->segs[i];
+	return NULL;
+}
+
+static int write_ack(struct spool *s)
+{
+	if (s->mem)
+		return 0;
+	unsigned char rec[ACK_LEN];
+	memcpy(rec, ACK_MAGIC, 4);
+	put64(rec + 4, s->ack);
+	put64(rec + 12, ~s->ack);
+	put32(rec + 20, 0);
+	/* one small write in place: no new blocks are needed on a full file
+	 * system, and kill -9 cannot tear it; the check word catches the rest */
+	return pwrite(s->ackfd, rec, ACK_LEN, 0) == ACK_LEN ? 0 : -1;
+}
+
+static uint64_t read_ack(struct spool *s)
+{
+	unsigned char rec[ACK_LEN];
+	if (pread(s->ackfd, rec, ACK_LEN, 0) != ACK_LEN || memcmp(rec, ACK_MAGIC, 4) != 0 ||
+	    get64(rec + 4) != ~get64(rec + 12))
+		return 0;
+	return get64(rec + 4);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Check the frames of one segment from local offset pos; returns the end
+ * of the last good frame, adding their records to *recs. */
+static uint64_t verify_seg(int fd, uint64_t pos, uint64_t size, uint64_t start, uint64_t *recs,
+			   struct buf *tmp)
+{
+	while (pos < size) {
+		unsigned char hb[HDR_LEN];
+		struct hdr h;
+		if (size - pos < HDR_LEN || pread_all(fd, hb, HDR_LEN, pos) < 0 || decode_hdr(hb, &h) < 0)
+			return pos;
+		uint64_t body = (uint64_t)h.keylen + h.len;
+		if (size - pos - HDR_LEN < body)
+			return pos;
+		buf_reset(tmp);
+		buf_grow(tmp, (size_t)body);
+		if (pread_all(fd, tmp->data, (size_t)body, pos + HDR_LEN) < 0)
+			return pos;
+		unsigned char id[16];
+		spool_batch_id(start + pos, h.nrec, tmp->data, h.keylen, tmp->data + h.keylen,
+			       (size_t)h.len, id);
+		if (memcmp(id, h.hash, 16) != 0)
+			return pos;
+		*recs += h.nrec;
+		pos += HDR_LEN + body;
+	}
+	return pos;
+}
+
+static int recover(struct spool *s, char *err, size_t errlen)
+{
+	DIR *d = opendir(s->dir);
+	if (!d) {
+		snprintf(err, errlen, "cannot open spool '%s': %s", s->dir, strerror(errno));
+		return -1;
+	}
+	uint64_t *starts = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char *end;
+		size_t l = strlen(e->d_name);
+		if (l != 20 || strcmp(e->d_name + 16, ".seg") != 0)
+			continue;
+		uint64_t v = strtoull(e->d_name, &end, 16);
+		if (end != e->d_name + 16)
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			starts = xrealloc(starts, cap * sizeof *starts);
+		}
+		starts[n++] = v;
+	}
+	closedir(d);
+	if (n)
+		qsort(starts, n, sizeof *starts, cmp_u64);
+
+	s->ack = read_ack(s);
+	struct buf tmp;
+	buf_init(&tmp);
+	uint64_t pos = s->ack;
+	bool cut = false;
+	for (size_t i = 0; i < n; i++) {
+		char path[4096];
+		seg_path(s, starts[i], path, sizeof path);
+		if (cut || (i + 1 < n && starts[i + 1] <= s->ack)) {
+			unlink(path); /* acknowledged already, or after a torn tail */
+			continue;
+		}
+		int fd = open(path, O_RDWR | O_CLOEXEC);
+		struct stat st;
+		if (fd < 0 || fstat(fd, &st) < 0) {
+			snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			free(starts);
+			buf_free(&tmp);
+			return -1;
+		}
+		if (s->nsegs == 0) {
+			if (s->ack < starts[i])
+				s->ack = pos = starts[i];
+		} else if (starts[i] < pos) {
+			cut = true; /* an overlap: nothing after it can be trusted */
+			close(fd);
+			unlink(path);
+			continue;
+		} else {
+			pos = starts[i]; /* a gap: dropped frames whose segment went */
+		}
+		uint64_t size = (uint64_t)st.st_size;
+		uint64_t local = pos - starts[i];
+		uint64_t good = local > size ? size : verify_seg(fd, local, size, starts[i],
+							      &s->backlog_recs, &tmp);
+		if (good < size) {
+			if (ftruncate(fd, (off_t)good) < 0 || fsync(fd) < 0) {
+				snprintf(err, errlen, "cannot truncate '%s': %s", path, strerror(errno));
+				close(fd);
+				free(starts);
+				buf_free(&tmp);
+				return -1;
+			}
+			size = good;
+			cut = true;
+		}
+		if (s->nsegs == s->segcap) {
+			s->segcap = s->segcap ? 2 * s->segcap : 16;
+			s->segs = xrealloc(s->segs, s->segcap * sizeof *s->segs);
+		}
+		s->segs[s->nsegs++] = (struct seg){ starts[i], size, fd };
+		pos = starts[i] + size;
+	}
+	free(starts);
+	buf_free(&tmp);
+	if (s->ack > pos)
+		s->ack = pos;
+	if (s->ack == pos && s->nsegs > 0 && pos > s->segs[0].start) {
+		/* everything was delivered: start afresh, freeing the space */
+		while (s->nsegs > 1)
+			seg_delete(s, 0);
+		seg_delete(s, 0);
+	}
+	s->send = s->ack;
+	s->wend = s->pend = pos;
+	if (s->nsegs == 0 && seg_create(s, s->wend, err, errlen) < 0)
+		return -1;
+	if (write_ack(s) < 0) {
+		snprintf(err, errlen, "cannot write '%s/ack': %s", s->dir, strerror(errno));
+		return -1;
+	}
+	fs_fsync_dir(s->dir);
+	return 0;
+}
+
+struct spool *spool_open(const struct spool_opts *o, char *err, size_t errlen)
+{
+	struct spool *s = xcalloc(1, sizeof *s);
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	s->mem = o->dir == NULL;
+	s->max = o->max;
+	s->drop_oldest = o->drop_oldest;
+	s->seg_size = o->seg_size;
+	s->group = o->group;
+	s->idle = o->idle;
+	s->idle_arg = o->idle_arg;
+	if (!s->seg_size) {
+		s->seg_size = o->max / 16;
+		if (s->seg_size < 16 * 1024)
+			s->seg_size = 16 * 1024;
+		if (s->seg_size > 8 * 1024 * 1024)
+			s->seg_size = 8 * 1024 * 1024;
+	}
+	s->lockfd = s->ackfd = -1;
+	if (s->mem) {
+		if (seg_create(s, 0, err, errlen) < 0) {
+			spool_close(s);
+			return NULL;
+		}
+		return s;
+	}
+	s->dir = xstrdup(o->dir);
+	if (fs_mkdirs(s->dir, 0700) < 0) {
+		snprintf(err, errlen, "cannot create spool '%s': %s", s->dir, strerror(errno));
+		spool_close(s);
+		return NULL;
+	}
+	char path[4096], lerr[512];
+	snprintf(path, sizeof path, "%s/lock", s->dir);
+	s->lockfd = fs_lock(path, false, lerr, sizeof lerr);
+	if (s->lockfd < 0) {
+		snprintf(err, errlen, "spool '%s' is in use: %s", s->dir, lerr);
+		spool_close(s);
+		return NULL;
+	}
+	snprintf(path, sizeof path, "%s/ack", s->dir);
+	s->ackfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (s->ackfd < 0) {
+		snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+		spool_close(s);
+		return NULL;
+	}
+	if (recover(s, err, errlen) < 0) {
+		spool_close(s);
+		return NULL;
+	}
+	return s;
+}
+
+void spool_close(struct spool *s)
+{
+	if (!s)
+		return;
+	/* everything delivered: leave an empty spool, not stale segments */
+	if (!s->mem && s->ack == s->pend && s->nfl == 0)
+		while (s->nsegs)
+			seg_delete(s, 0);
+	for (size_t i = 0; i < s->nsegs; i++)
+		close(s->segs[i].fd);
+	if (s->ackfd >= 0)
+		close(s->ackfd);
+	fs_unlock(s->lockfd);
+	free(s->segs);
+	free(s->fl);
+	free(s->dir);
+	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
+
+static void timed_wait(struct spool *s, int ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_nsec += (long)ms * 1000000L;
+	ts.tv_sec += ts.tv_nsec / 1000000000L;
+	ts.tv_nsec %= 1000000000L;
+	pthread_cond_timedwait(&s->cond, &s->mu, &ts);
+}
+
+static void flight_push(struct spool *s, uint64_t off, uint64_t end, uint32_t nrec, bool done)
+{
+	if (s->nfl == s->flcap) {
+		s->flcap = s->flcap ? 2 * s->flcap : 16;
+		s->fl = xrealloc(s->fl, s->flcap * sizeof *s->fl);
+	}
+	s->fl[s->nfl++] = (struct flight){ off, end, nrec, done };
+	if (done)
+		s->done_bytes += end - off;
+}
+
+/* Move the acknowledged position over the frames that are done; lock
+ * held. */
+static int advance(struct spool *s)
+{
+	size_t k = 0;
+	uint64_t ack = s->ack;
+	while (k < s->nfl && s->fl[k].done) {
+		ack = s->fl[k].end;
+		s->done_bytes -= s->fl[k].end - s->fl[k].off;
+		k++;
+	}
+	if (!k)
+		return 0;
+	memmove(s->fl, s->fl + k, (s->nfl - k) * sizeof *s->fl);
+	s->nfl -= k;
+	/* nothing in flight: every frame before send is done */
+	s->ack = ack;
+	s->ack_gen++;
+	int r = write_ack(s);
+	cleanup(s);
+	pthread_cond_broadcast(&s->cond);
+	return r;
+}
+
+/* Step send over a gap left by segments deleted in an earlier run (their
+ * frames were all done): the gap counts as done. Lock held. */
+static void skip_gap(struct spool *s)
+{
+	while (s->send < s->wend) {
+		struct seg *g = seg_find(s, s->send);
+		size_t i = g ? (size_t)(g - s->segs) : 0;
+		if (!g || i + 1 >= s->nsegs || s->send < g->start + g->size)
+			return;
+		flight_push(s, s->send, s->segs[i + 1].start, 0, true);
+		s->send = s->segs[i + 1].start;
+	}
+}
+
+/* Drop the oldest frame not handed out yet; lock held. */
+static int drop_one(struct spool *s)
+{
+	skip_gap(s);
+	if (s->send >= s->wend)
+		return 0;
+	struct seg *g = seg_find(s, s->send);
+	unsigned char hb[HDR_LEN];
+	struct hdr h;
+	if (!g || pread_all(g->fd, hb, HDR_LEN, s->send - g->start) < 0 || decode_hdr(hb, &h) < 0)
+		return -1;
+	uint64_t end = s->send + HDR_LEN + h.keylen + h.len;
+	flight_push(s, s->send, end, h.nrec, true);
+	s->send = end;
+	s->backlog_recs -= h.nrec;
+	s->st.dropped_records += h.nrec;
+	s->st.dropped_batches++;
+	advance(s);
+	cleanup(s);
+	return 0;
+}
+
+static uint64_t used(const struct spool *s)
+{
+	return s->pend - s->ack - s->done_bytes;
+}
+
+static bool stopping(struct spool *s)
+{
+	return s->aborted || sig_stop;
+}
+
+int spool_append(struct spool *s, const char *key, size_t keylen, const char *data,
+		 size_t len, uint32_t nrec, bool force, char *err, size_t errlen)
+{
+	uint64_t flen = HDR_LEN + keylen + len;
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		if (s->aborted && !force) {
+			pthread_mutex_unlock(&s->mu);
+			return 1;
+		}
+		if (force || used(s) == 0 || used(s) + flen <= s->max)
+			break;
+		if (s->drop_oldest && s->send < s->wend) {
+			if (drop_one(s) < 0) {
+				pthread_mutex_unlock(&s->mu);
+				snprintf(err, errlen, "cannot read spool '%s': %s",
+					 s->dir ? s->dir : "(memory)", strerror(errno));
+				return -1;
+			}
+			continue;
+		}
+		if (sig_stop) {
+			pthread_mutex_unlock(&s->mu);
+			return 1;
+		}
+		if (s->pend > s->wend) {
+			/* what waits for a sync must reach the senders, or
+			 * nothing ever makes room */
+			pthread_mutex_unlock(&s->mu);
+			if (spool_sync(s, err, errlen) < 0)
+				return -1;
+			pthread_mutex_lock(&s->mu);
+			continue;
+		}
+		timed_wait(s, 100);
+		if (s->idle) {
+			pthread_mutex_unlock(&s->mu);
+			s->idle(s->idle_arg);
+			pthread_mutex_lock(&s->mu);
+		}
+	}
+	uint64_t off = s->pend;
+	struct seg g = s->segs[s->nsegs - 1];
+	pthread_mutex_unlock(&s->mu);
+
+	struct hdr h = { nrec, (uint32_t)keylen, len, { 0 } };
+	spool_batch_id(off, nrec, key, keylen, data, len, h.hash);
+	unsigned char hb[HDR_LEN];
+	encode_hdr(hb, &h);
+	bool warned = false, rotate = false;
+	for (;;) {
+		uint64_t local = off - g.start;
+		if (local > 0 && (rotate || local >= s->seg_size)) {
+			/* frames waiting for a sync are all in the last segment */
+			if (spool_sync(s, err, errlen) < 0)
+				return -1;
+			if (seg_create(s, off, err, errlen) < 0) {
+				if (errno != ENOSPC && errno != EDQUOT)
+					return -1;
+				goto full;
+			}
+			pthread_mutex_lock(&s->mu);
+			g = s->segs[s->nsegs - 1];
+			cleanup(s);
+			pthread_mutex_unlock(&s->mu);
+			local = 0;
+		}
+		rotate = false;
+		struct iovec iov[3] = {
+			{ hb, HDR_LEN }, { (void *)key, keylen }, { (void *)data, len },
+		};
+		if (pwritev_all(g.fd, iov, 3, local) == 0)
+			break;
+		int e = errno;
+		if (ftruncate(g.fd, (off_t)local) < 0) {
+			/* a torn frame left behind is cut off by the next recovery */
+		}
+		if (e != ENOSPC && e != EDQUOT) {
+			char path[4096];
+			seg_path(s, g.start, path, sizeof path);
+			snprintf(err, errlen, "cannot write '%s': %s", s->mem ? "(memory spool)" : path,
+				 strerror(e));
+			return -1;
+		}
+	full:
+		if (force) {
+			snprintf(err, errlen, "spool '%s' is full: %s", s->dir ? s->dir : "(memory)",
+				 strerror(ENOSPC));
+			return -1;
+		}
+		/* The file system is full: wait for acknowledgements, then
+		 * start a new segment so that the acknowledged ones can go.
+		 * What was written must reach the senders first. */
+		if (spool_sync(s, err, errlen) < 0)
+			return -1;
+		pthread_mutex_lock(&s->mu);
+		if (!warned)
+			s->st.full_waits++;
+		warned = true;
+		uint64_t gen = s->ack_gen;
+		for (int i = 0; i < 10 && gen == s->ack_gen && !stopping(s); i++) {
+			timed_wait(s, 100);
+			if (s->idle) {
+				pthread_mutex_unlock(&s->mu);
+				s->idle(s->idle_arg);
+				pthread_mutex_lock(&s->mu);
+			}
+		}
+		bool stop = stopping(s);
+		g = s->segs[s->nsegs - 1];
+		pthread_mutex_unlock(&s->mu);
+		if (stop)
+			return 1;
+		rotate = true;
+	}
+	pthread_mutex_lock(&s->mu);
+	s->pend = off + flen;
+	s->segs[s->nsegs - 1].size = s->pend - s->segs[s->nsegs - 1].start;
+	s->pend_recs += nrec;
+	s->pend_batches++;
+	bool sync = s->pend - s->wend >= s->group;
+	pthread_mutex_unlock(&s->mu);
+	return sync ? spool_sync(s, err, errlen) : 0;
+}
+
+int spool_sync(struct spool *s, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&s->mu);
+	bool nothing = s->pend == s->wend;
+	struct seg g = s->segs[s->nsegs - 1];
+	pthread_mutex_unlock(&s->mu);
+	if (nothing)
+		return 0;
+	if (!s->mem && fdatasync(g.fd) < 0) {
+		char path[4096];
+		seg_path(s, g.start, path, sizeof path);
+		snprintf(err, errlen, "cannot sync '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	pthread_mutex_lock(&s->mu);
+	s->wend = s->pend;
+	s->backlog_recs += s->pend_recs;
+	s->st.appended_records += s->pend_recs;
+	s->st.appended_batches += s->pend_batches;
+	s->pend_recs = s->pend_batches = 0;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->mu);
+	return 0;
+}
+
+void spool_close_input(struct spool *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->input_closed = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->mu);
+}
+
+void spool_abort(struct spool *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->aborted = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->mu);
+}
+
+bool spool_aborted(struct spool *s)
+{
+	pthread_mutex_lock(&s->mu);
+	bool a = s->aborted;
+	pthread_mutex_unlock(&s->mu);
+	return a;
+}
+
+int spool_next(struct spool *s, struct spool_batch *b, char *err, size_t errlen)
+{
+	memset(b, 0, sizeof *b);
+	pthread_mutex_lock(&s->mu);
+	while (!s->aborted && s->send == s->wend) {
+		if (s->input_closed) {
+			pthread_mutex_unlock(&s->mu);
+			return 0;
+		}
+		timed_wait(s, 200);
+	}
+	if (s->aborted) {
+		pthread_mutex_unlock(&s->mu);
+		return 0;
+	}
+	skip_gap(s);
+	if (s->send == s->wend) {
+		/* only a gap was left */
+		advance(s);
+		pthread_mutex_unlock(&s->mu);
+		return spool_next(s, b, err, errlen);
+	}
+	struct seg *g = seg_find(s, s->send);
+	unsigned char hb[HDR_LEN];
+	struct hdr h;
+	if (!g || pread_all(g->fd, hb, HDR_LEN, s->send - g->start) < 0 || decode_hdr(hb, &h) < 0) {
+		snprintf(err, errlen, "cannot read spool '%s' at %" PRIu64 ": %s",
+			 s->dir ? s->dir : "(memory)", s->send, g ? strerror(errno) : "no segment");
+		pthread_mutex_unlock(&s->mu);
+		return -1;
+	}
+	int fd = g->fd;
+	uint64_t local = s->send - g->start;
+	b->off = s->send;
+	b->end = s->send + HDR_LEN + h.keylen + h.len;
+	b->nrec = h.nrec;
+	flight_push(s, b->off, b->end, h.nrec, false);
+	s->send = b->end;
+	pthread_mutex_unlock(&s->mu);
+
+	/* the frame cannot go away while it is in flight: read it unlocked */
+	hex_encode(h.hash, 16, b->id);
+	b->keylen = h.keylen;
+	b->len = (size_t)h.len;
+	b->mem = xmalloc(b->keylen + b->len + 1);
+	b->key = b->mem;
+	b->data = (char *)b->mem + b->keylen;
+	if (pread_all(fd, b->mem, b->keylen + b->len, local + HDR_LEN) < 0) {
+		snprintf(err, errlen, "cannot read spool '%s' at %" PRIu64 ": %s",
+			 s->dir ? s->dir : "(memory)", b->off, strerror(errno));
+		return -1;
+	}
+	b->data[b->len] = 0;
+	return 1;
+}
+
+int spool_done(struct spool *s, const struct spool_batch *b, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < s->nfl; i++) {
+		if (s->fl[i].off == b->off && !s->fl[i].done) {
+			s->fl[i].done = true;
+			s->done_bytes += s->fl[i].end - s->fl[i].off;
+			s->backlog_recs -= s->fl[i].nrec;
+			break;
+		}
+	}
+	int r = advance(s);
+	pthread_mutex_unlock(&s->mu);
+	if (r < 0)
+		snprintf(err, errlen, "cannot write '%s/ack': %s", s->dir, strerror(errno));
+	return r;
+}
+
+void spool_batch_free(struct spool_batch *b)
+{
+	free(b->mem);
+	b->mem = b->key = b->data = NULL;
+}
+
+void spool_stats(struct spool *s, struct spool_stats *st)
+{
+	pthread_mutex_lock(&s->mu);
+	*st = s->st;
+	st->records = s->backlog_recs;
+	st->bytes = used(s);
+	pthread_mutex_unlock(&s->mu);
+}
+
+bool spool_wait_empty(struct spool *s, int timeout_ms)
+{
+	pthread_mutex_lock(&s->mu);
+	if (used(s) && timeout_ms > 0)
+		timed_wait(s, timeout_ms);
+	bool empty = used(s) == 0;
+	pthread_mutex_unlock(&s->mu);
+	return empty;
+}

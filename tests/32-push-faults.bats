@@ -1,0 +1,261 @@
+#!/usr/bin/env bats
+# cce-push under faults, against real nginx servers on loopback: a server
+# that is down and comes back, 503 and 429 with Retry-After, a permanent
+# 400, kill -9 ten times in a row on the same spool, a spool file system
+# that fills up. Each checks that every record arrived at least once and
+# that deduplicating by batch id gives exactly the input.
+
+load lib/common
+load push/helpers
+
+# ingest_conf PORT DIR: a server on PORT keeping POST bodies, and its backend
+ingest_conf() {
+	local port=$1 dir=$2 back
+	back=$(free_port)
+	echo "
+	server { listen 127.0.0.1:$back; location / { return 200 'ok'; } }
+	server {
+		listen 127.0.0.1:$port;
+		client_body_in_file_only on;
+		access_log $dir/logs/ingest.log push;
+		location /ingest { proxy_pass http://127.0.0.1:$back; }
+		location /flaky {
+			if (-f $dir/down) { add_header Retry-After 1 always; return 503; }
+			proxy_pass http://127.0.0.1:$back;
+		}
+		location /busy {
+			if (-f $dir/down) { add_header Retry-After 1 always; return 429; }
+			proxy_pass http://127.0.0.1:$back;
+		}
+		location /later {
+			if (-f $dir/down) { add_header Retry-After 'Fri, 31 Dec 2100 23:59:59 GMT' always; return 503; }
+			proxy_pass http://127.0.0.1:$back;
+		}
+		location /bad { return 400 'bad batch'; }
+	}"
+}
+
+setup_file() {
+	export NGX="$BATS_FILE_TMPDIR/nginx"
+	export PORT=$(free_port)
+	mkdir -p "$NGX/logs"
+	nginx_start "$NGX" "$(ingest_conf "$PORT" "$NGX")"
+}
+
+teardown_file() {
+	nginx_stop "$NGX"
+}
+
+teardown() {
+	[ -z "${LATE:-}" ] || nginx_stop "$LATE"
+	[ -z "${MNT:-}" ] || umount "$MNT" 2>/dev/null || true
+}
+
+# exactly LOG... IN: the 2xx bodies of the logs, deduplicated by key, are
+# the input (as multisets), and every input record arrived at least once
+exactly() {
+	local in=${*: -1} logs=("${@:1:$#-1}") f
+	cat "${logs[@]}" | awk '$3 ~ /^2/ && !seen[$1]++ { print $2 }' | while read -r f; do cat "$f"; done |
+		grep -Fx -f "$in" >"$BATS_TEST_TMPDIR/dedup" || true
+	cat "${logs[@]}" | awk '$3 ~ /^2/ { print $2 }' | while read -r f; do cat "$f"; done |
+		grep -Fx -f "$in" >"$BATS_TEST_TMPDIR/all" || true
+	covers "$in" "$BATS_TEST_TMPDIR/all"
+	same_records "$in" "$BATS_TEST_TMPDIR/dedup"
+}
+
+@test "server down, then back: everything arrives once the server is up" {
+	local d=$BATS_TEST_TMPDIR port
+	port=$(free_port)
+	gen 3000 100000 >"$d/in"
+	cce-push --spool "$d/spool" --backoff 100ms --backoff-max 300ms "http://127.0.0.1:$port/ingest" "$d/in" 2>"$d/err" &
+	local pid=$!
+	sleep 1
+	kill -0 "$pid"   # still retrying, nothing lost
+	grep -q "Connection refused\|Couldn't connect" "$d/err"
+	export LATE="$d/late"
+	mkdir -p "$LATE/logs"
+	nginx_start "$LATE" "$(ingest_conf "$port" "$LATE")"
+	local rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 0 ] || { cat "$d/err"; false; }
+	exactly "$LATE/logs/ingest.log" "$d/in"
+}
+
+@test "503 with Retry-After is honoured, then the batches go through" {
+	local d=$BATS_TEST_TMPDIR
+	gen 1000 200000 >"$d/in"
+	touch "$NGX/down"
+	cce-push --receipts --backoff 10ms "http://127.0.0.1:$PORT/flaky" "$d/in" >"$d/out" 2>"$d/err" &
+	local pid=$!
+	sleep 2.5
+	rm "$NGX/down"
+	local rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 0 ] || { cat "$d/err"; false; }
+	# 10ms backoff alone would have made hundreds of attempts in 2.5s;
+	# Retry-After: 1 allows about three
+	local n503
+	n503=$(awk '$3 == 503' "$NGX/logs/ingest.log" | wc -l)
+	[ "$n503" -ge 2 ] && [ "$n503" -le 4 ]
+	grep -q "HTTP 503" "$d/err"
+	jq -e -s 'first.attempts >= 2' "$d/out"
+	exactly "$NGX/logs/ingest.log" "$d/in"
+}
+
+@test "429 with Retry-After is clamped to --backoff-max" {
+	local d=$BATS_TEST_TMPDIR
+	gen 100 300000 >"$d/in"
+	touch "$NGX/down"
+	local before
+	before=$(awk '$3 == 429' "$NGX/logs/ingest.log" | wc -l)
+	cce-push --backoff 10ms --backoff-max 100ms "http://127.0.0.1:$PORT/busy" "$d/in" 2>"$d/err" &
+	local pid=$!
+	sleep 1.5
+	rm "$NGX/down"
+	wait "$pid"
+	local n429
+	n429=$(($(awk '$3 == 429' "$NGX/logs/ingest.log" | wc -l) - before))
+	# Retry-After: 1 alone would allow two attempts
+	[ "$n429" -ge 4 ]
+	exactly "$NGX/logs/ingest.log" "$d/in"
+}
+
+@test "Retry-After as an HTTP date far ahead is clamped to --backoff-max" {
+	local d=$BATS_TEST_TMPDIR
+	gen 100 350000 >"$d/in"
+	touch "$NGX/down"
+	local before
+	before=$(awk '$3 == 503' "$NGX/logs/ingest.log" | wc -l)
+	# without the date, 1ms backoff doubling to 500ms would try about ten
+	# times in 1.7s; with it, every 500ms
+	cce-push --backoff 1ms --backoff-max 500ms "http://127.0.0.1:$PORT/later" "$d/in" 2>"$d/err" &
+	local pid=$!
+	sleep 1.7
+	rm "$NGX/down"
+	wait "$pid"
+	local n
+	n=$(($(awk '$3 == 503' "$NGX/logs/ingest.log" | wc -l) - before))
+	[ "$n" -ge 2 ] && [ "$n" -le 5 ]
+	exactly "$NGX/logs/ingest.log" "$d/in"
+}
+
+@test "a permanent 400 goes to the dead-letter file, the rest is delivered, exit 1" {
+	local d=$BATS_TEST_TMPDIR
+	gen 600 400000 | jq -c '.kind = (if .i % 2 == 0 then "ingest" else "bad" end)' >"$d/in"
+	run_cce -1 cce-push --spool "$d/spool" --dead-letter "$d/dead" "http://127.0.0.1:$PORT/{kind}" "$d/in"
+	stderr_has "refused by http://127.0.0.1:$PORT/bad: HTTP 400: bad batch; kept in '$d/dead'"
+	grep '"kind":"bad"' "$d/in" | cmp - "$d/dead"
+	grep '"kind":"ingest"' "$d/in" >"$d/good"
+	exactly "$NGX/logs/ingest.log" "$d/good"
+	[ "$(spool_bytes "$d/spool")" -eq 0 ]
+	# the default dead-letter file lives beside the spool
+	run_cce -1 cce-push --spool "$d/spool2" "http://127.0.0.1:$PORT/bad" <<<'{"x":1}'
+	cmp <(echo '{"x":1}') "$d/spool2.dead.jsonl"
+}
+
+@test "kill -9 at random moments, ten times in a row, on the same spool" {
+	local d=$BATS_TEST_TMPDIR round port
+	gen 20000 500000 >"$d/in"
+	# accept everything while the server is unreachable...
+	port=$(free_port)
+	cce-push --spool "$d/spool" --batch-records 50 --backoff 1h --stats 50ms \
+		"http://127.0.0.1:$port/ingest" "$d/in" 2>"$d/err" &
+	local pid=$!
+	wait_for 20 grep -q '"accepted":20000' "$d/err"
+	kill -9 "$pid"
+	wait "$pid" || true
+	# ...then deliver, killed at random moments
+	for round in $(seq 10); do
+		cce-push --drain --spool "$d/spool" "http://127.0.0.1:$PORT/ingest" 2>>"$d/err" &
+		pid=$!
+		sleep "0.$(printf '%03d' $((RANDOM % 120 + 5)))"
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" || true
+	done
+	run_cce cce-push --drain --spool "$d/spool" "http://127.0.0.1:$PORT/ingest"
+	[ "$(spool_bytes "$d/spool")" -eq 0 ]
+	exactly "$NGX/logs/ingest.log" "$d/in"
+}
+
+@test "kill -9 while reading and sending: a prefix of the input, deduplicated exactly" {
+	local d=$BATS_TEST_TMPDIR round
+	gen 100000 700000 >"$d/in"
+	cce-push --spool "$d/spool" --batch-records 100 "http://127.0.0.1:$PORT/ingest" "$d/in" 2>/dev/null &
+	local pid=$!
+	wait_for 10 grep -q ' 200$' "$NGX/logs/ingest.log"
+	sleep 0.1
+	kill -9 "$pid"
+	wait "$pid" || true
+	run_cce cce-push --drain --spool "$d/spool" "http://127.0.0.1:$PORT/ingest"
+	awk '$3 ~ /^2/ && !seen[$1]++ { print $2 }' "$NGX/logs/ingest.log" | xargs cat |
+		grep -Fx -f "$d/in" >"$d/dedup" || true
+	local n
+	n=$(wc -l <"$d/dedup")
+	[ "$n" -gt 0 ]
+	head -n "$n" "$d/in" >"$d/prefix"
+	same_records "$d/prefix" "$d/dedup"
+}
+
+@test "a full spool file system blocks the input, then drains when the server is back" {
+	local d=$BATS_TEST_TMPDIR port
+	export MNT="$d/mnt"
+	mkdir -p "$MNT"
+	mount -t tmpfs -o size=256k tmpfs "$MNT" || skip "cannot mount a tmpfs here"
+	port=$(free_port)
+	gen 8000 800000 >"$d/in"      # about 500 KB: twice the file system
+	cce-push --spool "$MNT/spool" --batch-records 100 --backoff 100ms --backoff-max 200ms \
+		"http://127.0.0.1:$port/ingest" "$d/in" 2>"$d/err" &
+	local pid=$!
+	# it fills the file system, and waits
+	wait_for 20 eval "df -k '$MNT' | awk 'NR == 2 { exit !(\$4 < 16) }'"
+	sleep 0.3
+	kill -0 "$pid"
+	export LATE="$d/late"
+	mkdir -p "$LATE/logs"
+	nginx_start "$LATE" "$(ingest_conf "$port" "$LATE")"
+	local rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 0 ] || { cat "$d/err"; false; }
+	exactly "$LATE/logs/ingest.log" "$d/in"
+}
+
+@test "--when-full drop-oldest keeps the newest records and says what it dropped" {
+	local d=$BATS_TEST_TMPDIR port
+	port=$(free_port)
+	gen 5000 900000 >"$d/in"
+	run_cce -75 cce-push --spool "$d/spool" --spool-max 64KiB --when-full drop-oldest \
+		--batch-records 100 --backoff 1h --retry-for 2s "http://127.0.0.1:$port/ingest" "$d/in"
+	stderr_like "the spool was full: [0-9]+ records in [0-9]+ batches were dropped"
+	# 64KiB of backlog, plus the segment of the batch in flight and the
+	# one being written
+	[ "$(spool_bytes "$d/spool")" -le 110000 ]
+	run_cce cce-push --drain --spool "$d/spool" "http://127.0.0.1:$PORT/ingest"
+	awk '$3 ~ /^2/ && !seen[$1]++ { print $2 }' "$NGX/logs/ingest.log" | xargs cat |
+		grep -Fx -f "$d/in" >"$d/got" || true
+	# the first batch (in flight when the spool filled) and the newest ones
+	grep -q '"i":900000,' "$d/got"
+	grep -q '"i":904999,' "$d/got"
+	[ "$(wc -l <"$d/got")" -lt 5000 ]
+}
+
+@test "--spool-max with the default block policy stops reading until batches are delivered" {
+	local d=$BATS_TEST_TMPDIR port
+	port=$(free_port)
+	gen 5000 950000 >"$d/in"
+	cce-push --spool "$d/spool" --spool-max 64KiB --batch-records 100 --backoff 100ms \
+		--backoff-max 200ms --stats 100ms "http://127.0.0.1:$port/ingest" "$d/in" 2>"$d/err" &
+	local pid=$!
+	wait_for 10 grep -q '"accepted":[1-9]' "$d/err"
+	sleep 1
+	kill -0 "$pid"
+	[ "$(spool_bytes "$d/spool")" -le 110000 ]
+	# it holds back: far from all of the input was read
+	grep '"tool":"cce-push"' "$d/err" | tail -1 | jq -e '.read < 2000 and .spooled_bytes <= 65536'
+	export LATE="$d/late"
+	mkdir -p "$LATE/logs"
+	nginx_start "$LATE" "$(ingest_conf "$port" "$LATE")"
+	local rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 0 ] || { cat "$d/err"; false; }
+	exactly "$LATE/logs/ingest.log" "$d/in"
+}

@@ -1,0 +1,187 @@
+/* Unit tests of cce-push's parts: the spool, the URL template, the retry
+ * arithmetic and the HTTP verdicts. The tool's files are included whole,
+ * since unit tests link lib/ only. */
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../cmd/cce-push/gzip.c"
+#include "../../cmd/cce-push/sink.c"
+#include "../../cmd/cce-push/sink_http.c"
+#include "../../cmd/cce-push/sink_mqtt.c"
+#include "../../cmd/cce-push/spool.c"
+#include "../../cmd/cce-push/target.c"
+#include "t.h"
+
+static int append(struct spool *s, const char *key, size_t keylen, const char *data, uint32_t n)
+{
+	char err[512];
+	return spool_append(s, key, keylen, data, strlen(data), n, false, err, sizeof err);
+}
+
+static void test_target(void)
+{
+	struct target t;
+	char err[512];
+	ok(target_parse(&t, "https://h/x/{site}/{batch}.ndjson", err, sizeof err) == 0, "https template");
+	ok(t.kind == SINK_HTTP && t.tls && t.nfields == 1 && t.has_batch, "fields and {batch}");
+	struct json_doc d;
+	json_doc_init(&d);
+	struct buf key, out;
+	buf_init(&key);
+	buf_init(&out);
+	const char *rec = "{\"site\":\"a b/c\",\"v\":1}";
+	ok(json_parse(&d, rec, strlen(rec), NULL) == 0, "parse");
+	ok(target_key(&t, &d, &key, err, sizeof err) == 0 && key.len == 6, "key of a record");
+	ok(target_expand(&t, key.data, key.len, "ID", &out) == 0 &&
+		   strcmp(out.data, "https://h/x/a%20b%2Fc/ID.ndjson") == 0, "expand escapes: %s", out.data);
+	ok(target_expand(&t, "", 0, "ID", &out) < 0, "a key that does not fit");
+	rec = "{\"v\":1}";
+	json_parse(&d, rec, strlen(rec), NULL);
+	buf_reset(&key);
+	ok(target_key(&t, &d, &key, err, sizeof err) < 0 && strstr(err, "no field 'site'"), "missing field");
+	rec = "{\"site\":[1]}";
+	json_parse(&d, rec, strlen(rec), NULL);
+	buf_reset(&key);
+	ok(target_key(&t, &d, &key, err, sizeof err) < 0 && strstr(err, "array"), "wrong type");
+	target_free(&t);
+
+	ok(target_parse(&t, "mqtt://broker:1884/plant/{site}", err, sizeof err) == 0, "mqtt");
+	ok(strcmp(t.host, "broker") == 0 && t.port == 1884 && !t.tls, "mqtt host and port");
+	rec = "{\"site\":\"a+\"}";
+	json_parse(&d, rec, strlen(rec), NULL);
+	buf_reset(&key);
+	ok(target_key(&t, &d, &key, err, sizeof err) < 0 && strstr(err, "wildcard"), "wildcard value");
+	rec = "{\"site\":7}";
+	json_parse(&d, rec, strlen(rec), NULL);
+	buf_reset(&key);
+	ok(target_key(&t, &d, &key, err, sizeof err) == 0 &&
+		   target_expand(&t, key.data, key.len, "x", &out) == 0 && strcmp(out.data, "plant/7") == 0,
+	   "number value in a topic");
+	target_free(&t);
+	ok(target_parse(&t, "mqtts://b/t", err, sizeof err) == 0 && t.port == 8883, "mqtts port");
+	target_free(&t);
+	ok(target_parse(&t, "file:/x/{a}", err, sizeof err) == 0 && t.kind == SINK_FILE, "file");
+	rec = "{\"a\":\"..\"}";
+	json_parse(&d, rec, strlen(rec), NULL);
+	buf_reset(&key);
+	ok(target_key(&t, &d, &key, err, sizeof err) < 0, "dot-dot in a file name");
+	target_free(&t);
+	const char *bad[] = { "ftp://x/y", "http://", "mqtt://host", "mqtt://h:0/t", "mqtt://h/a/#",
+			      "mqtt://u:p@h/t", "file:", NULL };
+	for (int i = 0; bad[i]; i++) {
+		ok(target_parse(&t, bad[i], err, sizeof err) < 0, "refused: %s", bad[i]);
+		target_free(&t);
+	}
+	json_doc_free(&d);
+	buf_free(&key);
+	buf_free(&out);
+}
+
+static void test_retry(void)
+{
+	ok(http_verdict(200) == V_OK && http_verdict(204) == V_OK, "2xx ok");
+	ok(http_verdict(408) == V_RETRY && http_verdict(429) == V_RETRY && http_verdict(503) == V_RETRY &&
+		   http_verdict(500) == V_RETRY, "transient");
+	ok(http_verdict(400) == V_PERMANENT && http_verdict(401) == V_PERMANENT &&
+		   http_verdict(404) == V_PERMANENT && http_verdict(301) == V_PERMANENT, "permanent");
+	ok(backoff_delay(1, 1000, 300000, 5000, 0) == 5000, "retry-after wins");
+	ok(backoff_delay(1, 1000, 2000, 60000, 0) == 2000, "retry-after clamped");
+	bool in_range = true;
+	for (uint32_t r = 0; r < 100000; r += 997)
+		if (backoff_delay(3, 1000, 300000, -1, r) > 4000)
+			in_range = false;
+	ok(in_range, "full jitter stays under base * 2^(n-1)");
+	ok(backoff_delay(40, 1000, 300000, -1, UINT32_MAX) <= 300000, "capped at max, no overflow");
+	ok(backoff_delay(3, 1000, 300000, -1, 4000) == 4000, "the bound itself");
+}
+
+static void test_spool(const char *dir)
+{
+	char path[512], err[512];
+	snprintf(path, sizeof path, "%s/spool", dir);
+	struct spool_opts o = { path, 1 << 20, false, 0, 0, NULL, NULL };
+	struct spool *s = spool_open(&o, err, sizeof err);
+	ok(s != NULL, "open: %s", s ? "" : err);
+	ok(append(s, "", 0, "{\"a\":1}\n", 1) == 0, "append 1");
+	ok(append(s, "k\0", 2, "{\"a\":2}\n{\"a\":3}\n", 2) == 0, "append 2");
+	ok(append(s, "", 0, "{\"a\":4}\n", 1) == 0, "append 3");
+	struct spool_batch b1, b2;
+	ok(spool_next(s, &b1, err, sizeof err) == 1 && b1.nrec == 1 && strcmp(b1.data, "{\"a\":1}\n") == 0,
+	   "first batch");
+	ok(spool_done(s, &b1, err, sizeof err) == 0, "ack first");
+	ok(spool_next(s, &b2, err, sizeof err) == 1 && b2.nrec == 2 && b2.keylen == 2, "second batch");
+	char id2[SPOOL_ID_LEN + 1];
+	memcpy(id2, b2.id, sizeof id2);
+	struct spool_stats st;
+	spool_stats(s, &st);
+	ok(st.records == 3, "3 records not acknowledged");
+	/* another process may not take it */
+	ok(spool_open(&o, err, sizeof err) == NULL && strstr(err, "locked by pid"), "locked: %s", err);
+	spool_batch_free(&b1);
+	spool_batch_free(&b2);
+	spool_close(s); /* second batch was in flight: it comes again */
+
+	s = spool_open(&o, err, sizeof err);
+	ok(s != NULL, "reopen");
+	ok(spool_next(s, &b2, err, sizeof err) == 1 && strcmp(b2.id, id2) == 0, "same batch, same id");
+	ok(spool_done(s, &b2, err, sizeof err) == 0, "ack it");
+	spool_batch_free(&b2);
+	/* a torn frame at the end is cut off */
+	spool_close(s);
+	char seg[600];
+	snprintf(seg, sizeof seg, "%s/0000000000000000.seg", path);
+	struct stat sb;
+	ok(stat(seg, &sb) == 0, "segment there");
+	off_t size = sb.st_size;
+	ok(fs_append(seg, "CCEB\x01\x00\x00\x00torn", 12, 0600, true, err, sizeof err) == 0, "tear");
+	s = spool_open(&o, err, sizeof err);
+	ok(s != NULL, "reopen after a tear");
+	ok(stat(seg, &sb) == 0 && sb.st_size == size, "the torn frame is cut off");
+	ok(spool_next(s, &b1, err, sizeof err) == 1 && strcmp(b1.data, "{\"a\":4}\n") == 0, "third batch");
+	ok(spool_done(s, &b1, err, sizeof err) == 0, "ack");
+	spool_batch_free(&b1);
+	spool_close_input(s);
+	ok(spool_next(s, &b1, err, sizeof err) == 0, "nothing more");
+	spool_close(s);
+	ok(stat(seg, &sb) < 0, "an empty spool keeps no segment");
+
+	/* memory, with drop-oldest */
+	struct spool_opts m = { NULL, 4096, true, 16384, 0, NULL, NULL };
+	s = spool_open(&m, err, sizeof err);
+	ok(s != NULL, "memory spool");
+	char rec[1001];
+	memset(rec, 'x', 999);
+	rec[999] = '\n';
+	rec[1000] = 0;
+	for (int i = 0; i < 10; i++)
+		append(s, "", 0, rec, 1);
+	spool_stats(s, &st);
+	ok(st.dropped_batches >= 6 && st.bytes <= 4096, "dropped %llu, kept %llu bytes",
+	   (unsigned long long)st.dropped_batches, (unsigned long long)st.bytes);
+	spool_close(s);
+
+	/* ids depend on the position as well as on the content */
+	unsigned char a[16], c[16];
+	spool_batch_id(0, 1, "", 0, "x", 1, a);
+	spool_batch_id(100, 1, "", 0, "x", 1, c);
+	ok(memcmp(a, c, 16) != 0, "position in the id");
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/cce-unit-push-XXXXXX";
+	ok(mkdtemp(dir) != NULL, "temp dir");
+	test_target();
+	test_retry();
+	test_spool(dir);
+	struct buf gz;
+	buf_init(&gz);
+	ok(gzip_buf("hello\n", 6, &gz) == 0 && gz.len > 10 && (unsigned char)gz.data[0] == 0x1f &&
+		   (unsigned char)gz.data[1] == 0x8b, "gzip magic");
+	buf_free(&gz);
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	ok(system(cmd) == 0, "cleanup");
+	return done_testing();
+}

@@ -1,0 +1,53 @@
+/*
+ * jqx: libjq 1.6, made safe to embed.
+ *
+ * Promises: jqx_compile refuses what libjq 1.6 cannot run safely inside a
+ * long-lived process (halt, halt_error, input, inputs, import, include,
+ * modules) with a message naming the culprit, and otherwise returns jq's own
+ * compile error text. Every jq_state has its input, debug, error and nomem
+ * callbacks set, JQ_LIBRARY_PATH set to [] and is compiled with an object of
+ * arguments. jqx_first runs an expression on one input and returns its first
+ * output under a time budget (jqx_init): a runaway evaluation is abandoned
+ * (its jq_state is kept aside, never touched again, so nothing it held is
+ * freed twice) and JQX_TIMEOUT is returned; that expression then always
+ * returns JQX_TIMEOUT. Inputs are consumed (jv ownership passes to jqx).
+ */
+#ifndef CCE_RULE_JQX_H
+#define CCE_RULE_JQX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jq.h>
+
+enum jqx_status {
+	JQX_OK = 0,       /* *out holds the first output */
+	JQX_EMPTY = 1,    /* no output */
+	JQX_ERROR = 2,    /* run-time error, message in err */
+	JQX_TIMEOUT = 3,  /* ran past the budget; the expression is dead */
+};
+
+struct jqx;
+
+/* Starts the watchdog: evaluations longer than budget_ms are abandoned. */
+void jqx_init(int64_t budget_ms);
+void jqx_shutdown(void);
+
+struct jqx *jqx_compile(const char *src, char *err, size_t errlen);
+/* Compiled on first use: for texts already known to be valid jq (the fast
+ * subset), since libjq 1.6 takes tens of milliseconds per compilation. */
+struct jqx *jqx_lazy(const char *src);
+void jqx_free(struct jqx *x);
+const char *jqx_source(const struct jqx *x);
+bool jqx_dead(const struct jqx *x);
+
+int jqx_first(struct jqx *x, jv in, jv *out, char *err, size_t errlen);
+/* The first output is neither false nor null (no output: false). */
+int jqx_truth(struct jqx *x, jv in, bool *truth, char *err, size_t errlen);
+
+/* jv as compact JSON appended to out (numbers as jq prints them). */
+struct buf;
+void jqx_dump(jv v, struct buf *out);
+
+#endif

@@ -1,0 +1,634 @@
+#include "rule.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "diag.h"
+#include "fsutil.h"
+#include "hash.h"
+#include "json.h"
+
+void expr_free(struct expr *e)
+{
+	free(e->src);
+	jqx_free(e->jq);
+	fexpr_free(e->fe);
+	fpath_free(e->fp);
+	memset(e, 0, sizeof *e);
+}
+
+int expr_compile(struct expr *e, const char *src, bool cond, char *err, size_t errlen)
+{
+	memset(e, 0, sizeof *e);
+	/* the fast subset is valid jq by construction: its libjq form (for
+	 * records where jq would fail, to get jq's own error) is compiled
+	 * only when first needed */
+	e->fp = fpath_compile(src);
+	if (cond && !e->fp)
+		e->fe = fexpr_compile(src);
+	e->jq = e->fp || e->fe ? jqx_lazy(src) : jqx_compile(src, err, errlen);
+	if (!e->jq)
+		return -1;
+	e->src = xstrdup(src);
+	return 0;
+}
+
+void fmt_duration(int64_t ms, struct buf *out)
+{
+	static const struct { int64_t n; const char *u; } units[] = {
+		{ 86400000, "d" }, { 3600000, "h" }, { 60000, "m" }, { 1000, "s" },
+	};
+	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+		if (ms && ms % units[i].n == 0) {
+			buf_addf(out, "%lld%s", (long long)(ms / units[i].n), units[i].u);
+			return;
+		}
+	buf_addf(out, "%lldms", (long long)ms);
+}
+
+void rule_free(struct rule *r)
+{
+	if (!r)
+		return;
+	free(r->name);
+	free(r->file);
+	expr_free(&r->match);
+	expr_free(&r->key);
+	expr_free(&r->when);
+	expr_free(&r->value);
+	expr_free(&r->clear);
+	expr_free(&r->message);
+	expr_free(&r->an_value);
+	for (int i = 0; i < r->naggs; i++) {
+		free(r->aggs[i].name);
+		free(r->aggs[i].src);
+	}
+	free(r->aggs);
+	for (int i = 0; i < r->nargs; i++)
+		expr_free(&r->args[i]);
+	free(r->args);
+	free(r->severity);
+	free(r->labels);
+	free(r->desc);
+	free(r);
+}
+
+void ruleset_free(struct ruleset *rs)
+{
+	for (int i = 0; i < rs->n; i++)
+		rule_free(rs->r[i]);
+	free(rs->r);
+	rs->r = NULL;
+	rs->n = 0;
+}
+
+/* One rule being read: where it came from, for messages. */
+struct ctx {
+	const char *file;
+	uint64_t line;        /* JSON lines: the line; arrays: the element (1-based) */
+	bool array;
+	const char *name;
+	int errors;
+	struct json_doc *d;
+};
+
+static void bad(struct ctx *c, const char *fmt, ...) DIAG_PRINTF(2, 3);
+static void bad(struct ctx *c, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	char where[512];
+	if (c->name)
+		snprintf(where, sizeof where, "rule '%s'", c->name);
+	else
+		snprintf(where, sizeof where, "%s %llu", c->array ? "rule" : "line",
+			 (unsigned long long)c->line);
+	if (c->array)
+		diag_error("%s: %s: %s", c->file, where, msg);
+	else
+		diag_error("%s:%llu: %s: %s", c->file, (unsigned long long)c->line, where, msg);
+	c->errors++;
+}
+
+static bool get_duration(struct ctx *c, int t, const char *field, int64_t *ms)
+{
+	struct json_doc *d = c->d;
+	double v;
+	if (json_num(d, t, &v)) {
+		if (!(v >= 0) || v > 1e12) {
+			bad(c, "%s: invalid duration", field);
+			return false;
+		}
+		*ms = (int64_t)llround(v * 1000);
+		return true;
+	}
+	char *s = json_strdup(d, t);
+	if (!s || parse_duration(s, ms) < 0) {
+		bad(c, "%s: invalid duration '%s' (use e.g. 250ms, 30s, 5m, 2h, 7d)", field,
+		    s ? s : "(not a string)");
+		free(s);
+		return false;
+	}
+	free(s);
+	return true;
+}
+
+static bool get_uint(struct ctx *c, int t, const char *field, uint32_t min, uint32_t *out)
+{
+	int64_t v;
+	if (!json_int(c->d, t, &v) || v < min || v > UINT32_MAX) {
+		bad(c, "%s: expected an integer of at least %u", field, min);
+		return false;
+	}
+	*out = (uint32_t)v;
+	return true;
+}
+
+static bool get_expr(struct ctx *c, int t, const char *field, struct expr *e, bool cond)
+{
+	char *s = json_strdup(c->d, t);
+	if (!s) {
+		bad(c, "%s: expected a jq expression as a string", field);
+		return false;
+	}
+	char err[1024];
+	if (expr_compile(e, s, cond, err, sizeof err) < 0) {
+		bad(c, "%s: %s", field, err);
+		free(s);
+		return false;
+	}
+	free(s);
+	return true;
+}
+
+static const char *const agg_names[] = { "count", "sum", "avg", "min", "max", "stddev",
+					 "first", "last", "p50", "p90", "p95", "p99", "rate" };
+
+static bool parse_agg(struct ctx *c, struct rule *r, const char *name, const char *spec)
+{
+	struct agg a = { 0 };
+	a.arg = -1;
+	size_t n = strcspn(spec, "(");
+	int fn = -1;
+	for (int i = 0; i < (int)(sizeof agg_names / sizeof agg_names[0]); i++)
+		if (strlen(agg_names[i]) == n && strncmp(spec, agg_names[i], n) == 0)
+			fn = i;
+	if (fn < 0) {
+		bad(c, "aggregate '%s': unknown function in '%s' (count sum avg min max stddev first last p50 p90 p95 p99 rate)",
+		    name, spec);
+		return false;
+	}
+	a.fn = (enum agg_fn)fn;
+	if (spec[n] == '(') {
+		size_t len = strlen(spec);
+		if (len < n + 3 || spec[len - 1] != ')') {
+			bad(c, "aggregate '%s': expected %s(EXPR) in '%s'", name, agg_names[fn], spec);
+			return false;
+		}
+		char *arg = xstrndup(spec + n + 1, len - n - 2);
+		for (int i = 0; i < r->nargs; i++)
+			if (strcmp(r->args[i].src, arg) == 0)
+				a.arg = i;
+		if (a.arg < 0) {
+			struct expr e;
+			char err[1024];
+			if (expr_compile(&e, arg, false, err, sizeof err) < 0) {
+				bad(c, "aggregate '%s': %s", name, err);
+				free(arg);
+				return false;
+			}
+			r->args = xrealloc(r->args, (size_t)(r->nargs + 1) * sizeof *r->args);
+			r->args[r->nargs] = e;
+			a.arg = r->nargs++;
+		}
+		free(arg);
+	} else if (spec[n] || fn != A_COUNT) {
+		bad(c, "aggregate '%s': expected %s(EXPR) in '%s'", name, agg_names[fn], spec);
+		return false;
+	}
+	a.name = xstrdup(name);
+	a.src = xstrdup(spec);
+	r->aggs = xrealloc(r->aggs, (size_t)(r->naggs + 1) * sizeof *r->aggs);
+	r->aggs[r->naggs++] = a;
+	return true;
+}
+
+static void parse_window(struct ctx *c, struct rule *r, int t)
+{
+	struct json_doc *d = c->d;
+	if (json_type_of(d, t) != JSON_OBJECT) {
+		bad(c, "window: expected an object like {\"size\":\"5m\"}");
+		return;
+	}
+	int size = json_get(d, t, "size"), slide = json_get(d, t, "slide");
+	int gap = json_get(d, t, "gap"), count = json_get(d, t, "count");
+	for (int k = json_first(d, t); k >= 0; k = json_next_member(d, t, k))
+		if (!json_str_eq(d, k, "size") && !json_str_eq(d, k, "slide") &&
+		    !json_str_eq(d, k, "gap") && !json_str_eq(d, k, "count")) {
+			char *s = json_strdup(d, k);
+			bad(c, "window: unknown field '%s'", s);
+			free(s);
+		}
+	if ((size >= 0) + (gap >= 0) + (count >= 0) != 1 || (slide >= 0 && size < 0)) {
+		bad(c, "window: give one of size (with an optional slide), gap or count");
+		return;
+	}
+	if (size >= 0) {
+		r->win = W_SLIDING;
+		if (!get_duration(c, size, "window.size", &r->win_size))
+			return;
+		r->win_slide = r->win_size;
+		if (slide >= 0 && !get_duration(c, slide, "window.slide", &r->win_slide))
+			return;
+		if (r->win_size <= 0 || r->win_slide <= 0 || r->win_slide > r->win_size)
+			bad(c, "window: size and slide must be positive, slide at most size");
+	} else if (gap >= 0) {
+		r->win = W_SESSION;
+		if (get_duration(c, gap, "window.gap", &r->win_gap) && r->win_gap <= 0)
+			bad(c, "window.gap: must be positive");
+	} else {
+		r->win = W_COUNT;
+		get_uint(c, count, "window.count", 1, &r->win_count);
+	}
+}
+
+static void parse_anomaly(struct ctx *c, struct rule *r, int t)
+{
+	struct json_doc *d = c->d;
+	if (json_type_of(d, t) != JSON_OBJECT) {
+		bad(c, "anomaly: expected an object");
+		return;
+	}
+	r->an_threshold = 3.5;
+	r->an_warmup = 30;
+	r->an_n = 1000;
+	for (int k = json_first(d, t); k >= 0; k = json_next_member(d, t, k)) {
+		int v = k + 1;
+		if (json_str_eq(d, k, "method")) {
+			if (json_str_eq(d, v, "zscore"))
+				r->an = AN_ZSCORE;
+			else if (json_str_eq(d, v, "ewma"))
+				r->an = AN_EWMA;
+			else if (json_str_eq(d, v, "mad"))
+				r->an = AN_MAD;
+			else
+				bad(c, "anomaly.method: expected \"zscore\", \"ewma\" or \"mad\"");
+		} else if (json_str_eq(d, k, "value")) {
+			get_expr(c, v, "anomaly.value", &r->an_value, false);
+		} else if (json_str_eq(d, k, "window")) {
+			get_duration(c, v, "anomaly.window", &r->an_window);
+		} else if (json_str_eq(d, k, "n")) {
+			get_uint(c, v, "anomaly.n", 2, &r->an_n);
+		} else if (json_str_eq(d, k, "warmup")) {
+			get_uint(c, v, "anomaly.warmup", 2, &r->an_warmup);
+		} else if (json_str_eq(d, k, "threshold")) {
+			if (!json_num(d, v, &r->an_threshold) || !(r->an_threshold > 0))
+				bad(c, "anomaly.threshold: expected a positive number");
+		} else if (json_str_eq(d, k, "alpha")) {
+			if (!json_num(d, v, &r->an_alpha) || !(r->an_alpha > 0 && r->an_alpha <= 1))
+				bad(c, "anomaly.alpha: expected a number in (0, 1]");
+		} else {
+			char *s = json_strdup(d, k);
+			bad(c, "anomaly: unknown field '%s'", s);
+			free(s);
+		}
+	}
+	if (r->an == AN_NONE)
+		bad(c, "anomaly: method is required");
+	if (!r->an_value.src)
+		bad(c, "anomaly: value is required");
+	if (r->an_window > 0 && json_get(d, t, "n") < 0)
+		r->an_n = 100000; /* a cap on what a time window may hold */
+	if (r->an_alpha == 0)
+		r->an_alpha = 2.0 / (r->an_n + 1.0);
+}
+
+static void describe(struct rule *r)
+{
+	struct buf b;
+	buf_init(&b);
+	buf_adds(&b, "{\"name\":");
+	buf_add_json_str(&b, r->name, strlen(r->name));
+#define EXPR(field, e, dflt)                                           \
+	do {                                                           \
+		buf_adds(&b, ",\"" field "\":");                       \
+		if ((e).src)                                           \
+			buf_add_json_str(&b, (e).src, strlen((e).src)); \
+		else                                                   \
+			buf_adds(&b, dflt);                            \
+	} while (0)
+#define DUR(field, ms)                      \
+	do {                                \
+		buf_adds(&b, ",\"" field "\":\""); \
+		fmt_duration(ms, &b);       \
+		buf_addc(&b, '"');          \
+	} while (0)
+	EXPR("match", r->match, "\".\"");
+	EXPR("key", r->key, "null");
+	EXPR("when", r->when, "null");
+	EXPR("value", r->value, "null");
+	DUR("for", r->for_ms);
+	if (r->count_n) {
+		buf_addf(&b, ",\"count\":{\"n\":%u,\"within\":\"", r->count_n);
+		fmt_duration(r->count_within, &b);
+		buf_adds(&b, "\"}");
+	}
+	if (r->win == W_SLIDING) {
+		buf_adds(&b, ",\"window\":{\"size\":\"");
+		fmt_duration(r->win_size, &b);
+		buf_adds(&b, "\",\"slide\":\"");
+		fmt_duration(r->win_slide, &b);
+		buf_adds(&b, "\"}");
+	} else if (r->win == W_SESSION) {
+		buf_adds(&b, ",\"window\":{\"gap\":\"");
+		fmt_duration(r->win_gap, &b);
+		buf_adds(&b, "\"}");
+	} else if (r->win == W_COUNT) {
+		buf_addf(&b, ",\"window\":{\"count\":%u}", r->win_count);
+	}
+	if (r->naggs) {
+		buf_adds(&b, ",\"aggregate\":{");
+		for (int i = 0; i < r->naggs; i++) {
+			if (i)
+				buf_addc(&b, ',');
+			buf_add_json_str(&b, r->aggs[i].name, strlen(r->aggs[i].name));
+			buf_addc(&b, ':');
+			buf_add_json_str(&b, r->aggs[i].src, strlen(r->aggs[i].src));
+		}
+		buf_addc(&b, '}');
+	}
+	EXPR("clear", r->clear, "null");
+	DUR("keep_firing_for", r->keep_ms);
+	if (r->repeat_ms)
+		DUR("repeat", r->repeat_ms);
+	else
+		buf_adds(&b, ",\"repeat\":null");
+	if (r->limit_max) {
+		buf_addf(&b, ",\"limit\":{\"max\":%u,\"per\":\"", r->limit_max);
+		fmt_duration(r->limit_per, &b);
+		buf_adds(&b, "\"}");
+	}
+	if (r->absent_ms)
+		DUR("absent", r->absent_ms);
+	if (r->an) {
+		static const char *const m[] = { "", "zscore", "ewma", "mad" };
+		buf_addf(&b, ",\"anomaly\":{\"method\":\"%s\",\"value\":", m[r->an]);
+		buf_add_json_str(&b, r->an_value.src, strlen(r->an_value.src));
+		if (r->an_window) {
+			buf_adds(&b, ",\"window\":\"");
+			fmt_duration(r->an_window, &b);
+			buf_addc(&b, '"');
+		}
+		buf_addf(&b, ",\"n\":%u,\"threshold\":", r->an_n);
+		buf_add_double(&b, r->an_threshold);
+		buf_addf(&b, ",\"warmup\":%u", r->an_warmup);
+		if (r->an == AN_EWMA) {
+			buf_adds(&b, ",\"alpha\":");
+			buf_add_double(&b, r->an_alpha);
+		}
+		buf_addc(&b, '}');
+	}
+	buf_adds(&b, ",\"severity\":");
+	buf_adds(&b, r->severity ? r->severity : "null");
+	buf_adds(&b, ",\"labels\":");
+	buf_adds(&b, r->labels ? r->labels : "{}");
+	EXPR("message", r->message, "null");
+	/* which expressions skip libjq: part of the definition's identity
+	 * only through their sources, so it goes after the signature */
+	unsigned char h[SHA256_LEN];
+	sha256(b.data, b.len, h);
+	hex_encode(h, SHA256_LEN, r->sig);
+	buf_adds(&b, ",\"fast\":[");
+	const char *sep = "";
+	struct { const char *n; struct expr *e; } ex[] = {
+		{ "match", &r->match }, { "key", &r->key }, { "when", &r->when },
+		{ "value", &r->value }, { "clear", &r->clear },
+	};
+	for (size_t i = 0; i < sizeof ex / sizeof ex[0]; i++)
+		if (ex[i].e->fe || ex[i].e->fp) {
+			buf_addf(&b, "%s\"%s\"", sep, ex[i].n);
+			sep = ",";
+		}
+	buf_adds(&b, "]}");
+	r->desc = buf_detach(&b, NULL);
+#undef EXPR
+#undef DUR
+}
+
+static struct rule *parse_rule(struct ctx *c, int t)
+{
+	struct json_doc *d = c->d;
+	if (json_type_of(d, t) != JSON_OBJECT) {
+		bad(c, "expected a rule object, got %s", json_type_name(json_type_of(d, t)));
+		return NULL;
+	}
+	int errors = c->errors;
+	struct rule *r = xcalloc(1, sizeof *r);
+	r->file = xstrdup(c->file);
+	int nm = json_get(d, t, "name");
+	if (nm < 0 || !(r->name = json_strdup(d, nm)) || !r->name[0]) {
+		bad(c, "name: a non-empty string is required");
+		rule_free(r);
+		return NULL;
+	}
+	c->name = r->name;
+	for (int k = json_first(d, t); k >= 0; k = json_next_member(d, t, k)) {
+		int v = k + 1;
+#define IS(s) json_str_eq(d, k, s)
+		if (IS("name")) {
+		} else if (IS("match")) {
+			get_expr(c, v, "match", &r->match, true);
+		} else if (IS("key")) {
+			get_expr(c, v, "key", &r->key, false);
+		} else if (IS("when")) {
+			get_expr(c, v, "when", &r->when, true);
+		} else if (IS("value")) {
+			get_expr(c, v, "value", &r->value, false);
+		} else if (IS("clear")) {
+			get_expr(c, v, "clear", &r->clear, true);
+		} else if (IS("message")) {
+			get_expr(c, v, "message", &r->message, false);
+		} else if (IS("for")) {
+			get_duration(c, v, "for", &r->for_ms);
+		} else if (IS("keep_firing_for")) {
+			get_duration(c, v, "keep_firing_for", &r->keep_ms);
+		} else if (IS("repeat")) {
+			if (get_duration(c, v, "repeat", &r->repeat_ms) && r->repeat_ms <= 0)
+				bad(c, "repeat: must be positive");
+		} else if (IS("absent")) {
+			if (get_duration(c, v, "absent", &r->absent_ms) && r->absent_ms <= 0)
+				bad(c, "absent: must be positive");
+		} else if (IS("count")) {
+			int n = json_type_of(d, v) == JSON_OBJECT ? json_get(d, v, "n") : -1;
+			int w = json_type_of(d, v) == JSON_OBJECT ? json_get(d, v, "within") : -1;
+			if (n < 0 || w < 0 || json_type_of(d, v) != JSON_OBJECT || d->tok[v].count != 2)
+				bad(c, "count: expected {\"n\":5,\"within\":\"1m\"}");
+			else if (get_uint(c, n, "count.n", 1, &r->count_n) &&
+				 get_duration(c, w, "count.within", &r->count_within) &&
+				 r->count_within <= 0)
+				bad(c, "count.within: must be positive");
+		} else if (IS("limit")) {
+			int n = json_type_of(d, v) == JSON_OBJECT ? json_get(d, v, "max") : -1;
+			int w = json_type_of(d, v) == JSON_OBJECT ? json_get(d, v, "per") : -1;
+			if (n < 0 || w < 0 || d->tok[v].count != 2)
+				bad(c, "limit: expected {\"max\":10,\"per\":\"1m\"}");
+			else if (get_uint(c, n, "limit.max", 1, &r->limit_max) &&
+				 get_duration(c, w, "limit.per", &r->limit_per) &&
+				 r->limit_per <= 0)
+				bad(c, "limit.per: must be positive");
+		} else if (IS("window")) {
+			parse_window(c, r, v);
+		} else if (IS("aggregate")) {
+			if (json_type_of(d, v) != JSON_OBJECT) {
+				bad(c, "aggregate: expected an object of name: \"fn(EXPR)\"");
+				continue;
+			}
+			for (int a = json_first(d, v); a >= 0; a = json_next_member(d, v, a)) {
+				char *an = json_strdup(d, a), *spec = json_strdup(d, a + 1);
+				if (!spec)
+					bad(c, "aggregate '%s': expected a string", an);
+				else if (!strcmp(an, "key") || !strcmp(an, "start") || !strcmp(an, "end"))
+					bad(c, "aggregate '%s': the name is taken by the window record", an);
+				else
+					parse_agg(c, r, an, spec);
+				free(an);
+				free(spec);
+			}
+		} else if (IS("anomaly")) {
+			parse_anomaly(c, r, v);
+		} else if (IS("severity")) {
+			size_t n;
+			const char *raw = json_raw(d, v, &n);
+			r->severity = xstrndup(raw, n);
+		} else if (IS("labels")) {
+			if (json_type_of(d, v) != JSON_OBJECT) {
+				bad(c, "labels: expected an object");
+				continue;
+			}
+			size_t n;
+			const char *raw = json_raw(d, v, &n);
+			r->labels = xstrndup(raw, n);
+		} else {
+			char *s = json_strdup(d, k);
+			bad(c, "unknown field '%s'", s);
+			free(s);
+		}
+#undef IS
+	}
+	if (json_get(d, t, "when") < 0 && !r->absent_ms && !r->an)
+		bad(c, "when: required (except in absent and anomaly rules)");
+	if (r->naggs && r->win == W_NONE)
+		bad(c, "aggregate: needs a window");
+	if (r->win != W_NONE && !r->naggs)
+		bad(c, "window: needs an aggregate");
+	if ((r->win != W_NONE) + (r->absent_ms > 0) + (r->an != AN_NONE) + (r->count_n > 0) > 1)
+		bad(c, "window, count, absent and anomaly cannot be combined");
+	if (r->absent_ms && (r->for_ms || r->clear.src || r->keep_ms))
+		bad(c, "absent: for, clear and keep_firing_for do not apply");
+	if (c->errors != errors) {
+		rule_free(r);
+		return NULL;
+	}
+	describe(r);
+	return r;
+}
+
+static void add_rule(struct ruleset *rs, struct ctx *c, struct rule *r)
+{
+	for (int i = 0; i < rs->n; i++)
+		if (strcmp(rs->r[i]->name, r->name) == 0) {
+			c->name = r->name;
+			bad(c, "name: a rule of this name is already defined in '%s'", rs->r[i]->file);
+			rule_free(r);
+			return;
+		}
+	rs->r = xrealloc(rs->r, (size_t)(rs->n + 1) * sizeof *rs->r);
+	rs->r[rs->n++] = r;
+}
+
+static int load_file(const char *file, struct ruleset *rs)
+{
+	struct buf text;
+	buf_init(&text);
+	char err[512];
+	if (fs_read_file(file, 64 << 20, &text, err, sizeof err) < 0) {
+		diag_error("%s", err);
+		buf_free(&text);
+		return 1;
+	}
+	struct json_doc d;
+	json_doc_init(&d);
+	struct json_error je;
+	struct ctx c = { .file = file, .d = &d };
+	if (json_parse(&d, text.data, text.len, &je) == 0) {
+		if (json_type_of(&d, 0) == JSON_ARRAY) {
+			c.array = true;
+			uint64_t i = 0;
+			for (int e = json_first(&d, 0); e >= 0; e = json_next_elem(&d, 0, e)) {
+				c.line = ++i;
+				c.name = NULL;
+				struct rule *r = parse_rule(&c, e);
+				if (r)
+					add_rule(rs, &c, r);
+			}
+		} else {
+			c.line = 1;
+			struct rule *r = parse_rule(&c, 0);
+			if (r)
+				add_rule(rs, &c, r);
+		}
+	} else {
+		/* JSON lines of rule objects */
+		const char *p = text.data, *end = text.data + text.len;
+		uint64_t ln = 0;
+		while (p < end) {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+			ln++;
+			size_t k = 0;
+			while (k < n && (p[k] == ' ' || p[k] == '\t' || p[k] == '\r'))
+				k++;
+			if (k < n) {
+				c.line = ln;
+				c.name = NULL;
+				if (json_parse(&d, p, n, &je) < 0)
+					bad(&c, "invalid JSON at byte %zu: %s", je.offset + 1, je.msg);
+				else {
+					struct rule *r = parse_rule(&c, 0);
+					if (r)
+						add_rule(rs, &c, r);
+				}
+			}
+			p += n + 1;
+		}
+	}
+	json_doc_free(&d);
+	buf_free(&text);
+	return c.errors;
+}
+
+int rules_load(char *const *files, int nfiles, struct ruleset *rs)
+{
+	int errors = 0;
+	rs->r = NULL;
+	rs->n = 0;
+	for (int i = 0; i < nfiles; i++)
+		errors += load_file(files[i], rs);
+	if (!errors && rs->n == 0) {
+		diag_error("no rules in %s", nfiles == 1 ? files[0] : "the rules files");
+		errors++;
+	}
+	if (errors) {
+		ruleset_free(rs);
+		return -1;
+	}
+	return 0;
+}

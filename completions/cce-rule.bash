@@ -1,0 +1,20 @@
+# bash completion for cce-rule
+_cce_rule() {
+	local cur prev words cword
+	_init_completion || return
+	case "$prev" in
+	-r|--rules|--state|--status|--rejects)
+		_filedir
+		return ;;
+	--time|--lateness|--checkpoint|--eval-timeout|--max-line)
+		return ;;
+	esac
+	if [[ "$cur" == -* ]]; then
+		COMPREPLY=($(compgen -W '--rules --check --time --lateness --state
+			--checkpoint --status --pass --emit-pending --eval-timeout --help
+			--version --quiet --unbuffered --rejects --strict --max-line' -- "$cur"))
+		return
+	fi
+	_filedir
+}
+complete -F _cce_rule cce-rule

@@ -58,7 +58,7 @@ void out_flush_hook(void *o)
 
 void out_write(struct out *o, const void *p, size_t n)
 {
-	if (out_done(o))
+	if (out_done(o) || n == 0)
 		return;
 	if (!o->buf) {
 		o->cap = OUT_BUFSIZE;

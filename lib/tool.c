@@ -66,6 +66,9 @@ int tool_next(struct tool *t, struct jsonl_line *line, struct json_doc *doc, int
 int tool_finish(struct tool *t, int status)
 {
 	out_flush(&t->out);
+	/* text a tool printed with stdio (usage, versions) goes out first */
+	if (fflush(stdout) != 0 && errno != EPIPE && !t->out.err)
+		t->out.err = errno;
 	if (!t->out.closed && !t->out.err && close(1) < 0 && errno != EPIPE)
 		t->out.err = errno;
 	if (t->out.err) {

@@ -38,7 +38,7 @@ bash_complete() {
 		fn=$(complete -p "$1" | sed -E "s/.*-F ([^ ]+) .*/\1/")
 		"$fn" "$1" "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
 		printf "%s\n" "${COMPREPLY[@]}"
-	' _ "$CCE_ROOT/completions/$tool.bash" "$tool" "$@"
+	' _ "$CCE_ROOT/completions/$tool.bash" "$@"
 }
 
 @test "every tool with --help has bash and zsh completions and a man page" {

@@ -143,17 +143,18 @@ netns_link_up() { ip link set "${HOST_VETH[$1]}" up; }
 
 netns_host_stop() {
 	local name=$1
-	kill "${HOST_SSHD_PID[$name]}" 2>/dev/null
+	kill "${HOST_SSHD_PID[$name]}" 2>/dev/null || true
 	# everything the host still runs (its sshd sessions) goes with it
-	ip netns pids "cce-$NETNS_ID-$name" 2>/dev/null | xargs -r kill -9 2>/dev/null
+	ip netns pids "cce-$NETNS_ID-$name" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
 	netns_link_down "$name"
+	return 0
 }
 
 netns_teardown() {
 	netns_load
 	local name
 	for name in "${NETNS_HOSTS[@]}"; do
-		ip netns pids "cce-$NETNS_ID-$name" 2>/dev/null | xargs -r kill -9 2>/dev/null
+		ip netns pids "cce-$NETNS_ID-$name" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
 		kill "${HOST_SSHD_PID[$name]}" 2>/dev/null
 		ip link del "${HOST_VETH[$name]}" 2>/dev/null
 		ip netns del "cce-$NETNS_ID-$name" 2>/dev/null

@@ -1,0 +1,662 @@
+/*
+ * cce-register: the fleet's node registry, on a file store or on etcd.
+ * See man/cce-register.1. The store is behind cce-register/store.h; the
+ * node table and ops in cce-register/registry.h; tokens in token.h.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsutil.h"
+#include "hash.h"
+#include "sig.h"
+#include "timeutil.h"
+#include "tool.h"
+
+#include "cce-register/apply.h"
+#include "cce-register/local.h"
+#include "cce-register/registry.h"
+#include "cce-register/store.h"
+#include "cce-register/token.h"
+
+static const char usage[] =
+	"usage: cce-register [--store URL] init [--secret FILE]\n"
+	"       cce-register [--store URL] token NODE... [--ttl DUR]\n"
+	"       cce-register [--store URL] revoke NODE...\n"
+	"       cce-register [--store URL] apply [-v] [FILE...]\n"
+	"       cce-register [--store URL] join|heartbeat|leave|cordon|uncordon NODE [fields...] [--print]\n"
+	"       cce-register [--store URL] list [--alive|--all] [--selector k=v,...] [--region R] [--service NAME] [-o json|addr|text]\n"
+	"       cce-register [--store URL] expire [--ttl DUR]\n"
+	"       cce-register [--store URL] watch [-v]\n"
+	"       cce-register [--store URL] compact\n"
+	"  -s, --store URL       file:PATH, etcd://HOST:PORT[,...]/PREFIX or etcds://...\n"
+	"      --cacert FILE     CA certificate for etcds://\n"
+	"      --cert FILE       client certificate for etcds://\n"
+	"      --key FILE        client key for etcds://\n"
+	"      --secret FILE     the cluster secret (default $CCE_HOME/secret)\n"
+	"      --ttl DUR         liveness ttl (default 30s); for token, its lifetime (default 30d)\n"
+	"  -v, --verbose         heartbeat events too (apply, watch)\n"
+	"      --token T         the node's token\n"
+	"      --token-file F    read the node's token from F\n"
+	"      --addr ADDR       the node's address\n"
+	"      --region R        the node's region (list: only nodes in R)\n"
+	"      --zone Z          the node's zone\n"
+	"      --label K=V       a label (repeatable)\n"
+	"      --cpu N           capacity: cpus\n"
+	"      --mem-mb N        capacity: memory in MiB\n"
+	"      --disk-mb N       capacity: disk in MiB\n"
+	"      --cost N          cost per hour\n"
+	"      --service S       join: NAME:PORT offered (repeatable); list: only nodes offering NAME\n"
+	"      --load L          heartbeat: auto (from /proc) or k=N,...\n"
+	"      --force           leave without a token (operator)\n"
+	"      --print           print the op record instead of applying it\n"
+	"      --alive           list: ready nodes only\n"
+	"      --all             list: dead nodes too\n"
+	"      --selector K=V,.. list: nodes with these labels\n"
+	"  -o, --output FMT      list: json (default), addr or text\n";
+
+enum {
+	OPT_CACERT = CLI_OPT_TOOL, OPT_CERT, OPT_KEY, OPT_SECRET, OPT_TTL, OPT_TOKEN,
+	OPT_TOKEN_FILE, OPT_ADDR, OPT_REGION, OPT_ZONE, OPT_LABEL, OPT_CPU, OPT_MEM, OPT_DISK,
+	OPT_COST, OPT_SERVICE, OPT_LOAD, OPT_FORCE, OPT_PRINT, OPT_ALIVE, OPT_ALL, OPT_SELECTOR,
+};
+
+static const struct option longopts[] = {
+	CLI_COMMON_LONGOPTS,
+	{ "store", required_argument, NULL, 's' },
+	{ "cacert", required_argument, NULL, OPT_CACERT },
+	{ "cert", required_argument, NULL, OPT_CERT },
+	{ "key", required_argument, NULL, OPT_KEY },
+	{ "secret", required_argument, NULL, OPT_SECRET },
+	{ "ttl", required_argument, NULL, OPT_TTL },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "token", required_argument, NULL, OPT_TOKEN },
+	{ "token-file", required_argument, NULL, OPT_TOKEN_FILE },
+	{ "addr", required_argument, NULL, OPT_ADDR },
+	{ "region", required_argument, NULL, OPT_REGION },
+	{ "zone", required_argument, NULL, OPT_ZONE },
+	{ "label", required_argument, NULL, OPT_LABEL },
+	{ "cpu", required_argument, NULL, OPT_CPU },
+	{ "mem-mb", required_argument, NULL, OPT_MEM },
+	{ "disk-mb", required_argument, NULL, OPT_DISK },
+	{ "cost", required_argument, NULL, OPT_COST },
+	{ "service", required_argument, NULL, OPT_SERVICE },
+	{ "load", required_argument, NULL, OPT_LOAD },
+	{ "force", no_argument, NULL, OPT_FORCE },
+	{ "print", no_argument, NULL, OPT_PRINT },
+	{ "alive", no_argument, NULL, OPT_ALIVE },
+	{ "all", no_argument, NULL, OPT_ALL },
+	{ "selector", required_argument, NULL, OPT_SELECTOR },
+	{ "output", required_argument, NULL, 'o' },
+	{ NULL, 0, NULL, 0 },
+};
+
+#define MAX_REPEAT 64
+
+static struct {
+	struct tool t;
+	const char *store_url, *secret_path, *token, *token_file, *load, *selector, *output;
+	struct store_opts so;
+	bool ttl_set, force, print, alive, all;
+	int64_t ttl;
+	/* op fields from options */
+	const char *addr, *region, *zone, *cpu, *mem, *disk, *cost;
+	const char *labels[MAX_REPEAT], *services[MAX_REPEAT];
+	int nlabels, nservices;
+	char home[4096], secret_buf[4200], store_buf[4200];
+	/* apply */
+	struct store *store;
+	struct secret secret;
+	bool have_secret;
+	struct applier ap;
+} g;
+
+static int need_home(void)
+{
+	if (g.home[0])
+		return 0;
+	if (cce_home(g.home, sizeof g.home) < 0) {
+		diag_error("cannot find a state directory: set CCE_HOME or HOME");
+		return -1;
+	}
+	return 0;
+}
+
+static const char *secret_path(void)
+{
+	if (g.secret_path)
+		return g.secret_path;
+	if (need_home() < 0)
+		return NULL;
+	snprintf(g.secret_buf, sizeof g.secret_buf, "%s/secret", g.home);
+	return g.secret_buf;
+}
+
+static int load_secret(void)
+{
+	const char *p = secret_path();
+	char err[512];
+	if (!p)
+		return CCE_EX_USAGE;
+	if (secret_load(p, &g.secret, err, sizeof err) < 0) {
+		diag_error("cannot read the cluster secret: %s", err);
+		return CCE_EX_IOERR;
+	}
+	g.have_secret = true;
+	return 0;
+}
+
+static int open_store(void)
+{
+	const char *url = g.store_url ? g.store_url : getenv("CCE_STORE");
+	if (!url || !*url) {
+		if (need_home() < 0)
+			return CCE_EX_USAGE;
+		snprintf(g.store_buf, sizeof g.store_buf, "file:%s/registry", g.home);
+		url = g.store_buf;
+	}
+	char err[512];
+	g.store = store_open(url, &g.so, err, sizeof err);
+	if (!g.store)
+		return diag_usage("%s", err);
+	return 0;
+}
+
+/* ---- tokens */
+
+static int verify(void *arg, struct node *n, const struct op *op, int64_t now, const char **why)
+{
+	if (!op->token) {
+		*why = "missing token";
+		return -1;
+	}
+	int64_t issued, expires;
+	unsigned char mac[32];
+	size_t len = strlen(op->token);
+	bool parsed = token_times(op->token, &issued, &expires) == 0 &&
+		      hex_decode(op->token + len - 64, 64, mac, sizeof mac) == 0;
+	if (n && n->tok_ok && parsed && issued == n->tok_issued && expires == n->tok_expires &&
+	    !memcmp(mac, n->tok_mac, sizeof mac)) {
+		/* the very token found valid before: only time can void it */
+		if (expires <= now) {
+			*why = "expired token";
+			return -1;
+		}
+		return 0;
+	}
+	if (token_check(&g.secret, op->name, op->token, now, why) < 0)
+		return -1;
+	if (n && parsed) {
+		n->tok_ok = true;
+		n->tok_issued = issued;
+		n->tok_expires = expires;
+		memcpy(n->tok_mac, mac, sizeof mac);
+	}
+	return 0;
+}
+
+static int cmd_token(char **names, int n)
+{
+	int r = load_secret();
+	if (r)
+		return r;
+	int64_t now = time_now_ms();
+	int64_t ttl = g.ttl_set ? g.ttl : (int64_t)30 * 86400 * 1000;
+	for (int i = 0; i < n; i++)
+		if (!name_valid(names[i], strlen(names[i])))
+			return diag_usage("bad node name '%s' (1-63 of A-Z a-z 0-9 . _ -)", names[i]);
+	struct buf b = BUF_INIT;
+	for (int i = 0; i < n; i++) {
+		char tok[TOKEN_MAX];
+		token_make(&g.secret, names[i], now, now + ttl, tok);
+		buf_reset(&b);
+		buf_addf(&b, "{\"node\":\"%s\",\"token\":\"%s\",\"expires\":%" PRId64 "}", names[i], tok,
+			 now + ttl);
+		out_line(&g.t.out, b.data, b.len);
+	}
+	buf_free(&b);
+	return 0;
+}
+
+/* ---- apply */
+
+static int cmd_apply(char **files, int nfiles)
+{
+	int r = load_secret();
+	if (r)
+		return r;
+	if ((r = open_store()))
+		return r;
+	g.ap.store = g.store;
+	return applier_run(&g.ap, files, nfiles);
+}
+
+/* ---- the single-op subcommands */
+
+static int read_token_file(const char *path, char **out)
+{
+	struct buf b = BUF_INIT;
+	char err[512];
+	if (fs_read_file(path, 4096, &b, err, sizeof err) < 0) {
+		diag_error("%s", err);
+		buf_free(&b);
+		return CCE_EX_IOERR;
+	}
+	while (b.len && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r' ||
+			 b.data[b.len - 1] == ' '))
+		b.data[--b.len] = 0;
+	*out = buf_detach(&b, NULL);
+	return 0;
+}
+
+static int add_num_opt(struct buf *b, const char *key, const char *opt, const char *val)
+{
+	double v;
+	char err[256];
+	if (cli_number(opt, val, 0, 1e15, &v, err, sizeof err) < 0)
+		return diag_usage("%s", err);
+	buf_addf(b, ",\"%s\":", key);
+	buf_add_double(b, v);
+	return 0;
+}
+
+static int build_op(const char *opname, const char *node, struct buf *b)
+{
+	int r;
+	buf_adds(b, "{\"op\":");
+	buf_add_json_str(b, opname, strlen(opname));
+	buf_adds(b, ",\"node\":");
+	buf_add_json_str(b, node, strlen(node));
+	char *tok = NULL;
+	if (g.token)
+		tok = xstrdup(g.token);
+	else if (g.token_file) {
+		if ((r = read_token_file(g.token_file, &tok)))
+			return r;
+	} else if (getenv("CCE_TOKEN"))
+		tok = xstrdup(getenv("CCE_TOKEN"));
+	if (tok) {
+		buf_adds(b, ",\"token\":");
+		buf_add_json_str(b, tok, strlen(tok));
+		free(tok);
+	}
+	if (g.force)
+		buf_adds(b, ",\"force\":true");
+	if (!strcmp(opname, "join")) {
+		const char *strs[][2] = { { "addr", g.addr }, { "region", g.region }, { "zone", g.zone } };
+		for (size_t i = 0; i < 3; i++)
+			if (strs[i][1]) {
+				buf_addf(b, ",\"%s\":", strs[i][0]);
+				buf_add_json_str(b, strs[i][1], strlen(strs[i][1]));
+			}
+		if (g.nlabels) {
+			buf_adds(b, ",\"labels\":{");
+			for (int i = 0; i < g.nlabels; i++) {
+				const char *eq = strchr(g.labels[i], '=');
+				if (!eq || eq == g.labels[i])
+					return diag_usage("--label: expected KEY=VALUE, not '%s'", g.labels[i]);
+				if (i)
+					buf_addc(b, ',');
+				buf_add_json_str(b, g.labels[i], (size_t)(eq - g.labels[i]));
+				buf_addc(b, ':');
+				buf_add_json_str(b, eq + 1, strlen(eq + 1));
+			}
+			buf_addc(b, '}');
+		}
+		if (g.cpu || g.mem || g.disk) {
+			buf_adds(b, ",\"capacity\":{\"_\":0");
+			if ((g.cpu && (r = add_num_opt(b, "cpu", "--cpu", g.cpu))) ||
+			    (g.mem && (r = add_num_opt(b, "mem_mb", "--mem-mb", g.mem))) ||
+			    (g.disk && (r = add_num_opt(b, "disk_mb", "--disk-mb", g.disk))))
+				return r;
+			buf_addc(b, '}');
+			/* drop the placeholder that spared a comma test */
+			char *p = strstr(b->data, "{\"_\":0,");
+			if (p)
+				memmove(p + 1, p + 7, strlen(p + 7) + 1), b->len -= 6;
+		}
+		if (g.cost && (r = add_num_opt(b, "cost", "--cost", g.cost)))
+			return r;
+		if (g.nservices) {
+			buf_adds(b, ",\"services\":[");
+			for (int i = 0; i < g.nservices; i++) {
+				const char *c = strrchr(g.services[i], ':');
+				uint64_t port;
+				char err[256];
+				if (!c || c == g.services[i])
+					return diag_usage("--service: expected NAME:PORT, not '%s'",
+							  g.services[i]);
+				if (cli_uint("--service", c + 1, 1, 65535, &port, err, sizeof err) < 0)
+					return diag_usage("%s", err);
+				if (i)
+					buf_addc(b, ',');
+				buf_adds(b, "{\"name\":");
+				buf_add_json_str(b, g.services[i], (size_t)(c - g.services[i]));
+				buf_addf(b, ",\"port\":%d}", (int)port);
+			}
+			buf_addc(b, ']');
+		}
+	}
+	if (!strcmp(opname, "join") || !strcmp(opname, "heartbeat")) {
+		if (g.load) {
+			buf_adds(b, ",\"load\":");
+			if (!strcmp(g.load, "auto")) {
+				load_auto(b, need_home() == 0 ? g.home : "/");
+			} else {
+				char err[256];
+				if (load_pairs(b, g.load, err, sizeof err) < 0)
+					return diag_usage("%s", err);
+			}
+		}
+		buf_addf(b, ",\"ts\":%" PRId64, time_now_ms());
+	}
+	buf_addc(b, '}');
+	return 0;
+}
+
+static int cmd_single(const char *opname, char **args, int n)
+{
+	if (n != 1)
+		return diag_usage("%s takes exactly one NODE", opname);
+	if (!name_valid(args[0], strlen(args[0])))
+		return diag_usage("bad node name '%s' (1-63 of A-Z a-z 0-9 . _ -)", args[0]);
+	struct buf b = BUF_INIT;
+	int r = build_op(opname, args[0], &b);
+	if (r) {
+		buf_free(&b);
+		return r;
+	}
+	if (g.print) {
+		out_line(&g.t.out, b.data, b.len);
+		buf_free(&b);
+		return 0;
+	}
+	struct json_doc d;
+	json_doc_init(&d);
+	struct json_error je;
+	struct item it;
+	memset(&it, 0, sizeof it);
+	if (json_parse(&d, b.data, b.len, &je) < 0 ||
+	    op_parse(&d, b.len, &it.op, it.why, sizeof it.why) < 0) {
+		diag_error("%s: %s", args[0], it.why);
+		json_doc_free(&d);
+		buf_free(&b);
+		op_free(&it.op);
+		return CCE_EX_USAGE;
+	}
+	json_doc_free(&d);
+	buf_free(&b);
+	bool token_op = it.op.kind == OP_JOIN || it.op.kind == OP_HEARTBEAT ||
+			(it.op.kind == OP_LEAVE && !it.op.force);
+	if (token_op && !it.op.token) {
+		op_free(&it.op);
+		return diag_usage("%s needs --token, --token-file or CCE_TOKEN (or --force)", opname);
+	}
+	if ((token_op && (r = load_secret())) || (r = open_store())) {
+		op_free(&it.op);
+		return r;
+	}
+	g.ap.store = g.store;
+	g.ap.items = &it;
+	g.ap.nitems = 1;
+	r = applier_commit(&g.ap, false);
+	g.ap.items = NULL;
+	if (r)
+		return r;
+	return g.ap.rejected ? CCE_EX_DATAERR : 0;
+}
+
+static int cmd_revoke(char **names, int n)
+{
+	if (n < 1)
+		return diag_usage("revoke needs at least one NODE");
+	for (int i = 0; i < n; i++)
+		if (!name_valid(names[i], strlen(names[i])))
+			return diag_usage("bad node name '%s' (1-63 of A-Z a-z 0-9 . _ -)", names[i]);
+	int r = open_store();
+	if (r)
+		return r;
+	g.ap.store = g.store;
+	g.ap.items = xcalloc((size_t)n, sizeof *g.ap.items);
+	for (int i = 0; i < n; i++) {
+		g.ap.items[i].op.kind = OP_REVOKE;
+		snprintf(g.ap.items[i].op.name, sizeof g.ap.items[i].op.name, "%s", names[i]);
+	}
+	g.ap.nitems = (size_t)n;
+	r = applier_commit(&g.ap, false);
+	free(g.ap.items);
+	g.ap.items = NULL;
+	return r;
+}
+
+/* ---- reading */
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp((*(struct node *const *)a)->name, (*(struct node *const *)b)->name);
+}
+
+static int cmd_list(void)
+{
+	enum { FMT_JSON, FMT_ADDR, FMT_TEXT } fmt = FMT_JSON;
+	if (g.output && !strcmp(g.output, "addr"))
+		fmt = FMT_ADDR;
+	else if (g.output && !strcmp(g.output, "text"))
+		fmt = FMT_TEXT;
+	else if (g.output && strcmp(g.output, "json"))
+		return diag_usage("-o: unknown format '%s' (use json, addr or text)", g.output);
+	if (g.alive && g.all)
+		return diag_usage("--alive and --all exclude each other");
+	const char *svc = g.nservices ? g.services[0] : NULL;
+	int r = open_store();
+	if (r)
+		return r;
+	struct registry reg;
+	reg_init(&reg);
+	char err[512];
+	if ((r = store_load(g.store, &reg, err, sizeof err))) {
+		diag_error("%s", err);
+		reg_free(&reg);
+		return r;
+	}
+	struct node **v = xcalloc(reg.count + 1, sizeof *v), *n;
+	size_t k = 0;
+	REG_FOREACH(&reg, i, n)
+		if (n->present)
+			v[k++] = n;
+	qsort(v, k, sizeof *v, by_name);
+	int64_t now = time_now_ms();
+	struct buf b = BUF_INIT;
+	struct json_doc d;
+	json_doc_init(&d);
+	if (fmt == FMT_TEXT) {
+		buf_addf(&b, "%-24s %-9s %-16s %-10s %-10s %s", "NODE", "STATE", "ADDR", "REGION",
+			 "ZONE", "LAST_SEEN");
+		out_line(&g.t.out, b.data, b.len);
+	}
+	for (size_t i = 0; i < k && !out_done(&g.t.out); i++) {
+		n = v[i];
+		enum node_state st = node_state(n, now, g.ttl);
+		if (g.alive ? st != ST_READY : (!g.all && st == ST_DEAD))
+			continue;
+		if (g.region && (!n->region || strcmp(n->region, g.region)))
+			continue;
+		int64_t port = 0;
+		if (svc && !node_offers(n, svc, &d, &port))
+			continue;
+		if (!node_selected(n, g.selector, &d))
+			continue;
+		buf_reset(&b);
+		if (fmt == FMT_JSON) {
+			node_list_json(&b, n, st);
+		} else if (fmt == FMT_ADDR) {
+			if (!n->addr)
+				continue;
+			buf_adds(&b, n->addr);
+			if (svc)
+				buf_addf(&b, ":%" PRId64, port);
+		} else {
+			char ts[32];
+			time_format_rfc3339(n->last_seen, ts);
+			buf_addf(&b, "%-24s %-9s %-16s %-10s %-10s %s", n->name, state_name(st),
+				 n->addr ? n->addr : "-", n->region ? n->region : "-",
+				 n->zone ? n->zone : "-", ts);
+		}
+		out_line(&g.t.out, b.data, b.len);
+	}
+	json_doc_free(&d);
+	buf_free(&b);
+	free(v);
+	reg_free(&reg);
+	return 0;
+}
+
+static int cmd_simple(const char *sub)
+{
+	int r = open_store();
+	if (r)
+		return r;
+	char err[512];
+	if (!strcmp(sub, "init")) {
+		const char *sp = secret_path();
+		if (!sp)
+			return CCE_EX_USAGE;
+		if ((r = store_init(g.store, err, sizeof err)) == 0) {
+			char *slash = strrchr(sp, '/');
+			if (slash && slash != sp) {
+				char *dir = xstrndup(sp, (size_t)(slash - sp));
+				fs_mkdirs(dir, 0700);
+				free(dir);
+			}
+			if (secret_create(sp, err, sizeof err) < 0)
+				r = CCE_EX_IOERR;
+		}
+	} else if (!strcmp(sub, "expire")) {
+		struct buf ev = BUF_INIT;
+		r = store_expire(g.store, g.ttl, &ev, err, sizeof err);
+		if (!r && ev.len)
+			out_write(&g.t.out, ev.data, ev.len);
+		buf_free(&ev);
+	} else if (!strcmp(sub, "watch")) {
+		r = store_watch(g.store, &g.t.out, err, sizeof err);
+	} else {
+		r = store_compact(g.store, err, sizeof err);
+	}
+	if (r)
+		diag_error("%s", err);
+	return r;
+}
+
+static int parse_options(int argc, char **argv)
+{
+	char err[256];
+	int c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":" CLI_COMMON_SHORTOPTS "s:vo:", longopts, NULL)) != -1) {
+		int r = cli_common_option(&g.t.common, c, optarg, err, sizeof err);
+		if (r < 0)
+			return diag_usage("%s", err);
+		if (r > 0)
+			continue;
+		switch (c) {
+		case 'h': fputs(usage, stdout); fputs(cli_common_help, stdout); fflush(stdout); return -1;
+		case 'V': tool_print_version(&g.t); fflush(stdout); return -1;
+		case 's': g.store_url = optarg; break;
+		case 'v': g.so.verbose = true; break;
+		case 'o': g.output = optarg; break;
+		case OPT_CACERT: g.so.cacert = optarg; break;
+		case OPT_CERT: g.so.cert = optarg; break;
+		case OPT_KEY: g.so.key = optarg; break;
+		case OPT_SECRET: g.secret_path = optarg; break;
+		case OPT_TTL:
+			if (cli_duration("--ttl", optarg, &g.ttl, err, sizeof err) < 0)
+				return diag_usage("%s", err);
+			if (g.ttl <= 0)
+				return diag_usage("--ttl: must be more than 0");
+			g.ttl_set = true;
+			break;
+		case OPT_TOKEN: g.token = optarg; break;
+		case OPT_TOKEN_FILE: g.token_file = optarg; break;
+		case OPT_ADDR: g.addr = optarg; break;
+		case OPT_REGION: g.region = optarg; break;
+		case OPT_ZONE: g.zone = optarg; break;
+		case OPT_CPU: g.cpu = optarg; break;
+		case OPT_MEM: g.mem = optarg; break;
+		case OPT_DISK: g.disk = optarg; break;
+		case OPT_COST: g.cost = optarg; break;
+		case OPT_LOAD: g.load = optarg; break;
+		case OPT_FORCE: g.force = true; break;
+		case OPT_PRINT: g.print = true; break;
+		case OPT_ALIVE: g.alive = true; break;
+		case OPT_ALL: g.all = true; break;
+		case OPT_SELECTOR: g.selector = optarg; break;
+		case OPT_LABEL:
+		case OPT_SERVICE: {
+			const char **arr = c == OPT_LABEL ? g.labels : g.services;
+			int *cnt = c == OPT_LABEL ? &g.nlabels : &g.nservices;
+			if (*cnt == MAX_REPEAT)
+				return diag_usage("too many --%s options (at most %d)",
+						  c == OPT_LABEL ? "label" : "service", MAX_REPEAT);
+			arr[(*cnt)++] = optarg;
+			break;
+		}
+		default:
+			cli_bad_option(argv, optind, optopt, c, err, sizeof err);
+			return diag_usage("%s", err);
+		}
+	}
+	return 0;
+}
+
+static int run(int argc, char **argv)
+{
+	int r = parse_options(argc, argv);
+	if (r)
+		return r < 0 ? 0 : r;
+	tool_start(&g.t);
+	if (!g.ttl_set)
+		g.ttl = 30000;
+	g.so.ttl = g.ttl;
+	g.ap.verbose = g.so.verbose;
+	if (optind >= argc)
+		return diag_usage("no subcommand (init, token, revoke, apply, join, heartbeat, "
+				  "leave, cordon, uncordon, list, expire, watch, compact)");
+	const char *sub = argv[optind];
+	char **args = argv + optind + 1;
+	int nargs = argc - optind - 1;
+	static const char *const noargs[] = { "init", "list", "expire", "watch", "compact" };
+	for (size_t i = 0; i < sizeof noargs / sizeof *noargs; i++)
+		if (!strcmp(sub, noargs[i]) && nargs)
+			return diag_usage("%s takes no arguments: '%s'", sub, args[0]);
+	if (!strcmp(sub, "token"))
+		return nargs ? cmd_token(args, nargs) : diag_usage("token needs at least one NODE");
+	if (!strcmp(sub, "revoke"))
+		return cmd_revoke(args, nargs);
+	if (!strcmp(sub, "apply"))
+		return cmd_apply(args, nargs);
+	if (!strcmp(sub, "join") || !strcmp(sub, "heartbeat") || !strcmp(sub, "leave") ||
+	    !strcmp(sub, "cordon") || !strcmp(sub, "uncordon"))
+		return cmd_single(sub, args, nargs);
+	if (!strcmp(sub, "list"))
+		return cmd_list();
+	if (!strcmp(sub, "init") || !strcmp(sub, "expire") || !strcmp(sub, "watch") ||
+	    !strcmp(sub, "compact"))
+		return cmd_simple(sub);
+	return diag_usage("unknown subcommand '%s'", sub);
+}
+
+int main(int argc, char **argv)
+{
+	tool_init(&g.t, "cce-register");
+	g.ap.t = &g.t;
+	g.ap.verify = verify;
+	int status = run(argc, argv);
+	status = tool_finish(&g.t, status);
+	store_close(g.store);
+	if (g.t.in)
+		jsonl_close(g.t.in);
+	out_free(&g.t.out);
+	return status;
+}

@@ -1,0 +1,165 @@
+/*
+ * The batching behind `apply` and the single-op subcommands: ops are
+ * decided and made durable by the store a batch at a time, and only then
+ * are their events printed (an event printed is an op acknowledged).
+ */
+#include "apply.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsutil.h"
+#include "sig.h"
+#include "timeutil.h"
+
+#define BATCH_MAX 8192
+
+void applier_item_free(struct item *it)
+{
+	op_free(&it->op);
+	free(it->source);
+	free(it->raw);
+	memset(it, 0, sizeof *it);
+}
+
+static void append_reject(struct applier *a, const struct item *it)
+{
+	if (!a->t->common.rejects || !it->raw)
+		return;
+	struct buf b = BUF_INIT;
+	buf_add(&b, it->raw, it->raw_len);
+	buf_addc(&b, '\n');
+	char err[512];
+	if (fs_append(a->t->common.rejects, b.data, b.len, 0644, false, err, sizeof err) < 0 &&
+	    !a->rejects_failed++)
+		diag_error("%s", err);
+	buf_free(&b);
+}
+
+/* Commits the pending items and prints their events (after they are
+ * durable: an event printed is an op acknowledged). */
+int applier_commit(struct applier *a, bool from_input)
+{
+	if (!a->nitems || a->status)
+		return a->status;
+	char err[512];
+	int r = store_commit(a->store, a->items, a->nitems, a->verify, a->verify_arg, err,
+			     sizeof err);
+	if (r) {
+		diag_error("%s", err);
+		a->status = r;
+		for (size_t i = 0; i < a->nitems; i++)
+			applier_item_free(&a->items[i]);
+		a->nitems = 0;
+		return r;
+	}
+	int64_t now = time_now_ms();
+	struct buf b = BUF_INIT;
+	for (size_t i = 0; i < a->nitems; i++) {
+		struct item *it = &a->items[i];
+		if (it->ev == EV_HEARTBEAT && from_input && !a->verbose) {
+			applier_item_free(it);
+			continue;
+		}
+		buf_reset(&b);
+		const char *name = it->op.name[0] ? it->op.name : NULL;
+		event_json(&b, ev_name(it->ev), name, name ? strlen(name) : 0, now,
+			   it->ev == EV_REJECTED ? it->why : NULL);
+		out_line(&a->t->out, b.data, b.len);
+		if (it->ev == EV_REJECTED && !it->decided) {
+			a->rejected++;
+			if (from_input)
+				diag_at(it->source, it->lineno, "%s: %s", it->op.name, it->why);
+			else
+				diag_error("%s: %s", it->op.name, it->why);
+			append_reject(a, it);
+		}
+		applier_item_free(it);
+	}
+	buf_free(&b);
+	a->nitems = 0;
+	return 0;
+}
+
+static void before_block(void *arg)
+{
+	struct applier *a = arg;
+	applier_commit(a, true);
+	out_flush(&a->t->out);
+}
+
+static void report(void *arg, const char *source, uint64_t lineno, const char *msg)
+{
+	diag_at(source, lineno, "%s", msg);
+}
+
+int applier_run(struct applier *a, char **files, int nfiles)
+{
+	struct jsonl_opts o = {
+		.max_line = a->t->common.max_line,
+		.rejects = a->t->common.rejects,
+		.strict = a->t->common.strict,
+		.objects_only = true,
+		.report = report,
+		.before_block = before_block,
+		.arg = a,
+	};
+	a->t->in = jsonl_open(files, nfiles, &o);
+	a->items = xcalloc(BATCH_MAX, sizeof *a->items);
+	struct json_doc doc;
+	json_doc_init(&doc);
+	struct jsonl_line line;
+	int st = JSONL_EOF;
+	while (!sig_stop && !out_done(&a->t->out) && !a->status) {
+		st = tool_next(a->t, &line, &doc, -1);
+		if (st != JSONL_LINE)
+			break;
+		struct item *it = &a->items[a->nitems++];
+		if (op_parse(&doc, line.len, &it->op, it->why, sizeof it->why) < 0) {
+			/* the event still names the node when it can */
+			int v = json_get(&doc, 0, "node");
+			if (v >= 0 && json_type_of(&doc, v) == JSON_STRING &&
+			    name_valid(doc.text + doc.tok[v].start, doc.tok[v].len) &&
+			    !doc.tok[v].escaped) {
+				memcpy(it->op.name, doc.text + doc.tok[v].start, doc.tok[v].len);
+				it->op.name[doc.tok[v].len] = 0;
+			}
+			it->ev = EV_REJECTED;
+			it->decided = true;
+			if (jsonl_reject(a->t->in, &line, "%s", it->why) == JSONL_FATAL) {
+				st = JSONL_FATAL;
+				diag_error("stopping at the first rejected line (--strict)");
+				break;
+			}
+		} else {
+			it->source = xstrdup(line.source);
+			it->lineno = line.lineno;
+			it->raw = xstrndup(line.raw, line.raw_len);
+			it->raw_len = line.raw_len;
+		}
+		/* --strict commits op by op, so that nothing after a rejected op
+		 * is applied */
+		if (a->nitems == BATCH_MAX || a->t->common.strict)
+			applier_commit(a, true);
+		if (a->rejected && a->t->common.strict) {
+			diag_error("stopping at the first rejected op (--strict)");
+			break;
+		}
+	}
+	applier_commit(a, true);
+	/* what a failed commit left unacknowledged */
+	for (size_t i = 0; i < a->nitems; i++)
+		applier_item_free(&a->items[i]);
+	a->nitems = 0;
+	json_doc_free(&doc);
+	free(a->items);
+	if (a->status)
+		return a->status;
+	if (st == JSONL_FATAL)
+		return jsonl_fatal_exit(a->t->in);
+	if (sig_stop)
+		return sig_exit_code();
+	return a->rejected ? CCE_EX_DATAERR : 0;
+}
+

@@ -1,0 +1,740 @@
+#include "registry.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "timeutil.h"
+#include "token.h"
+
+/* ---- the table: open addressing, linear probing, backward-shift delete */
+
+static uint64_t hash_name(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	/* FNV's low bits cluster for names that differ only at the end
+	 * (edge-1, edge-2...): mix them (murmur3's finaliser) */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	return h;
+}
+
+void reg_init(struct registry *r)
+{
+	r->cap = 64;
+	r->count = 0;
+	r->slot = xcalloc(r->cap, sizeof *r->slot);
+}
+
+void node_set_fixed(struct node *n, const char *addr, const char *region, const char *zone,
+		    const char *labels, const char *services)
+{
+	const char *src[5] = { addr, region, zone, labels, services };
+	char **dst[5] = { &n->addr, &n->region, &n->zone, &n->labels, &n->services };
+	size_t len[5], total = 0;
+	for (int i = 0; i < 5; i++) {
+		len[i] = src[i] ? strlen(src[i]) + 1 : 0;
+		total += len[i];
+	}
+	char *blk = total ? xmalloc(total) : NULL, *p = blk;
+	for (int i = 0; i < 5; i++) {
+		if (!src[i]) {
+			*dst[i] = NULL;
+			continue;
+		}
+		memcpy(p, src[i], len[i]);
+		*dst[i] = p;
+		p += len[i];
+	}
+	free(n->fixed);
+	n->fixed = blk;
+}
+
+void node_clear(struct node *n)
+{
+	free(n->fixed);
+	free(n->load);
+	free(n->rev);
+	n->fixed = n->addr = n->region = n->zone = n->labels = n->load = n->services = n->rev = NULL;
+	n->cpu = n->mem_mb = n->disk_mb = n->cost = 0;
+	n->present = n->cordoned = false;
+	n->joined = n->last_seen = 0;
+}
+
+static void node_free(struct node *n)
+{
+	node_clear(n);
+	free(n->revoke_rev);
+	free(n);
+}
+
+void reg_free(struct registry *r)
+{
+	struct node *n;
+	REG_FOREACH(r, i, n)
+		node_free(n);
+	free(r->slot);
+	r->slot = NULL;
+	r->cap = r->count = 0;
+}
+
+static size_t find(const struct registry *r, const char *name)
+{
+	size_t i = (size_t)hash_name(name) & (r->cap - 1);
+	while (r->slot[i] && strcmp(r->slot[i]->name, name) != 0)
+		i = (i + 1) & (r->cap - 1);
+	return i;
+}
+
+struct node *reg_get(const struct registry *r, const char *name)
+{
+	return r->slot[find(r, name)];
+}
+
+static void grow(struct registry *r)
+{
+	struct node **old = r->slot;
+	size_t oldcap = r->cap;
+	r->cap *= 2;
+	r->slot = xcalloc(r->cap, sizeof *r->slot);
+	for (size_t i = 0; i < oldcap; i++)
+		if (old[i])
+			r->slot[find(r, old[i]->name)] = old[i];
+	free(old);
+}
+
+struct node *reg_add(struct registry *r, const char *name)
+{
+	size_t i = find(r, name);
+	if (r->slot[i])
+		return r->slot[i];
+	if ((r->count + 1) * 4 > r->cap * 3) {
+		grow(r);
+		i = find(r, name);
+	}
+	size_t len = strlen(name);
+	struct node *n = xcalloc(1, sizeof *n + len + 1);
+	memcpy(n->name, name, len + 1);
+	r->slot[i] = n;
+	r->count++;
+	return n;
+}
+
+void reg_del(struct registry *r, const char *name)
+{
+	size_t i = find(r, name);
+	if (!r->slot[i])
+		return;
+	node_free(r->slot[i]);
+	r->slot[i] = NULL;
+	r->count--;
+	/* shift back the entries of the run that follows */
+	size_t mask = r->cap - 1;
+	for (size_t j = (i + 1) & mask; r->slot[j]; j = (j + 1) & mask) {
+		size_t home = (size_t)hash_name(r->slot[j]->name) & mask;
+		/* can slot j's entry move to the hole at i? */
+		if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
+			r->slot[i] = r->slot[j];
+			r->slot[j] = NULL;
+			i = j;
+		}
+	}
+}
+
+/* ---- names */
+
+bool name_valid(const char *s, size_t n)
+{
+	if (n < 1 || n > NAME_MAX_LEN)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+const char *op_name(enum op_kind k)
+{
+	static const char *const names[] = { "join", "heartbeat", "leave", "cordon", "uncordon",
+					     "revoke", "none" };
+	return names[k];
+}
+
+const char *ev_name(enum ev_kind k)
+{
+	static const char *const names[] = { "joined", "updated", "heartbeat", "left", "cordoned",
+					     "uncordoned", "rejected", "revoked" };
+	return names[k];
+}
+
+const char *state_name(enum node_state s)
+{
+	static const char *const names[] = { "ready", "cordoned", "suspect", "dead" };
+	return names[s];
+}
+
+enum node_state node_state(const struct node *n, int64_t now, int64_t ttl)
+{
+	int64_t silent = now - n->last_seen;
+	if (silent >= 3 * ttl)
+		return ST_DEAD;
+	if (silent >= ttl)
+		return ST_SUSPECT;
+	return n->cordoned ? ST_CORDONED : ST_READY;
+}
+
+/* ---- op records */
+
+void op_free(struct op *op)
+{
+	free(op->token);
+	free(op->addr);
+	free(op->region);
+	free(op->zone);
+	free(op->labels);
+	free(op->services);
+	free(op->load);
+	memset(op, 0, sizeof *op);
+	op->kind = OP_NONE;
+}
+
+#define FAIL(...) do { snprintf(why, whylen, __VA_ARGS__); goto bad; } while (0)
+
+/* a string field of at most max bytes, decoded; NULL when absent */
+static int str_field(const struct json_doc *d, const char *key, size_t max, char **out,
+		     char *why, size_t whylen)
+{
+	int v = json_get(d, 0, key);
+	if (v < 0)
+		return 0;
+	if (json_type_of(d, v) != JSON_STRING) {
+		snprintf(why, whylen, "\"%s\" must be a string, not %s", key,
+			 json_type_name(json_type_of(d, v)));
+		return -1;
+	}
+	struct buf b = BUF_INIT;
+	json_str(d, v, &b);
+	if (b.len > max || memchr(b.data, 0, b.len)) {
+		if (b.len > max)
+			snprintf(why, whylen, "\"%s\" is longer than %zu bytes", key, max);
+		else
+			snprintf(why, whylen, "\"%s\" holds a NUL character", key);
+		buf_free(&b);
+		return -1;
+	}
+	char *s = buf_detach(&b, NULL);
+	*out = s;
+	return 0;
+}
+
+static int num_field(const struct json_doc *d, int obj, const char *key, const char *what,
+		     double *out, char *why, size_t whylen)
+{
+	int v = json_get(d, obj, key);
+	if (v < 0)
+		return 0;
+	double x;
+	if (!json_num(d, v, &x) || !isfinite(x) || x < 0) {
+		snprintf(why, whylen, "\"%s\" must be a non-negative number", what);
+		return -1;
+	}
+	*out = x;
+	return 0;
+}
+
+static void add_raw(struct buf *b, const struct json_doc *d, int tok)
+{
+	size_t n;
+	const char *p = json_raw(d, tok, &n);
+	buf_add(b, p, n);
+}
+
+int op_parse(const struct json_doc *d, size_t reclen, struct op *op, char *why, size_t whylen)
+{
+	struct buf b = BUF_INIT;
+	memset(op, 0, sizeof *op);
+	op->kind = OP_NONE;
+	if (reclen > OP_MAX_RECORD)
+		FAIL("record too large (%zu bytes, at most %d)", reclen, OP_MAX_RECORD);
+	if (json_type_of(d, 0) != JSON_OBJECT)
+		FAIL("an op must be a JSON object");
+	int v = json_get(d, 0, "op");
+	if (v < 0)
+		FAIL("missing \"op\"");
+	for (int k = OP_JOIN; k < OP_REVOKE; k++)
+		if (json_str_eq(d, v, op_name((enum op_kind)k)))
+			op->kind = (enum op_kind)k;
+	if (op->kind == OP_NONE)
+		FAIL("\"op\" must be one of join, heartbeat, leave, cordon, uncordon");
+	v = json_get(d, 0, "node");
+	if (v < 0)
+		FAIL("missing \"node\"");
+	if (json_type_of(d, v) != JSON_STRING)
+		FAIL("\"node\" must be a string, not %s", json_type_name(json_type_of(d, v)));
+	if (d->tok[v].escaped || !name_valid(d->text + d->tok[v].start, d->tok[v].len))
+		FAIL("bad node name (1-63 of A-Z a-z 0-9 . _ -)");
+	memcpy(op->name, d->text + d->tok[v].start, d->tok[v].len);
+	op->name[d->tok[v].len] = 0;
+
+	if (str_field(d, "token", TOKEN_MAX - 1, &op->token, why, whylen) < 0)
+		goto bad;
+	v = json_get(d, 0, "force");
+	if (v >= 0 && !json_bool(d, v, &op->force))
+		FAIL("\"force\" must be true or false");
+	if (str_field(d, "addr", 255, &op->addr, why, whylen) < 0 ||
+	    str_field(d, "region", NAME_MAX_LEN, &op->region, why, whylen) < 0 ||
+	    str_field(d, "zone", NAME_MAX_LEN, &op->zone, why, whylen) < 0)
+		goto bad;
+	if (num_field(d, 0, "cost", "cost", &op->cost, why, whylen) < 0)
+		goto bad;
+
+	v = json_get(d, 0, "labels");
+	if (v >= 0) {
+		if (json_type_of(d, v) != JSON_OBJECT)
+			FAIL("\"labels\" must be an object");
+		buf_addc(&b, '{');
+		for (int k = json_first(d, v); k >= 0; k = json_next_member(d, v, k)) {
+			if (json_type_of(d, k + 1) != JSON_STRING)
+				FAIL("label values must be strings");
+			if (d->tok[k].len > 255 || d->tok[k + 1].len > 255)
+				FAIL("labels are at most 255 bytes");
+			if (b.len > 1)
+				buf_addc(&b, ',');
+			add_raw(&b, d, k);
+			buf_addc(&b, ':');
+			add_raw(&b, d, k + 1);
+		}
+		buf_addc(&b, '}');
+		op->labels = buf_detach(&b, NULL);
+	}
+	v = json_get(d, 0, "capacity");
+	if (v >= 0) {
+		if (json_type_of(d, v) != JSON_OBJECT)
+			FAIL("\"capacity\" must be an object");
+		for (int k = json_first(d, v); k >= 0; k = json_next_member(d, v, k))
+			if (!json_str_eq(d, k, "cpu") && !json_str_eq(d, k, "mem_mb") &&
+			    !json_str_eq(d, k, "disk_mb"))
+				FAIL("\"capacity\" takes only cpu, mem_mb and disk_mb");
+		if (num_field(d, v, "cpu", "capacity.cpu", &op->cpu, why, whylen) < 0 ||
+		    num_field(d, v, "mem_mb", "capacity.mem_mb", &op->mem_mb, why, whylen) < 0 ||
+		    num_field(d, v, "disk_mb", "capacity.disk_mb", &op->disk_mb, why, whylen) < 0)
+			goto bad;
+	}
+	v = json_get(d, 0, "services");
+	if (v >= 0) {
+		if (json_type_of(d, v) != JSON_ARRAY)
+			FAIL("\"services\" must be an array");
+		buf_addc(&b, '[');
+		for (int e = json_first(d, v); e >= 0; e = json_next_elem(d, v, e)) {
+			if (json_type_of(d, e) != JSON_OBJECT)
+				FAIL("each service must be an object {\"name\",\"port\"}");
+			int nm = json_get(d, e, "name"), pt = json_get(d, e, "port");
+			int64_t port;
+			if (nm < 0 || json_type_of(d, nm) != JSON_STRING || d->tok[nm].escaped ||
+			    !name_valid(d->text + d->tok[nm].start, d->tok[nm].len))
+				FAIL("a service needs a \"name\" of 1-63 of A-Z a-z 0-9 . _ -");
+			if (pt < 0 || !json_int(d, pt, &port) || port < 1 || port > 65535)
+				FAIL("a service needs a \"port\" from 1 to 65535");
+			if (b.len > 1)
+				buf_addc(&b, ',');
+			buf_adds(&b, "{\"name\":");
+			add_raw(&b, d, nm);
+			buf_addf(&b, ",\"port\":%d}", (int)port);
+		}
+		buf_addc(&b, ']');
+		op->services = buf_detach(&b, NULL);
+	}
+	v = json_get(d, 0, "load");
+	if (v >= 0) {
+		if (json_type_of(d, v) != JSON_OBJECT)
+			FAIL("\"load\" must be an object");
+		buf_addc(&b, '{');
+		for (int k = json_first(d, v); k >= 0; k = json_next_member(d, v, k)) {
+			double x;
+			if (!json_num(d, k + 1, &x))
+				FAIL("load values must be numbers");
+			if (b.len > 1)
+				buf_addc(&b, ',');
+			add_raw(&b, d, k);
+			buf_addc(&b, ':');
+			add_raw(&b, d, k + 1);
+		}
+		buf_addc(&b, '}');
+		op->load = buf_detach(&b, NULL);
+	}
+	v = json_get(d, 0, "ts");
+	if (v >= 0) {
+		if (json_type_of(d, v) == JSON_STRING) {
+			if (time_parse_rfc3339(d->text + d->tok[v].start, d->tok[v].len, &op->ts) < 0)
+				FAIL("\"ts\" is not an RFC 3339 time");
+		} else if (!json_int(d, v, &op->ts) || op->ts <= 0) {
+			FAIL("\"ts\" must be milliseconds since the epoch or an RFC 3339 time");
+		}
+	}
+	return 0;
+bad:
+	buf_free(&b);
+	op_free(op);
+	return -1;
+}
+
+/* ---- applying */
+
+static void set_str(char **dst, const char *src)
+{
+	free(*dst);
+	*dst = src ? xstrdup(src) : NULL;
+}
+
+enum ev_kind reg_apply(struct registry *r, const struct op *op, int64_t now, char *why,
+		       size_t whylen)
+{
+	struct node *n = reg_get(r, op->name);
+	if (op->kind == OP_REVOKE) {
+		n = reg_add(r, op->name);
+		n->revoked = now;
+		n->tok_ok = false;
+		return EV_REVOKED;
+	}
+	bool need_token = op->kind == OP_JOIN || op->kind == OP_HEARTBEAT ||
+			  (op->kind == OP_LEAVE && !op->force);
+	if (need_token && n && op->token) {
+		int64_t issued, expires;
+		if (token_times(op->token, &issued, &expires) == 0 && issued <= n->revoked) {
+			snprintf(why, whylen, "revoked token");
+			return EV_REJECTED;
+		}
+	}
+	if (op->kind != OP_JOIN && (!n || !n->present)) {
+		snprintf(why, whylen, "unknown node");
+		return EV_REJECTED;
+	}
+	switch (op->kind) {
+	case OP_JOIN: {
+		enum ev_kind ev = EV_UPDATED;
+		if (!n)
+			n = reg_add(r, op->name);
+		if (!n->present) {
+			ev = EV_JOINED;
+			n->present = true;
+			n->cordoned = false;
+			n->joined = now;
+			set_str(&n->load, op->load);
+		} else if (op->load) {
+			set_str(&n->load, op->load);
+		}
+		node_set_fixed(n, op->addr, op->region, op->zone, op->labels, op->services);
+		n->cpu = op->cpu;
+		n->mem_mb = op->mem_mb;
+		n->disk_mb = op->disk_mb;
+		n->cost = op->cost;
+		n->last_seen = now;
+		return ev;
+	}
+	case OP_HEARTBEAT: {
+		/* the node's clock may run ahead or behind: never in the future,
+		 * never backwards */
+		int64_t t = op->ts && op->ts < now ? op->ts : now;
+		if (t > n->last_seen)
+			n->last_seen = t;
+		/* in place when it fits: a heartbeat a second per node must not
+		 * churn the heap */
+		if (op->load && n->load && strlen(op->load) <= strlen(n->load))
+			strcpy(n->load, op->load);
+		else if (op->load)
+			set_str(&n->load, op->load);
+		return EV_HEARTBEAT;
+	}
+	case OP_LEAVE:
+		node_clear(n);
+		if (!n->revoked)
+			reg_del(r, op->name);
+		return EV_LEFT;
+	case OP_CORDON:
+		n->cordoned = true;
+		return EV_CORDONED;
+	case OP_UNCORDON:
+		n->cordoned = false;
+		return EV_UNCORDONED;
+	default:
+		snprintf(why, whylen, "unknown op");
+		return EV_REJECTED;
+	}
+}
+
+/* ---- JSON forms */
+
+static void add_str(struct buf *b, const char *s)
+{
+	if (s)
+		buf_add_json_str(b, s, strlen(s));
+	else
+		buf_adds(b, "\"\"");
+}
+
+static void node_json(struct buf *b, const struct node *n, int state, int ev)
+{
+	buf_adds(b, "{\"node\":");
+	add_str(b, n->name);
+	buf_adds(b, ",\"addr\":");
+	add_str(b, n->addr);
+	buf_adds(b, ",\"region\":");
+	add_str(b, n->region);
+	buf_adds(b, ",\"zone\":");
+	add_str(b, n->zone);
+	buf_adds(b, ",\"labels\":");
+	buf_adds(b, n->labels ? n->labels : "{}");
+	buf_adds(b, ",\"capacity\":{\"cpu\":");
+	buf_add_double(b, n->cpu);
+	buf_adds(b, ",\"mem_mb\":");
+	buf_add_double(b, n->mem_mb);
+	buf_adds(b, ",\"disk_mb\":");
+	buf_add_double(b, n->disk_mb);
+	buf_adds(b, "},\"load\":");
+	buf_adds(b, n->load ? n->load : "{}");
+	buf_adds(b, ",\"services\":");
+	buf_adds(b, n->services ? n->services : "[]");
+	buf_adds(b, ",\"cost\":");
+	buf_add_double(b, n->cost);
+	if (state >= 0) {
+		buf_adds(b, ",\"state\":\"");
+		buf_adds(b, state_name((enum node_state)state));
+		buf_addc(b, '"');
+	} else {
+		buf_adds(b, n->cordoned ? ",\"cordoned\":true" : ",\"cordoned\":false");
+	}
+	buf_adds(b, ",\"joined\":");
+	buf_add_i64(b, n->joined);
+	buf_adds(b, ",\"last_seen\":");
+	buf_add_i64(b, n->last_seen);
+	if (state < 0 && n->revoked) {
+		buf_adds(b, ",\"revoked\":");
+		buf_add_i64(b, n->revoked);
+	}
+	if (ev >= 0) {
+		buf_adds(b, ",\"ev\":\"");
+		buf_adds(b, ev_name((enum ev_kind)ev));
+		buf_addc(b, '"');
+	}
+	buf_addc(b, '}');
+}
+
+void node_store_json(struct buf *b, const struct node *n, int ev)
+{
+	if (!n->present) {
+		buf_adds(b, "{\"node\":");
+		add_str(b, n->name);
+		buf_adds(b, ",\"revoked\":");
+		buf_add_i64(b, n->revoked);
+		buf_addc(b, '}');
+		return;
+	}
+	node_json(b, n, -1, ev);
+}
+
+void node_list_json(struct buf *b, const struct node *n, enum node_state st)
+{
+	node_json(b, n, (int)st, -1);
+}
+
+static char *dup_str(const struct json_doc *d, int v, bool *bad)
+{
+	if (json_type_of(d, v) != JSON_STRING) {
+		*bad = true;
+		return NULL;
+	}
+	return d->tok[v].len ? json_strdup(d, v) : NULL;
+}
+
+static char *dup_raw(const struct json_doc *d, int v, enum json_type t, bool *bad)
+{
+	if (json_type_of(d, v) != t) {
+		*bad = true;
+		return NULL;
+	}
+	size_t n;
+	const char *p = json_raw(d, v, &n);
+	return n == 2 ? NULL : xstrndup(p, n); /* {} and [] are the defaults */
+}
+
+static void get_num(const struct json_doc *d, int v, double *out, bool *bad)
+{
+	if (!json_num(d, v, out))
+		*bad = true;
+}
+
+/* the strings node_load_json collects before they go into the node */
+static void temp_free(struct node *t)
+{
+	free(t->addr);
+	free(t->region);
+	free(t->zone);
+	free(t->labels);
+	free(t->services);
+	free(t->load);
+}
+
+/* the key of member k is s (keys we write are never escaped) */
+#define KEY(s) (d->tok[k].len == sizeof(s) - 1 && !memcmp(d->text + d->tok[k].start, s, sizeof(s) - 1))
+
+int node_load_json(struct registry *r, const struct json_doc *d, int tok)
+{
+	if (json_type_of(d, tok) != JSON_OBJECT)
+		return -1;
+	/* one pass over the members: stored records have a dozen of them and
+	 * a snapshot has a hundred thousand records */
+	struct node t;
+	memset(&t, 0, sizeof t);
+	int name = -1, joined = -1;
+	bool bad = false;
+	for (int k = json_first(d, tok); k >= 0 && !bad; k = json_next_member(d, tok, k)) {
+		int v = k + 1;
+		if (KEY("node"))
+			name = v;
+		else if (KEY("addr"))
+			free(t.addr), t.addr = dup_str(d, v, &bad); /* a repeated key: the last wins */
+		else if (KEY("region"))
+			free(t.region), t.region = dup_str(d, v, &bad);
+		else if (KEY("zone"))
+			free(t.zone), t.zone = dup_str(d, v, &bad);
+		else if (KEY("labels"))
+			free(t.labels), t.labels = dup_raw(d, v, JSON_OBJECT, &bad);
+		else if (KEY("load"))
+			free(t.load), t.load = dup_raw(d, v, JSON_OBJECT, &bad);
+		else if (KEY("services"))
+			free(t.services), t.services = dup_raw(d, v, JSON_ARRAY, &bad);
+		else if (KEY("cost"))
+			get_num(d, v, &t.cost, &bad);
+		else if (KEY("cordoned"))
+			bad = !json_bool(d, v, &t.cordoned);
+		else if (KEY("joined"))
+			bad = !json_int(d, v, &t.joined), joined = v;
+		else if (KEY("last_seen"))
+			bad = !json_int(d, v, &t.last_seen);
+		else if (KEY("revoked"))
+			bad = !json_int(d, v, &t.revoked);
+		else if (KEY("capacity")) {
+			if (json_type_of(d, v) != JSON_OBJECT) {
+				bad = true;
+				break;
+			}
+			for (int c = json_first(d, v); c >= 0; c = json_next_member(d, v, c)) {
+				int k2 = k;
+				k = c;
+				if (KEY("cpu"))
+					get_num(d, c + 1, &t.cpu, &bad);
+				else if (KEY("mem_mb"))
+					get_num(d, c + 1, &t.mem_mb, &bad);
+				else if (KEY("disk_mb"))
+					get_num(d, c + 1, &t.disk_mb, &bad);
+				k = k2;
+			}
+		}
+	}
+	if (bad || name < 0 || json_type_of(d, name) != JSON_STRING || d->tok[name].escaped ||
+	    !name_valid(d->text + d->tok[name].start, d->tok[name].len) ||
+	    (joined < 0 && !t.revoked)) {
+		temp_free(&t);
+		return -1;
+	}
+	char nm[NAME_MAX_LEN + 1];
+	memcpy(nm, d->text + d->tok[name].start, d->tok[name].len);
+	nm[d->tok[name].len] = 0;
+	struct node *n = reg_add(r, nm);
+	if (t.revoked)
+		n->revoked = t.revoked;
+	if (joined < 0) {
+		temp_free(&t);
+		return 0;
+	}
+	node_clear(n);
+	node_set_fixed(n, t.addr, t.region, t.zone, t.labels, t.services);
+	n->load = t.load;
+	t.load = NULL;
+	temp_free(&t);
+	n->cpu = t.cpu;
+	n->mem_mb = t.mem_mb;
+	n->disk_mb = t.disk_mb;
+	n->cost = t.cost;
+	n->cordoned = t.cordoned;
+	n->joined = t.joined;
+	n->last_seen = t.last_seen;
+	n->present = true;
+	return 0;
+}
+
+void event_json(struct buf *b, const char *event, const char *node, size_t nodelen, int64_t ts,
+		const char *reason)
+{
+	buf_adds(b, "{\"event\":\"");
+	buf_adds(b, event);
+	buf_adds(b, "\",\"node\":");
+	if (node)
+		buf_add_json_str(b, node, nodelen);
+	else
+		buf_adds(b, "null");
+	buf_adds(b, ",\"ts\":");
+	buf_add_i64(b, ts);
+	if (reason) {
+		buf_adds(b, ",\"reason\":");
+		buf_add_json_str(b, reason, strlen(reason));
+	}
+	buf_addc(b, '}');
+}
+
+/* ---- list filters */
+
+bool node_selected(const struct node *n, const char *sel, struct json_doc *d)
+{
+	if (!sel || !*sel)
+		return true;
+	const char *labels = n->labels ? n->labels : "{}";
+	if (json_parse(d, labels, strlen(labels), &(struct json_error){ 0 }) < 0)
+		return false;
+	const char *p = sel;
+	while (*p) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		const char *eq = memchr(p, '=', len);
+		size_t klen = eq ? (size_t)(eq - p) : len;
+		int v = json_getn(d, 0, p, klen);
+		if (v < 0)
+			return false;
+		if (eq) {
+			struct buf val = BUF_INIT;
+			json_str(d, v, &val);
+			bool same = val.len == len - klen - 1 && !memcmp(val.data, eq + 1, val.len);
+			buf_free(&val);
+			if (!same)
+				return false;
+		}
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return true;
+}
+
+bool node_offers(const struct node *n, const char *svc, struct json_doc *d, int64_t *port)
+{
+	if (!n->services)
+		return false;
+	if (json_parse(d, n->services, strlen(n->services), &(struct json_error){ 0 }) < 0)
+		return false;
+	for (int e = json_first(d, 0); e >= 0; e = json_next_elem(d, 0, e)) {
+		int nm = json_get(d, e, "name"), pt = json_get(d, e, "port");
+		if (nm >= 0 && json_str_eq(d, nm, svc)) {
+			if (pt >= 0)
+				json_int(d, pt, port);
+			return true;
+		}
+	}
+	return false;
+}

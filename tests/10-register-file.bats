@@ -1,0 +1,50 @@
+#!/usr/bin/env bats
+# cce-register on the file store: the functional suite (tests/register/
+# functional.bash), then what only a file store has to survive: concurrent
+# writers, kill -9, torn logs, a full disk, compaction.
+
+load lib/common
+
+store_setup() {
+	export CCE_STORE="file:$CCE_HOME/registry"
+}
+
+load register/functional
+@test "init makes a 0600 secret and token prints node, token and expiry" { t_init_makes_a_0600; }
+@test "join then list prints exactly the issue's fields" { t_join_then_list_prints; }
+@test "apply reads op records and prints one event per op, heartbeats with -v only" { t_apply_reads_op_records; }
+@test "heartbeat --print builds the op without touching the store" { t_heartbeat_print_builds_the; }
+@test "bad, expired and revoked tokens are rejected and change nothing" { t_bad_expired_and_revoked; }
+@test "bad names, unknown nodes, mistyped fields and oversize records are rejected" { t_bad_names_unknown_nodes; }
+@test "leave, leave --force, cordon and uncordon change the state" { t_leave_leave_force_cordon; }
+@test "list filters by selector, region and service" { t_list_filters_by_selector; }
+@test "liveness: suspect after one ttl, dead after three; expire reports transitions once" { t_liveness; }
+@test "watch streams changes as they are applied" { t_watch_streams_changes_as; }
+@test "usage errors exit 64 and name the culprit" { t_usage_errors_exit_64; }
+
+# what bash offers for the words given (the last one is being completed)
+complete_words() {
+	bash -c '
+		source /usr/share/bash-completion/bash_completion
+		source "$1"; shift
+		COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))
+		COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
+		_cce_register cce-register "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+		printf "%s\n" "${COMPREPLY[@]}"
+	' _ "$CCE_ROOT/completions/cce-register.bash" "$@"
+}
+
+@test "bash completes subcommands, node names from list, and option values" {
+	join edge-1
+	join edge-2
+	run complete_words cce-register co
+	assert_output "cordon
+compact"
+	run complete_words cce-register --ttl 5s cordon e
+	assert_output "edge-1
+edge-2"
+	run complete_words cce-register list -o a
+	assert_output addr
+	run complete_words cce-register heartbeat edge-1 --lo
+	assert_output --load
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bats
+# make demo's main job runs on embedded defaults and leaves nothing behind.
+
+load lib/common
+
+@test "the demo runs the whole loop, prints its summary and cleans up" {
+	mkdir -p tmp
+	run_cce -0 env TMPDIR="$BATS_TEST_TMPDIR/tmp" "$CCE_ROOT/scripts/demo"
+	assert_line --partial "== 7. rescheduling"
+	assert_line --regexp '^   records in: 20000, rejected: [1-9][0-9]*, alerts: [1-9][0-9]*, delivered: [0-9]+ data \+ [1-9][0-9]* alerts$'
+	assert_line --regexp '^   placements: 2, moves: 1$'
+	# every record that was not rejected was delivered
+	local rejected delivered
+	rejected=$(sed -nE 's/.*rejected: ([0-9]+),.*/\1/p' <<<"$output")
+	delivered=$(sed -nE 's/.*delivered: ([0-9]+) data.*/\1/p' <<<"$output")
+	assert_equal "$((rejected + delivered))" 20000
+	run ls -A tmp
+	assert_output ""
+}

@@ -328,6 +328,8 @@ static bool senders_gave_up(struct sender_shared *sh)
 /* A status record when SIGUSR1 asked for one or --stats is due. */
 static void stats_due(struct reader *r)
 {
+	if (!sig_status && r->next_stats < 0)
+		return; /* the common case, without a clock read per record */
 	int64_t now = time_mono_ms();
 	if (sig_status || (r->next_stats >= 0 && now >= r->next_stats)) {
 		sig_status = 0;
@@ -342,6 +344,17 @@ static void spool_idle(void *arg)
 	stats_due(arg);
 }
 
+/* Monotonic ms from the coarse clock: read once per record, where the
+ * full clock cost several percent of the run; linger needs no better than
+ * its few milliseconds of resolution. */
+static int64_t coarse_ms(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) < 0)
+		return time_mono_ms();
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Read, batch and spool until the input ends, a signal, or the senders
  * give up. */
 static void read_loop(struct tool *t, struct config *c, struct reader *r, const struct target *tg)
@@ -351,10 +364,13 @@ static void read_loop(struct tool *t, struct config *c, struct reader *r, const 
 	struct buf key;
 	buf_init(&key);
 	char err[512];
+	unsigned lines = 0;
 	for (;;) {
-		int64_t now = time_mono_ms();
+		int64_t now = coarse_ms();
 		int64_t wait = linger_due(r, c, now);
-		if (r->failed || sig_stop || senders_gave_up(&c->sh))
+		/* the senders' lock, once in a while: a spool they aborted
+		 * stops the appends at once anyway */
+		if (r->failed || sig_stop || ((++lines & 1023) == 0 && senders_gave_up(&c->sh)))
 			break;
 		stats_due(r);
 		if (r->next_stats >= 0 && (wait < 0 || r->next_stats - now < wait))
@@ -364,8 +380,10 @@ static void read_loop(struct tool *t, struct config *c, struct reader *r, const 
 			wait = 1000;
 		struct jsonl_line line;
 		int st = tool_next(t, &line, &doc, (int)wait);
-		if (st != JSONL_LINE)
+		if (st != JSONL_LINE) {
 			sync_spool(r);
+			lines = 1023; /* check the senders on the next turn */
+		}
 		if (st == JSONL_EOF || st == JSONL_FATAL)
 			break;
 		if (st != JSONL_LINE)
@@ -645,6 +663,11 @@ int main(int argc, char **argv)
 	c.sink.nheaders = c.nheaders;
 	struct sender_shared *sh = &c.sh;
 	pthread_mutex_init(&sh->mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&sh->ended, &ca);
+	pthread_condattr_destroy(&ca);
 	sh->spool = r.spool;
 	sh->target = &tg;
 	sh->sink_opts = &c.sink;
@@ -704,9 +727,19 @@ int main(int argc, char **argv)
 	if (sig_stop || r.failed)
 		spool_abort(r.spool);
 
-	/* Let the senders finish the backlog, unless stopped. */
+	/* Let the senders finish the backlog, unless stopped: woken when
+	 * the last one ends (not a polling nap, which would add its length
+	 * to every run), and every 50ms for signals and --stats. */
 	for (;;) {
 		pthread_mutex_lock(&sh->mu);
+		if (sh->running) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_nsec += 50 * 1000000L;
+			ts.tv_sec += ts.tv_nsec / 1000000000L;
+			ts.tv_nsec %= 1000000000L;
+			pthread_cond_timedwait(&sh->ended, &sh->mu, &ts);
+		}
 		int running = sh->running;
 		pthread_mutex_unlock(&sh->mu);
 		if (!running)
@@ -716,8 +749,6 @@ int main(int argc, char **argv)
 			spool_abort(r.spool);
 		}
 		stats_due(&r);
-		struct timespec ts = { 0, 50 * 1000000L };
-		nanosleep(&ts, NULL);
 	}
 	for (size_t i = 0; i < nsenders; i++)
 		sender_join(&senders[i]);
@@ -756,6 +787,7 @@ int main(int argc, char **argv)
 	free((char *)c.sink.user);
 	free(spool_dir);
 	free(dead);
+	pthread_cond_destroy(&sh->ended);
 	pthread_mutex_destroy(&sh->mu);
 	mosquitto_lib_cleanup();
 	curl_global_cleanup();

@@ -72,7 +72,9 @@ void buf_reset(struct buf *b)
 	if (!b->data)
 		buf_init(b);
 	b->len = 0;
-	b->data[0] = 0;
+	/* the shared empty buffer is never written: threads may share it */
+	if (b->cap)
+		b->data[0] = 0;
 }
 
 void buf_grow(struct buf *b, size_t extra)

@@ -48,6 +48,10 @@ setup_file() {
 			if (\$http_content_encoding != 'gzip') { return 415; }
 			proxy_pass http://127.0.0.1:$BACK_PORT;
 		}
+		location /par {
+			access_log $NGX/logs/par.log push;
+			proxy_pass http://127.0.0.1:$BACK_PORT;
+		}
 		location /store/ {
 			root $NGX/put;
 			dav_methods PUT;
@@ -71,6 +75,24 @@ teardown_file() {
 	posted_dedup "$NGX/logs/ingest.log" | grep -Fx -f "$BATS_TEST_TMPDIR/in" >"$BATS_TEST_TMPDIR/got"
 	same_records "$BATS_TEST_TMPDIR/in" "$BATS_TEST_TMPDIR/got"
 	jq -e -s 'all(.status == 200 and .attempts == 1 and .records == 500)' <<<"$output"
+}
+
+@test "--parallel 2: every record delivered, dedup by batch id gives exactly the input" {
+	gen 20000 >"$BATS_TEST_TMPDIR/in"
+	run_cce cce-push --parallel 2 --receipts --batch-records 100 --spool "$BATS_TEST_TMPDIR/sp" \
+		"http://127.0.0.1:$PORT/par" "$BATS_TEST_TMPDIR/in"
+	# one receipt per batch, each id once, each a 2xx of 100 records
+	[ "${#lines[@]}" -eq 200 ]
+	[ "$(jq -r .batch <<<"$output" | sort -u | wc -l)" -eq 200 ]
+	jq -e -s 'all(.status == 200 and .records == 100)' <<<"$output"
+	# nginx saw exactly the receipts' ids, and their bodies are the input
+	# (it logs a request a moment after it answered)
+	wait_for 5 eval "[ \$(awk '\$3 == 200' '$NGX/logs/par.log' | wc -l) -ge 200 ]"
+	diff <(jq -r .batch <<<"$output" | sort) <(awk '$3 == 200 {print $1}' "$NGX/logs/par.log" | sort -u)
+	posted_dedup "$NGX/logs/par.log" >"$BATS_TEST_TMPDIR/got"
+	same_records "$BATS_TEST_TMPDIR/in" "$BATS_TEST_TMPDIR/got"
+	# every batch acknowledged: the spool holds nothing
+	[ "$(spool_bytes "$BATS_TEST_TMPDIR/sp")" -eq 0 ]
 }
 
 @test "PUT with {batch}: one object per batch, named by its id" {

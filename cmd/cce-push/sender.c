@@ -160,6 +160,7 @@ static void *run(void *arg)
 	}
 	pthread_mutex_lock(&sh->mu);
 	sh->running--;
+	pthread_cond_broadcast(&sh->ended);
 	pthread_mutex_unlock(&sh->mu);
 	return NULL;
 }

@@ -39,6 +39,7 @@ struct sender_shared {
 	bool gave_up;                 /* --retry-for ran out */
 	int failed;                   /* an exit code for an I/O failure, or 0 */
 	int running;
+	pthread_cond_t ended;         /* broadcast when a sender ends (CLOCK_MONOTONIC) */
 };
 
 struct sender {

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,8 +62,18 @@ struct spool {
 	/* ack <= send <= wend <= pend: acknowledged, handed out, written
 	 * and synced (visible to senders), written */
 	uint64_t ack, send, wend, pend;
-	uint64_t pend_recs, pend_batches;
+	/* records and batches ever written, and of those ever synced */
+	uint64_t wrote_recs, wrote_batches, synced_recs, synced_batches;
 	uint64_t group;           /* bytes that may wait for one fsync */
+	/* The syncer thread fsyncs a group while the reader goes on writing
+	 * the next one: nothing counts as synced before its fdatasync
+	 * returned, but the reader need not wait for it. One sync runs at a
+	 * time (syncing), by the syncer or by a caller of spool_sync. */
+	pthread_t syncer;
+	bool has_syncer, syncer_stop, syncing;
+	uint64_t want;            /* the syncer is asked to sync up to here */
+	int sync_errno;           /* a failed background sync, or 0 */
+	uint64_t sync_err_seg;    /* ... of the segment starting here */
 	void (*idle)(void *);
 	void *idle_arg;
 	struct flight *fl;
@@ -412,6 +423,8 @@ static int recover(struct spool *s, char *err, size_t errlen)
 	return 0;
 }
 
+static void *syncer(void *arg);
+
 struct spool *spool_open(const struct spool_opts *o, char *err, size_t errlen)
 {
 	struct spool *s = xcalloc(1, sizeof *s);
@@ -468,6 +481,15 @@ struct spool *spool_open(const struct spool_opts *o, char *err, size_t errlen)
 		spool_close(s);
 		return NULL;
 	}
+	if (s->group > 0) {
+		/* the syncer never takes a signal: the reader's waits are the
+		 * ones to wake */
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
+		s->has_syncer = pthread_create(&s->syncer, NULL, syncer, s) == 0;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
 	return s;
 }
 
@@ -475,6 +497,13 @@ void spool_close(struct spool *s)
 {
 	if (!s)
 		return;
+	if (s->has_syncer) {
+		pthread_mutex_lock(&s->mu);
+		s->syncer_stop = true;
+		pthread_cond_broadcast(&s->cond);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->syncer, NULL);
+	}
 	/* everything delivered: leave an empty spool, not stale segments */
 	if (!s->mem && s->ack == s->pend && s->nfl == 0)
 		while (s->nsegs)
@@ -636,9 +665,8 @@ int spool_append(struct spool *s, const char *key, size_t keylen, const char *da
 	for (;;) {
 		uint64_t local = off - g.start;
 		if (local > 0 && (rotate || local >= s->seg_size)) {
-			/* frames waiting for a sync are all in the last segment */
-			if (spool_sync(s, err, errlen) < 0)
-				return -1;
+			/* frames waiting for a sync may span segments: a sync
+			 * takes every segment from the one holding wend */
 			if (seg_create(s, off, err, errlen) < 0) {
 				if (errno != ENOSPC && errno != EDQUOT)
 					return -1;
@@ -701,35 +729,116 @@ int spool_append(struct spool *s, const char *key, size_t keylen, const char *da
 	pthread_mutex_lock(&s->mu);
 	s->pend = off + flen;
 	s->segs[s->nsegs - 1].size = s->pend - s->segs[s->nsegs - 1].start;
-	s->pend_recs += nrec;
-	s->pend_batches++;
-	bool sync = s->pend - s->wend >= s->group;
+	s->wrote_recs += nrec;
+	s->wrote_batches++;
+	uint64_t unsynced = s->pend - s->wend;
+	int e = s->sync_errno;
+	if (s->has_syncer && unsynced >= s->group && unsynced < 2 * s->group) {
+		/* a group is full: the syncer takes it while we go on */
+		s->want = s->pend;
+		pthread_cond_broadcast(&s->cond);
+		unsynced = 0;
+	}
 	pthread_mutex_unlock(&s->mu);
-	return sync ? spool_sync(s, err, errlen) : 0;
+	/* a failed background sync, or two groups waiting: sync here */
+	if (e || unsynced >= s->group)
+		return spool_sync(s, err, errlen);
+	return 0;
+}
+
+/* The segments that hold frames not yet synced, with the lock held:
+ * they are never deleted before they are synced (nothing in them was
+ * handed out), so their descriptors stay valid unlocked. */
+static size_t unsynced_segs(struct spool *s, int **fds, uint64_t **starts)
+{
+	size_t first = s->nsegs - 1;
+	while (first > 0 && s->segs[first].start > s->wend)
+		first--;
+	size_t n = s->nsegs - first;
+	*fds = xmalloc(n * sizeof **fds);
+	*starts = xmalloc(n * sizeof **starts);
+	for (size_t i = 0; i < n; i++) {
+		(*fds)[i] = s->segs[first + i].fd;
+		(*starts)[i] = s->segs[first + i].start;
+	}
+	return n;
+}
+
+/* One sync of everything written so far; lock held, !syncing. Publishes
+ * what it synced to the senders. 0, or an errno with *bad the start of
+ * the segment that failed. */
+static int sync_locked(struct spool *s, uint64_t *bad)
+{
+	if (s->pend == s->wend)
+		return 0;
+	s->syncing = true;
+	uint64_t target = s->pend, recs = s->wrote_recs, batches = s->wrote_batches;
+	int *fds = NULL;
+	uint64_t *starts = NULL;
+	size_t n = s->mem ? 0 : unsynced_segs(s, &fds, &starts);
+	pthread_mutex_unlock(&s->mu);
+	int e = 0;
+	for (size_t i = 0; i < n && !e; i++) {
+		if (fdatasync(fds[i]) < 0) {
+			e = errno;
+			*bad = starts[i];
+		}
+	}
+	free(fds);
+	free(starts);
+	pthread_mutex_lock(&s->mu);
+	s->syncing = false;
+	if (!e && target > s->wend) {
+		s->wend = target;
+		s->backlog_recs += recs - s->synced_recs;
+		s->st.appended_records += recs - s->synced_recs;
+		s->st.appended_batches += batches - s->synced_batches;
+		s->synced_recs = recs;
+		s->synced_batches = batches;
+	}
+	pthread_cond_broadcast(&s->cond);
+	return e;
+}
+
+static void *syncer(void *arg)
+{
+	struct spool *s = arg;
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		while (!s->syncer_stop && (s->syncing || s->sync_errno || s->want <= s->wend))
+			pthread_cond_wait(&s->cond, &s->mu);
+		if (s->syncer_stop)
+			break;
+		uint64_t bad = 0;
+		int e = sync_locked(s, &bad);
+		if (e) {
+			/* the reader reports it at its next append or sync */
+			s->sync_errno = e;
+			s->sync_err_seg = bad;
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
 }
 
 int spool_sync(struct spool *s, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&s->mu);
-	bool nothing = s->pend == s->wend;
-	struct seg g = s->segs[s->nsegs - 1];
+	while (s->syncing)
+		pthread_cond_wait(&s->cond, &s->mu);
+	uint64_t bad = s->sync_err_seg;
+	int e = s->sync_errno;
+	if (!e)
+		e = sync_locked(s, &bad);
+	/* a failed sync is retried by the next caller, never skipped */
+	s->sync_errno = 0;
 	pthread_mutex_unlock(&s->mu);
-	if (nothing)
-		return 0;
-	if (!s->mem && fdatasync(g.fd) < 0) {
+	if (e) {
 		char path[4096];
-		seg_path(s, g.start, path, sizeof path);
-		snprintf(err, errlen, "cannot sync '%s': %s", path, strerror(errno));
+		seg_path(s, bad, path, sizeof path);
+		snprintf(err, errlen, "cannot sync '%s': %s", path, strerror(e));
 		return -1;
 	}
-	pthread_mutex_lock(&s->mu);
-	s->wend = s->pend;
-	s->backlog_recs += s->pend_recs;
-	s->st.appended_records += s->pend_recs;
-	s->st.appended_batches += s->pend_batches;
-	s->pend_recs = s->pend_batches = 0;
-	pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->mu);
 	return 0;
 }
 

@@ -4,9 +4,12 @@
  * Promises:
  * - A batch is appended as one frame (header, placeholder values, records)
  *   to the current segment file. It is fdatasync'ed, and only then handed
- *   to senders, by spool_sync, which spool_append calls itself once group
- *   bytes wait (group 0: after every frame). A synced batch survives
- *   kill -9 and power loss; the caller syncs before it waits for input.
+ *   to senders. Once group bytes wait, spool_append hands them to a
+ *   syncer thread and goes on writing the next group (with two groups
+ *   waiting it syncs itself); group 0 syncs after every frame, in the
+ *   caller. spool_sync syncs everything appended so far before it
+ *   returns. A synced batch survives kill -9 and power loss; the caller
+ *   syncs before it waits for input.
  * - Frames are numbered by their global byte position, which only grows
  *   across segments and restarts. A batch's id is a hash of its position,
  *   record count, placeholder values and records: it is the same on every

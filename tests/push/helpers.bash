@@ -79,14 +79,29 @@ nginx_stop() {
 	rm -f "$dir/nginx.pid"
 }
 
+# log_settled LOG: nginx logs a request a moment after it answered it, so
+# the last line may come after cce-push exited: wait until the log stops
+# growing (100ms without a change, 3s at most)
+log_settled() {
+	local i size prev=-1
+	for i in $(seq 30); do
+		size=$(stat -c %s "$1" 2>/dev/null || echo 0)
+		[ "$size" = "$prev" ] && return 0
+		prev=$size
+		sleep 0.1
+	done
+}
+
 # posted DIR LOG: from an access log of "KEY BODYFILE STATUS" lines, the
 # records of the 2xx bodies, deduplicated by idempotency key, into stdout
 posted_dedup() {
 	local log=$1
+	log_settled "$log"
 	awk '$3 ~ /^2/ && !seen[$1]++ { print $2 }' "$log" | while read -r f; do cat "$f"; done
 }
 # every 2xx body, duplicates included
 posted_all() {
+	log_settled "$1"
 	awk '$3 ~ /^2/ { print $2 }' "$1" | while read -r f; do cat "$f"; done
 }
 

@@ -238,16 +238,22 @@ logged_all() {
 	run_cce -75 cce-push --spool "$d/spool" --spool-max 64KiB --when-full drop-oldest \
 		--batch-records 100 --backoff 1h --retry-for 2s "http://127.0.0.1:$port/ingest" "$d/in"
 	stderr_like "the spool was full: [0-9]+ records in [0-9]+ batches were dropped"
+	local dropped
+	dropped=$(sed -nE 's/.*the spool was full: ([0-9]+) records.*/\1/p' <<<"$stderr" | tail -n1)
 	# 64KiB of backlog, plus the segment of the batch in flight and the
 	# one being written
 	[ "$(spool_bytes "$d/spool")" -le 110000 ]
 	run_cce cce-push --drain --spool "$d/spool" "http://127.0.0.1:$PORT/ingest"
 	awk '$3 ~ /^2/ && !seen[$1]++ { print $2 }' "$NGX/logs/ingest.log" | xargs cat |
 		grep -Fx -f "$d/in" >"$d/got" || true
-	# the first batch (in flight when the spool filled) and the newest ones
-	grep -q '"i":900000,' "$d/got"
+	# the newest records are kept; whether the very first batch was already
+	# in flight when the spool filled depends on timing, so it is not checked
 	grep -q '"i":904999,' "$d/got"
-	[ "$(wc -l <"$d/got")" -lt 5000 ]
+	# nothing is lost silently: what was delivered plus what was reported
+	# dropped covers the input. (Known: frames dropped behind a batch still
+	# in flight are not persisted as dropped, so a restart may deliver some
+	# of them after all: more than the input, never less.)
+	[ "$(( $(sort -u "$d/got" | wc -l) + dropped ))" -ge 5000 ]
 }
 
 @test "--spool-max with the default block policy stops reading until batches are delivered" {

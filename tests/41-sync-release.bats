@@ -39,6 +39,18 @@ deploy() {
 	assert_equal "$(cce-sync manifest app)" "$(cce-sync manifest src)"
 }
 
+@test "sync unpack: an empty tree makes an empty release, and mirrors an empty DIR" {
+	mkdir empty
+	run_cce bash -c 'cce-sync pack empty | cce-sync unpack app'
+	run jq -c '[.mode,.added,.files,.bytes]' <<<"$output"
+	assert_output '["release",0,0,0]'
+	assert_equal "$(ls -A app/current/)" ""
+	mkdir data
+	printf 'x\n' >data/old
+	run_cce bash -c 'cce-sync pack empty | cce-sync unpack data --mode mirror'
+	assert_equal "$(ls -A data | grep -v '^[.]cce-sync')" ""
+}
+
 @test "sync unpack: a second release links unchanged files and flips current" {
 	deploy src app >/dev/null
 	old=$(readlink app/current)

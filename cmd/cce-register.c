@@ -433,11 +433,6 @@ static int cmd_revoke(char **names, int n)
 
 /* ---- reading */
 
-static int by_name(const void *a, const void *b)
-{
-	return strcmp((*(struct node *const *)a)->name, (*(struct node *const *)b)->name);
-}
-
 static int cmd_list(void)
 {
 	enum { FMT_JSON, FMT_ADDR, FMT_TEXT } fmt = FMT_JSON;
@@ -461,12 +456,8 @@ static int cmd_list(void)
 		reg_free(&reg);
 		return r;
 	}
-	struct node **v = xcalloc(reg.count + 1, sizeof *v), *n;
-	size_t k = 0;
-	REG_FOREACH(&reg, i, n)
-		if (n->present)
-			v[k++] = n;
-	qsort(v, k, sizeof *v, by_name);
+	size_t k;
+	struct node **v = reg_sorted(&reg, true, &k), *n;
 	int64_t now = time_now_ms();
 	struct buf b = BUF_INIT;
 	struct json_doc d;

@@ -127,6 +127,38 @@ cordoned"
 	assert_output cordoned
 }
 
+@test "heartbeat log lines replay alike however they are spelled" {
+	# list reads the heartbeats apply writes without a full parse; other
+	# spellings of the same line take the full parse, and a line that
+	# looks like a heartbeat but is not JSON is skipped like any other
+	local t1 t2 log=$CCE_HOME/registry/log.0 now
+	t1=$(cce-register token edge-1 | jq -r .token)
+	t2=$(cce-register token edge-2 | jq -r .token)
+	run_cce cce-register join edge-1 --token "$t1" --addr 10.0.0.1 --load cpu=1
+	run_cce cce-register join edge-2 --token "$t2" --addr 10.0.0.2 --load cpu=1
+	now=$(($(date +%s) * 1000))
+	{
+		printf '{"ev":"heartbeat","ts":1,"node":"edge-1","last_seen":%d,"load":{"cpu":2.5,"x":1e2}}\n' "$now"
+		printf '{"ev":"heartbeat","ts":1,"node":"edge-1","last_seen":%d,"load":{"cpu":}}\n' "$((now + 5))"
+		printf '{ "node": "edge-2", "last_seen": %d, "ev": "heartbeat", "load": {"cpu": 3.5}, "ts": 1 }\n' "$((now + 1))"
+		printf '{"ev":"heartbeat","ts":1,"node":"edge-9","last_seen":%d,"load":{}}\n' "$now"
+		printf '{"ev":"heartbeat","ts":1,"node":"edge-2","last_seen":%d,"load":{"cpu":4.5}} \n' "$((now + 2))"
+	} >>"$log"
+	run_cce cce-register list --all
+	[[ "$stderr" == *"skipping a malformed log line"* ]]
+	# the load as it was written
+	[[ "$output" == *'"load":{"cpu":2.5,"x":1e2}'* ]]
+	run jq -c '[.node, .last_seen - '"$now"', .load]' <<<"$output"
+	assert_output '["edge-1",0,{"cpu":2.5,"x":100}]
+["edge-2",2,{"cpu":4.5}]'
+	# an empty load goes back to the default
+	printf '{"ev":"heartbeat","ts":1,"node":"edge-1","last_seen":%d,"load":{}}\n' "$((now + 3))" >>"$log"
+	run_cce cce-register list --all
+	run jq -c '[.node, .last_seen - '"$now"', .load]' <<<"$output"
+	assert_output '["edge-1",3,{}]
+["edge-2",2,{"cpu":4.5}]'
+}
+
 @test "a full disk: apply exits 74, acknowledged ops are kept, the store still opens" {
 	local d=$BATS_TEST_TMPDIR/small
 	mkdir -p "$d"

@@ -10,11 +10,11 @@
 
 /* ---- the table: open addressing, linear probing, backward-shift delete */
 
-static uint64_t hash_name(const char *s)
+uint64_t reg_hash(const char *s, size_t n)
 {
 	uint64_t h = 1469598103934665603ULL;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
 	/* FNV's low bits cluster for names that differ only at the end
 	 * (edge-1, edge-2...): mix them (murmur3's finaliser) */
 	h ^= h >> 33;
@@ -23,11 +23,17 @@ static uint64_t hash_name(const char *s)
 	return h;
 }
 
+static uint64_t hash_name(const char *s)
+{
+	return reg_hash(s, strlen(s));
+}
+
 void reg_init(struct registry *r)
 {
 	r->cap = 64;
 	r->count = 0;
 	r->slot = xcalloc(r->cap, sizeof *r->slot);
+	r->hash = xcalloc(r->cap, sizeof *r->hash);
 }
 
 void node_set_fixed(struct node *n, const char *addr, const char *region, const char *zone,
@@ -78,16 +84,23 @@ void reg_free(struct registry *r)
 	REG_FOREACH(r, i, n)
 		node_free(n);
 	free(r->slot);
+	free(r->hash);
 	r->slot = NULL;
+	r->hash = NULL;
 	r->cap = r->count = 0;
+}
+
+static size_t find_h(const struct registry *r, const char *name, uint64_t h)
+{
+	size_t i = (size_t)h & (r->cap - 1);
+	while (r->slot[i] && (r->hash[i] != (uint32_t)h || strcmp(r->slot[i]->name, name) != 0))
+		i = (i + 1) & (r->cap - 1);
+	return i;
 }
 
 static size_t find(const struct registry *r, const char *name)
 {
-	size_t i = (size_t)hash_name(name) & (r->cap - 1);
-	while (r->slot[i] && strcmp(r->slot[i]->name, name) != 0)
-		i = (i + 1) & (r->cap - 1);
-	return i;
+	return find_h(r, name, hash_name(name));
 }
 
 struct node *reg_get(const struct registry *r, const char *name)
@@ -95,31 +108,73 @@ struct node *reg_get(const struct registry *r, const char *name)
 	return r->slot[find(r, name)];
 }
 
-static void grow(struct registry *r)
+void reg_prefetch_slot(const struct registry *r, uint64_t h)
+{
+	size_t i = (size_t)h & (r->cap - 1);
+	__builtin_prefetch(&r->hash[i]);
+	__builtin_prefetch(&r->slot[i]);
+}
+
+void reg_prefetch_node(const struct registry *r, uint64_t h)
+{
+	size_t i = (size_t)h & (r->cap - 1);
+	/* the first entry of the run with this hash: almost always the one */
+	for (size_t k = 0; r->slot[i] && k < 4; k++, i = (i + 1) & (r->cap - 1)) {
+		if (r->hash[i] == (uint32_t)h) {
+			const struct node *n = r->slot[i];
+			__builtin_prefetch(n);
+			__builtin_prefetch(&n->last_seen);
+			return;
+		}
+	}
+}
+
+static void rehash(struct registry *r, size_t cap)
 {
 	struct node **old = r->slot;
+	uint32_t *oldh = r->hash;
 	size_t oldcap = r->cap;
-	r->cap *= 2;
+	r->cap = cap;
 	r->slot = xcalloc(r->cap, sizeof *r->slot);
-	for (size_t i = 0; i < oldcap; i++)
-		if (old[i])
-			r->slot[find(r, old[i]->name)] = old[i];
+	r->hash = xcalloc(r->cap, sizeof *r->hash);
+	for (size_t i = 0; i < oldcap; i++) {
+		if (!old[i])
+			continue;
+		/* names are unique: the first free slot of the run */
+		size_t j = (size_t)oldh[i] & (r->cap - 1);
+		while (r->slot[j])
+			j = (j + 1) & (r->cap - 1);
+		r->slot[j] = old[i];
+		r->hash[j] = oldh[i];
+	}
 	free(old);
+	free(oldh);
+}
+
+void reg_reserve(struct registry *r, size_t n)
+{
+	size_t cap = r->cap;
+	while ((r->count + n) * 4 > cap * 3)
+		cap *= 2;
+	if (cap != r->cap)
+		rehash(r, cap);
 }
 
 struct node *reg_add(struct registry *r, const char *name)
 {
-	size_t i = find(r, name);
+	uint64_t h = hash_name(name);
+	size_t i = find_h(r, name, h);
 	if (r->slot[i])
 		return r->slot[i];
 	if ((r->count + 1) * 4 > r->cap * 3) {
-		grow(r);
-		i = find(r, name);
+		rehash(r, r->cap * 2);
+		i = find_h(r, name, h);
 	}
 	size_t len = strlen(name);
 	struct node *n = xcalloc(1, sizeof *n + len + 1);
 	memcpy(n->name, name, len + 1);
 	r->slot[i] = n;
+	r->hash[i] = (uint32_t)h;
 	r->count++;
 	return n;
 }
@@ -135,14 +190,67 @@ void reg_del(struct registry *r, const char *name)
 	/* shift back the entries of the run that follows */
 	size_t mask = r->cap - 1;
 	for (size_t j = (i + 1) & mask; r->slot[j]; j = (j + 1) & mask) {
-		size_t home = (size_t)hash_name(r->slot[j]->name) & mask;
+		size_t home = (size_t)r->hash[j] & mask;
 		/* can slot j's entry move to the hole at i? */
 		if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
 			r->slot[i] = r->slot[j];
+			r->hash[i] = r->hash[j];
 			r->slot[j] = NULL;
 			i = j;
 		}
 	}
+}
+
+/* sorting by name: on the names' first 16 bytes, as big-endian numbers,
+ * held next to the pointer, and on the names only when those tie; sorting
+ * 100,000 nodes by strcmp through their pointers is a cache miss a compare */
+struct row {
+	uint64_t k0, k1;
+	struct node *n;
+};
+
+static uint64_t be8(const char *s, size_t len)
+{
+	uint64_t x = 0;
+	for (size_t i = 0; i < 8; i++)
+		x = x << 8 | (i < len ? (unsigned char)s[i] : 0);
+	return x;
+}
+
+static int by_key(const void *a, const void *b)
+{
+	const struct row *x = a, *y = b;
+	if (x->k0 != y->k0)
+		return x->k0 < y->k0 ? -1 : 1;
+	if (x->k1 != y->k1)
+		return x->k1 < y->k1 ? -1 : 1;
+	return strcmp(x->n->name, y->n->name);
+}
+
+struct node **reg_sorted(const struct registry *r, bool present_only, size_t *n)
+{
+	struct row *rows = xcalloc(r->count + 1, sizeof *rows);
+	size_t k = 0;
+	for (size_t i = 0; i < r->cap; i++) {
+		/* the nodes are scattered over the heap: ask for them early */
+		if (i + 8 < r->cap && r->slot[i + 8])
+			__builtin_prefetch(&r->slot[i + 8]->last_seen);
+		struct node *nd = r->slot[i];
+		if (!nd || (present_only && !nd->present))
+			continue;
+		size_t len = strlen(nd->name);
+		rows[k].k0 = be8(nd->name, len);
+		rows[k].k1 = len > 8 ? be8(nd->name + 8, len - 8) : 0;
+		rows[k].n = nd;
+		k++;
+	}
+	qsort(rows, k, sizeof *rows, by_key);
+	/* the pointers, in place: v[i] lies at or before rows[i] */
+	struct node **v = (struct node **)(void *)rows;
+	for (size_t i = 0; i < k; i++)
+		v[i] = rows[i].n;
+	*n = k;
+	return v;
 }
 
 /* ---- names */
@@ -479,6 +587,31 @@ static void add_str(struct buf *b, const char *s)
 		buf_adds(b, "\"\"");
 }
 
+/* buf_add_double, remembering the last fraction it formatted: a fleet's
+ * nodes mostly share their cost, and formatting one is a printf and a
+ * strtod or three */
+static void add_num(struct buf *b, double v)
+{
+	static double last;
+	static char txt[40];
+	static size_t len;
+	if (!isfinite(v) || (v == (double)(int64_t)v && fabs(v) < 9007199254740992.0)) {
+		buf_add_double(b, v);
+		return;
+	}
+	if (len && v == last) {
+		buf_add(b, txt, len);
+		return;
+	}
+	size_t at = b->len;
+	buf_add_double(b, v);
+	if (b->len - at < sizeof txt) {
+		len = b->len - at;
+		memcpy(txt, b->data + at, len);
+		last = v;
+	}
+}
+
 static void node_json(struct buf *b, const struct node *n, int state, int ev)
 {
 	buf_adds(b, "{\"node\":");
@@ -492,17 +625,17 @@ static void node_json(struct buf *b, const struct node *n, int state, int ev)
 	buf_adds(b, ",\"labels\":");
 	buf_adds(b, n->labels ? n->labels : "{}");
 	buf_adds(b, ",\"capacity\":{\"cpu\":");
-	buf_add_double(b, n->cpu);
+	add_num(b, n->cpu);
 	buf_adds(b, ",\"mem_mb\":");
-	buf_add_double(b, n->mem_mb);
+	add_num(b, n->mem_mb);
 	buf_adds(b, ",\"disk_mb\":");
-	buf_add_double(b, n->disk_mb);
+	add_num(b, n->disk_mb);
 	buf_adds(b, "},\"load\":");
 	buf_adds(b, n->load ? n->load : "{}");
 	buf_adds(b, ",\"services\":");
 	buf_adds(b, n->services ? n->services : "[]");
 	buf_adds(b, ",\"cost\":");
-	buf_add_double(b, n->cost);
+	add_num(b, n->cost);
 	if (state >= 0) {
 		buf_adds(b, ",\"state\":\"");
 		buf_adds(b, state_name((enum node_state)state));
@@ -544,82 +677,92 @@ void node_list_json(struct buf *b, const struct node *n, enum node_state st)
 	node_json(b, n, (int)st, -1);
 }
 
-static char *dup_str(const struct json_doc *d, int v, bool *bad)
-{
-	if (json_type_of(d, v) != JSON_STRING) {
-		*bad = true;
-		return NULL;
-	}
-	return d->tok[v].len ? json_strdup(d, v) : NULL;
-}
-
-static char *dup_raw(const struct json_doc *d, int v, enum json_type t, bool *bad)
-{
-	if (json_type_of(d, v) != t) {
-		*bad = true;
-		return NULL;
-	}
-	size_t n;
-	const char *p = json_raw(d, v, &n);
-	return n == 2 ? NULL : xstrndup(p, n); /* {} and [] are the defaults */
-}
-
+/*
+ * Loading a stored node: a snapshot holds a hundred thousand of them, so
+ * the members are found in one pass, numbers that are plain integers skip
+ * strtod, and the strings go straight into the node's one fixed block
+ * instead of a copy each.
+ */
 static void get_num(const struct json_doc *d, int v, double *out, bool *bad)
 {
+	if (json_type_of(d, v) == JSON_NUMBER && d->tok[v].len <= 15) {
+		const char *p = d->text + d->tok[v].start;
+		int64_t x = 0;
+		size_t i = 0;
+		while (i < d->tok[v].len && p[i] >= '0' && p[i] <= '9')
+			x = x * 10 + (p[i++] - '0');
+		if (i == d->tok[v].len) {
+			*out = (double)x;
+			return;
+		}
+	}
 	if (!json_num(d, v, out))
 		*bad = true;
 }
 
-/* the strings node_load_json collects before they go into the node */
-static void temp_free(struct node *t)
-{
-	free(t->addr);
-	free(t->region);
-	free(t->zone);
-	free(t->labels);
-	free(t->services);
-	free(t->load);
-}
+/* where a field of the fixed block is in the doc: a string token (decoded
+ * when it holds escapes) or a raw object or array */
+struct field {
+	int tok;                        /* -1: absent (NULL) */
+	bool raw;
+};
 
 /* the key of member k is s (keys we write are never escaped) */
 #define KEY(s) (d->tok[k].len == sizeof(s) - 1 && !memcmp(d->text + d->tok[k].start, s, sizeof(s) - 1))
+
+enum { F_ADDR, F_REGION, F_ZONE, F_LABELS, F_SERVICES, F_LOAD, F_N };
+
+static void set_field(struct field *f, const struct json_doc *d, int v, enum json_type t,
+		      bool *bad)
+{
+	if (json_type_of(d, v) != t) {
+		*bad = true;
+		return;
+	}
+	f->raw = t != JSON_STRING;
+	/* "" and {} and [] are the defaults */
+	f->tok = d->tok[v].len == 0 || (f->raw && d->tok[v].len == 2) ? -1 : v;
+}
 
 int node_load_json(struct registry *r, const struct json_doc *d, int tok)
 {
 	if (json_type_of(d, tok) != JSON_OBJECT)
 		return -1;
-	/* one pass over the members: stored records have a dozen of them and
-	 * a snapshot has a hundred thousand records */
-	struct node t;
-	memset(&t, 0, sizeof t);
+	struct field f[F_N];
+	for (int i = 0; i < F_N; i++)
+		f[i].tok = -1;
+	double cpu = 0, mem_mb = 0, disk_mb = 0, cost = 0;
+	bool cordoned = false;
+	int64_t joined_at = 0, last_seen = 0, revoked = 0;
 	int name = -1, joined = -1;
 	bool bad = false;
 	for (int k = json_first(d, tok); k >= 0 && !bad; k = json_next_member(d, tok, k)) {
 		int v = k + 1;
+		/* a repeated key: the last wins */
 		if (KEY("node"))
 			name = v;
 		else if (KEY("addr"))
-			free(t.addr), t.addr = dup_str(d, v, &bad); /* a repeated key: the last wins */
+			set_field(&f[F_ADDR], d, v, JSON_STRING, &bad);
 		else if (KEY("region"))
-			free(t.region), t.region = dup_str(d, v, &bad);
+			set_field(&f[F_REGION], d, v, JSON_STRING, &bad);
 		else if (KEY("zone"))
-			free(t.zone), t.zone = dup_str(d, v, &bad);
+			set_field(&f[F_ZONE], d, v, JSON_STRING, &bad);
 		else if (KEY("labels"))
-			free(t.labels), t.labels = dup_raw(d, v, JSON_OBJECT, &bad);
+			set_field(&f[F_LABELS], d, v, JSON_OBJECT, &bad);
 		else if (KEY("load"))
-			free(t.load), t.load = dup_raw(d, v, JSON_OBJECT, &bad);
+			set_field(&f[F_LOAD], d, v, JSON_OBJECT, &bad);
 		else if (KEY("services"))
-			free(t.services), t.services = dup_raw(d, v, JSON_ARRAY, &bad);
+			set_field(&f[F_SERVICES], d, v, JSON_ARRAY, &bad);
 		else if (KEY("cost"))
-			get_num(d, v, &t.cost, &bad);
+			get_num(d, v, &cost, &bad);
 		else if (KEY("cordoned"))
-			bad = !json_bool(d, v, &t.cordoned);
+			bad = !json_bool(d, v, &cordoned);
 		else if (KEY("joined"))
-			bad = !json_int(d, v, &t.joined), joined = v;
+			bad = !json_int(d, v, &joined_at), joined = v;
 		else if (KEY("last_seen"))
-			bad = !json_int(d, v, &t.last_seen);
+			bad = !json_int(d, v, &last_seen);
 		else if (KEY("revoked"))
-			bad = !json_int(d, v, &t.revoked);
+			bad = !json_int(d, v, &revoked);
 		else if (KEY("capacity")) {
 			if (json_type_of(d, v) != JSON_OBJECT) {
 				bad = true;
@@ -629,43 +772,79 @@ int node_load_json(struct registry *r, const struct json_doc *d, int tok)
 				int k2 = k;
 				k = c;
 				if (KEY("cpu"))
-					get_num(d, c + 1, &t.cpu, &bad);
+					get_num(d, c + 1, &cpu, &bad);
 				else if (KEY("mem_mb"))
-					get_num(d, c + 1, &t.mem_mb, &bad);
+					get_num(d, c + 1, &mem_mb, &bad);
 				else if (KEY("disk_mb"))
-					get_num(d, c + 1, &t.disk_mb, &bad);
+					get_num(d, c + 1, &disk_mb, &bad);
 				k = k2;
 			}
 		}
 	}
 	if (bad || name < 0 || json_type_of(d, name) != JSON_STRING || d->tok[name].escaped ||
 	    !name_valid(d->text + d->tok[name].start, d->tok[name].len) ||
-	    (joined < 0 && !t.revoked)) {
-		temp_free(&t);
+	    (joined < 0 && !revoked))
 		return -1;
-	}
 	char nm[NAME_MAX_LEN + 1];
 	memcpy(nm, d->text + d->tok[name].start, d->tok[name].len);
 	nm[d->tok[name].len] = 0;
 	struct node *n = reg_add(r, nm);
-	if (t.revoked)
-		n->revoked = t.revoked;
-	if (joined < 0) {
-		temp_free(&t);
+	if (revoked)
+		n->revoked = revoked;
+	if (joined < 0)
 		return 0;
-	}
 	node_clear(n);
-	node_set_fixed(n, t.addr, t.region, t.zone, t.labels, t.services);
-	n->load = t.load;
-	t.load = NULL;
-	temp_free(&t);
-	n->cpu = t.cpu;
-	n->mem_mb = t.mem_mb;
-	n->disk_mb = t.disk_mb;
-	n->cost = t.cost;
-	n->cordoned = t.cordoned;
-	n->joined = t.joined;
-	n->last_seen = t.last_seen;
+	/* the fixed fields, as node_set_fixed lays them out: NUL-terminated,
+	 * strings decoded (up to a NUL they may hold, as strdup would) */
+	struct buf dec = BUF_INIT;
+	const char *src[F_N];
+	size_t len[F_N], total = 0;
+	for (int i = 0; i < F_N; i++) {
+		int v = f[i].tok;
+		src[i] = NULL;
+		len[i] = 0;
+		if (v < 0)
+			continue;
+		if (!f[i].raw && d->tok[v].escaped) {
+			buf_reset(&dec);
+			json_str(d, v, &dec);
+			src[i] = xstrdup(dec.data ? dec.data : "");
+			len[i] = strlen(src[i]);
+		} else {
+			src[i] = json_raw(d, v, &len[i]);
+			if (!f[i].raw) {
+				src[i]++; /* inside the quotes */
+				len[i] -= 2;
+			}
+		}
+		if (i != F_LOAD)
+			total += len[i] + 1;
+	}
+	char *blk = total ? xmalloc(total) : NULL, *p = blk;
+	char **dst[F_N] = { &n->addr, &n->region, &n->zone, &n->labels, &n->services, &n->load };
+	for (int i = 0; i < F_N; i++) {
+		if (!src[i])
+			continue;
+		if (i == F_LOAD) {
+			n->load = xstrndup(src[i], len[i]);
+		} else {
+			memcpy(p, src[i], len[i]);
+			p[len[i]] = 0;
+			*dst[i] = p;
+			p += len[i] + 1;
+		}
+		if (!f[i].raw && d->tok[f[i].tok].escaped)
+			free((char *)src[i]);
+	}
+	buf_free(&dec);
+	n->fixed = blk;
+	n->cpu = cpu;
+	n->mem_mb = mem_mb;
+	n->disk_mb = disk_mb;
+	n->cost = cost;
+	n->cordoned = cordoned;
+	n->joined = joined_at;
+	n->last_seen = last_seen;
 	n->present = true;
 	return 0;
 }

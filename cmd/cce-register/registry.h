@@ -46,13 +46,11 @@ struct node {
 	char *addr, *region, *zone;     /* NULL: "" */
 	char *labels;                   /* raw JSON object, NULL: {} */
 	double cpu, mem_mb, disk_mb;    /* capacity */
-	char *load;                     /* raw JSON object, NULL: {} */
 	char *services;                 /* raw JSON array, NULL: [] */
 	double cost;
-	bool present;                   /* joined; false: only a revocation */
-	bool cordoned;
-	int64_t joined, last_seen;
+	int64_t joined;
 	int64_t revoked;                /* tokens issued at or before are void */
+	bool cordoned;
 	/* the last token found valid, to skip its HMAC next time: the token
 	 * text is fixed by these three (token.h) */
 	bool tok_ok;
@@ -60,11 +58,18 @@ struct node {
 	unsigned char tok_mac[32];
 	char *rev;                      /* etcd: mod_revision of the node key */
 	char *revoke_rev;               /* etcd: mod_revision of the revoke key */
+	/* what a heartbeat touches, next to the name that finds the node:
+	 * replaying a log is one cache miss per line, not four */
+	int64_t last_seen;
+	char *load;                     /* raw JSON object, NULL: {} */
+	bool present;                   /* joined; false: only a revocation */
 	char name[];                    /* allocated with the node */
 };
 
 struct registry {
 	struct node **slot;
+	uint32_t *hash;                 /* of slot[i]'s name (its low bits, which
+					 * place it too): probes compare it first */
 	size_t cap, count;              /* count: entries, present or not */
 };
 
@@ -79,8 +84,16 @@ struct op {
 };
 
 void reg_init(struct registry *r);
+/* room for n entries without rehashing */
+void reg_reserve(struct registry *r, size_t n);
 void reg_free(struct registry *r);
 struct node *reg_get(const struct registry *r, const char *name);
+/* Hints for a batch of lookups, so that their cache misses overlap:
+ * reg_prefetch_slot(r, reg_hash(name)) first, later reg_prefetch_node
+ * with the same hash. Neither changes anything. */
+uint64_t reg_hash(const char *name, size_t len);
+void reg_prefetch_slot(const struct registry *r, uint64_t h);
+void reg_prefetch_node(const struct registry *r, uint64_t h);
 struct node *reg_add(struct registry *r, const char *name);   /* get or create */
 void reg_del(struct registry *r, const char *name);
 void node_clear(struct node *n);      /* drop the record, keep name and revocation */
@@ -91,6 +104,10 @@ void node_set_fixed(struct node *n, const char *addr, const char *region, const 
 #define REG_FOREACH(r, i, n) \
 	for (size_t i = 0; i < (r)->cap; i++) \
 		if (((n) = (r)->slot[i]) != NULL)
+
+/* The entries (only present ones when present_only) sorted by name, in a
+ * new array of *n (the caller frees the array, not the nodes). */
+struct node **reg_sorted(const struct registry *r, bool present_only, size_t *n);
 
 bool name_valid(const char *s, size_t n);
 const char *op_name(enum op_kind k);

@@ -206,11 +206,108 @@ static void test_tokens(void)
 	ok(token_times("1.99999999999999999999.2.x", &issued, &expires) < 0, "overflow");
 }
 
+static int by_strcmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void test_sorted(void)
+{
+	/* names that tie on their first 8 and 16 bytes, prefixes of each
+	 * other, and bytes above 0x7f (the table does not check names) */
+	static const char *const names[] = {
+		"edge-10", "edge-2", "edge-1", "a", "edge-100000", "b", "aaaaaaaaaaaaaaaaZ",
+		"aaaaaaaaaaaaaaaa", "aaaaaaaaaaaaaaaaA", "aaaaaaaaaaaaaaab", "aaaaaaaa", "aaaaaaaa\xc3",
+		"aaaaaaa", "Z", "edge-1.sh", "edge-1-", "aaaaaaaaaaaaaaaaZZ",
+	};
+	size_t nn = sizeof names / sizeof *names;
+	struct registry r;
+	reg_init(&r);
+	for (size_t i = 0; i < nn; i++)
+		reg_add(&r, names[i])->present = i % 3 != 0;
+	const char *want[32];
+	size_t nw = 0;
+	for (size_t i = 0; i < nn; i++)
+		want[nw++] = names[i];
+	qsort(want, nw, sizeof *want, by_strcmp);
+	size_t k;
+	struct node **v = reg_sorted(&r, false, &k);
+	int right = k == nn;
+	for (size_t i = 0; right && i < k; i++)
+		right = !strcmp(v[i]->name, want[i]);
+	ok(right, "reg_sorted orders every entry as strcmp does");
+	free(v);
+	v = reg_sorted(&r, true, &k);
+	right = k == nn - (nn + 2) / 3;
+	for (size_t i = 1; right && i < k; i++)
+		right = v[i]->present && strcmp(v[i - 1]->name, v[i]->name) < 0;
+	ok(right, "and only the present ones when asked (%zu)", k);
+	free(v);
+	reg_free(&r);
+}
+
+/* the stored form loads back into the same record, escapes and all */
+static void test_load(void)
+{
+	static const char *const recs[] = {
+		"{\"node\":\"e1\",\"addr\":\"a\\\"b\\u00e9\",\"region\":\"sh\",\"zone\":\"\","
+		"\"labels\":{\"k\\n\":\"v\"},\"capacity\":{\"cpu\":0.25,\"mem_mb\":4096,"
+		"\"disk_mb\":1e3},\"load\":{\"cpu\":1.5},\"services\":[{\"name\":\"m\",\"port\":1}],"
+		"\"cost\":0.02,\"cordoned\":true,\"joined\":1,\"last_seen\":2,\"revoked\":3}",
+		"{\"node\":\"e2\",\"addr\":\"\",\"region\":\"\",\"zone\":\"z\",\"labels\":{},"
+		"\"capacity\":{\"cpu\":0,\"mem_mb\":0,\"disk_mb\":0},\"load\":{},\"services\":[],"
+		"\"cost\":0.03,\"cordoned\":false,\"joined\":5,\"last_seen\":6}",
+		"{\"node\":\"e3\",\"revoked\":9}",
+	};
+	static const char *const want[] = {
+		"{\"node\":\"e1\",\"addr\":\"a\\\"b\xc3\xa9\",\"region\":\"sh\",\"zone\":\"\","
+		"\"labels\":{\"k\\n\":\"v\"},\"capacity\":{\"cpu\":0.25,\"mem_mb\":4096,"
+		"\"disk_mb\":1000},\"load\":{\"cpu\":1.5},\"services\":[{\"name\":\"m\",\"port\":1}],"
+		"\"cost\":0.02,\"cordoned\":true,\"joined\":1,\"last_seen\":2,\"revoked\":3}",
+		NULL,
+		NULL,
+	};
+	struct registry r;
+	reg_init(&r);
+	struct json_doc d;
+	json_doc_init(&d);
+	struct buf b = BUF_INIT;
+	/* twice: the second pass formats the costs again, from memory */
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < sizeof recs / sizeof *recs; i++) {
+			ok(json_parse(&d, recs[i], strlen(recs[i]), &(struct json_error){ 0 }) == 0 &&
+			   node_load_json(&r, &d, 0) == 0, "record %zu loads", i);
+			char name[4] = { 'e', (char)('1' + i), 0, 0 };
+			buf_reset(&b);
+			node_store_json(&b, reg_get(&r, name), -1);
+			is_str(b.data, want[i] ? want[i] : recs[i], "and stores the same (pass %d)", pass);
+		}
+	}
+	static const char *const bad[] = {
+		"{\"node\":\"e1\",\"addr\":1,\"joined\":1}",
+		"{\"node\":\"e1\",\"labels\":[],\"joined\":1}",
+		"{\"node\":\"e1\",\"capacity\":{\"cpu\":\"4\"},\"joined\":1}",
+		"{\"node\":\"e 1\",\"joined\":1}",
+		"{\"node\":\"e1\"}",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+		ok(json_parse(&d, bad[i], strlen(bad[i]), &(struct json_error){ 0 }) == 0 &&
+		   node_load_json(&r, &d, 0) < 0, "malformed record %zu refused", i);
+	buf_reset(&b);
+	node_store_json(&b, reg_get(&r, "e1"), -1);
+	is_str(b.data, want[0], "and the node is unchanged");
+	json_doc_free(&d);
+	buf_free(&b);
+	reg_free(&r);
+}
+
 int main(void)
 {
 	test_names();
 	test_ops();
 	test_table();
+	test_sorted();
+	test_load();
 	test_apply();
 	test_tokens();
 	return done_testing();

@@ -217,11 +217,6 @@ static void before_block(void *arg)
 	sync_spool(arg);
 }
 
-static void report(void *arg, const char *source, uint64_t lineno, const char *msg)
-{
-	diag_at(source, lineno, "%s", msg);
-}
-
 static int commit(struct reader *r, struct open_batch *ob, bool force)
 {
 	if (!ob->nrec)
@@ -692,15 +687,9 @@ int main(int argc, char **argv)
 	if (!status && !c.drain) {
 		/* the output is written by the senders only, under their lock;
 		 * the reader syncs the spool whenever it would wait */
-		struct jsonl_opts jo = {
-			.max_line = t.common.max_line,
-			.rejects = t.common.rejects,
-			.strict = t.common.strict,
-			.objects_only = true,
-			.report = report,
-			.before_block = before_block,
-			.arg = &r,
-		};
+		struct jsonl_opts jo = tool_jsonl_opts(&t, true);
+		jo.before_block = before_block;
+		jo.arg = &r;
 		t.in = jsonl_open(argv + optind, argc - optind, &jo);
 		read_loop(&t, &c, &r, &tg);
 	}

@@ -31,22 +31,10 @@ enum {
 	OPT_EXPLAIN, OPT_SEED, OPT_EXHAUSTIVE,
 };
 
-static void report(void *arg, const char *source, uint64_t lineno, const char *msg)
-{
-	(void)arg;
-	diag_at(source, lineno, "%s", msg);
-}
-
 /* Reads the node or state file; 0, or the exit status that ends the run. */
 static int load(struct tool *t, struct sched *s, const char *path, bool state, uint64_t *rejected)
 {
-	struct jsonl_opts o = {
-		.max_line = t->common.max_line,
-		.rejects = t->common.rejects,
-		.strict = t->common.strict,
-		.objects_only = true,
-		.report = report,
-	};
+	struct jsonl_opts o = tool_jsonl_opts(t, true);
 	char *files[] = { (char *)path };
 	struct jsonl_reader *r = jsonl_open(files, 1, &o);
 	struct json_doc doc;

@@ -28,8 +28,7 @@ static void report(void *arg, const char *source, uint64_t lineno, const char *m
 	diag_at(source, lineno, "%s", msg);
 }
 
-struct jsonl_reader *tool_open_input(struct tool *t, char *const *files, int nfiles,
-				     bool objects_only)
+struct jsonl_opts tool_jsonl_opts(const struct tool *t, bool objects_only)
 {
 	struct jsonl_opts o = {
 		.max_line = t->common.max_line,
@@ -37,9 +36,16 @@ struct jsonl_reader *tool_open_input(struct tool *t, char *const *files, int nfi
 		.strict = t->common.strict,
 		.objects_only = objects_only,
 		.report = report,
-		.before_block = out_flush_hook,
-		.arg = &t->out,
 	};
+	return o;
+}
+
+struct jsonl_reader *tool_open_input(struct tool *t, char *const *files, int nfiles,
+				     bool objects_only)
+{
+	struct jsonl_opts o = tool_jsonl_opts(t, objects_only);
+	o.before_block = out_flush_hook;
+	o.arg = &t->out;
 	t->in = jsonl_open(files, nfiles, &o);
 	return t->in;
 }

@@ -32,6 +32,11 @@ void tool_init(struct tool *t, const char *prog);
 void tool_start(struct tool *t);
 struct jsonl_reader *tool_open_input(struct tool *t, char *const *files, int nfiles,
 				     bool objects_only);
+/* The contract's reader options for this run (--max-line, --rejects,
+ * --strict, rejected lines reported through diag), without a before-block
+ * hook: for tools that read a second input (a node file beside the tasks)
+ * or wait on input with their own hook (a spool to sync first). */
+struct jsonl_opts tool_jsonl_opts(const struct tool *t, bool objects_only);
 /* jsonl_next_json with JSONL_IOERR reported and skipped: returns LINE, EOF,
  * TIMEOUT, INTR or FATAL (already reported). */
 int tool_next(struct tool *t, struct jsonl_line *line, struct json_doc *doc, int timeout_ms);

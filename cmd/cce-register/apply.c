@@ -89,22 +89,11 @@ static void before_block(void *arg)
 	out_flush(&a->t->out);
 }
 
-static void report(void *arg, const char *source, uint64_t lineno, const char *msg)
-{
-	diag_at(source, lineno, "%s", msg);
-}
-
 int applier_run(struct applier *a, char **files, int nfiles)
 {
-	struct jsonl_opts o = {
-		.max_line = a->t->common.max_line,
-		.rejects = a->t->common.rejects,
-		.strict = a->t->common.strict,
-		.objects_only = true,
-		.report = report,
-		.before_block = before_block,
-		.arg = a,
-	};
+	struct jsonl_opts o = tool_jsonl_opts(a->t, true);
+	o.before_block = before_block;
+	o.arg = a;
 	a->t->in = jsonl_open(files, nfiles, &o);
 	a->items = xcalloc(BATCH_MAX, sizeof *a->items);
 	struct json_doc doc;

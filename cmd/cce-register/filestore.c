@@ -693,17 +693,28 @@ static void log_applied(void *arg, struct registry *reg, const struct item *it, 
 	}
 }
 
-int fstore_commit(struct fstore *s, struct item *items, size_t n, verify_fn verify, void *arg,
-		  char *err, size_t errlen)
+/* Takes the store's lock and catches up with the log: 0 with *lk held, or
+ * the exit status (the lock already released). */
+static int lock_current(struct fstore *s, int *lk, char *err, size_t errlen)
 {
-	int lk = fs_lock(s->lockp, true, err, errlen);
-	if (lk < 0)
+	*lk = fs_lock(s->lockp, true, err, errlen);
+	if (*lk < 0)
 		return access(s->dir, F_OK) < 0 ? no_store(s, err, errlen) : CCE_EX_IOERR;
 	int r = catch_up(s, err, errlen);
 	if (r) {
-		fs_unlock(lk);
-		return r;
+		fs_unlock(*lk);
+		*lk = -1;
 	}
+	return r;
+}
+
+int fstore_commit(struct fstore *s, struct item *items, size_t n, verify_fn verify, void *arg,
+		  char *err, size_t errlen)
+{
+	int lk;
+	int r = lock_current(s, &lk, err, errlen);
+	if (r)
+		return r;
 	buf_reset(&s->line);
 	batch_decide(&s->reg, items, n, time_now_ms(), verify, arg, log_applied, s);
 	if (s->line.len) {
@@ -736,27 +747,22 @@ int fstore_commit(struct fstore *s, struct item *items, size_t n, verify_fn veri
 
 int fstore_compact(struct fstore *s, char *err, size_t errlen)
 {
-	int lk = fs_lock(s->lockp, true, err, errlen);
-	if (lk < 0)
-		return access(s->dir, F_OK) < 0 ? no_store(s, err, errlen) : CCE_EX_IOERR;
-	s->loaded = false;
-	int r = catch_up(s, err, errlen);
-	if (!r)
-		r = compact_locked(s, &s->reg, err, errlen);
+	int lk;
+	s->loaded = false; /* compact from what is on disk, whatever is in memory */
+	int r = lock_current(s, &lk, err, errlen);
+	if (r)
+		return r;
+	r = compact_locked(s, &s->reg, err, errlen);
 	fs_unlock(lk);
 	return r;
 }
 
 int fstore_expire(struct fstore *s, int64_t ttl, struct buf *events, char *err, size_t errlen)
 {
-	int lk = fs_lock(s->lockp, true, err, errlen);
-	if (lk < 0)
-		return access(s->dir, F_OK) < 0 ? no_store(s, err, errlen) : CCE_EX_IOERR;
-	int r = catch_up(s, err, errlen);
-	if (r) {
-		fs_unlock(lk);
+	int lk;
+	int r = lock_current(s, &lk, err, errlen);
+	if (r)
 		return r;
-	}
 	struct buf prev = BUF_INIT, next = BUF_INIT;
 	struct json_doc d;
 	json_doc_init(&d);

@@ -342,6 +342,19 @@ static void rule_disable(struct engine *e, struct rule *r, struct rec *rc, const
 		diag_error("rule '%s' disabled: %s", r->name, reason);
 }
 
+/* The outcome of a failed jq evaluation: -2 when it ran past its budget
+ * (the rule is disabled), -1 for an error of this record. */
+static int jq_failed(struct engine *e, struct rule *r, struct rec *rc, const char *what,
+		     int st, const char *err)
+{
+	if (st == JQX_TIMEOUT) {
+		rule_disable(e, r, rc, what);
+		return -2;
+	}
+	rule_error(r, rc, what, err);
+	return -1;
+}
+
 /* ---- evaluation: 0 ok, -1 error (counted), -2 the rule is disabled ---- */
 
 static int ex_truth(struct engine *e, struct rule *r, struct expr *x, struct rec *rc,
@@ -365,12 +378,7 @@ static int ex_truth(struct engine *e, struct rule *r, struct expr *x, struct rec
 	int st = jqx_truth(x->jq, rec_jv(rc), t, err, sizeof err);
 	if (st == JQX_OK)
 		return 0;
-	if (st == JQX_TIMEOUT) {
-		rule_disable(e, r, rc, what);
-		return -2;
-	}
-	rule_error(r, rc, what, err);
-	return -1;
+	return jq_failed(e, r, rc, what, st, err);
 }
 
 /* The first output as JSON appended to out; "null" when there is none. */
@@ -423,12 +431,7 @@ slow:;
 		buf_adds(out, "null");
 		return 0;
 	}
-	if (st == JQX_TIMEOUT) {
-		rule_disable(e, r, rc, what);
-		return -2;
-	}
-	rule_error(r, rc, what, err);
-	return -1;
+	return jq_failed(e, r, rc, what, st, err);
 }
 
 /* A number: 0 with *v (NaN when null or missing), -1 error, -2 disabled. */
@@ -454,14 +457,8 @@ static int ex_number(struct engine *e, struct rule *r, struct expr *x, struct re
 		*v = NAN;
 		return 0;
 	}
-	if (st == JQX_TIMEOUT) {
-		rule_disable(e, r, rc, what);
-		return -2;
-	}
-	if (st == JQX_ERROR) {
-		rule_error(r, rc, what, err);
-		return -1;
-	}
+	if (st != JQX_OK)
+		return jq_failed(e, r, rc, what, st, err);
 	jv_kind k = jv_get_kind(out);
 	if (k == JV_KIND_NULL) {
 		*v = NAN;

@@ -226,6 +226,27 @@ static bool blank(const char *p, size_t n)
 	return true;
 }
 
+/* Reports an over-long line of len bytes: 0, or JSONL_FATAL. */
+static int too_long(struct jsonl_reader *r, uint64_t len)
+{
+	char msg[128];
+	snprintf(msg, sizeof msg, "line of %llu bytes is longer than --max-line (%llu)",
+		 (unsigned long long)len, (unsigned long long)r->o.max_line);
+	return rejected(r, r->lineno, msg) ? JSONL_FATAL : 0;
+}
+
+/* The end of an over-long line at buf[end]: its last part goes to the
+ * rejects file, reading resumes at buf[next]. 0, or JSONL_FATAL. */
+static int end_discard(struct jsonl_reader *r, size_t end, size_t next)
+{
+	r->discard_len += end - r->start;
+	r->discarding = false;
+	if (rejects_write(r, r->buf + r->start, end - r->start, true) < 0)
+		return JSONL_FATAL;
+	r->start = r->scan = next;
+	return too_long(r, r->discard_len);
+}
+
 /* A complete raw line [p, p+n): 1 yield, 0 skip (blank or rejected),
  * JSONL_FATAL. */
 static int take_line(struct jsonl_reader *r, const char *p, size_t n, struct jsonl_line *line)
@@ -249,12 +270,9 @@ static int take_line(struct jsonl_reader *r, const char *p, size_t n, struct jso
 		return 0;
 	r->lines++;
 	if (n > r->o.max_line) {
-		char msg[128];
-		snprintf(msg, sizeof msg, "line of %zu bytes is longer than --max-line (%llu)",
-			 n, (unsigned long long)r->o.max_line);
 		if (rejects_write(r, p, n, true) < 0)
 			return JSONL_FATAL;
-		return rejected(r, r->lineno, msg) ? JSONL_FATAL : 0;
+		return too_long(r, n);
 	}
 	return 1;
 }
@@ -273,17 +291,7 @@ int jsonl_next(struct jsonl_reader *r, struct jsonl_line *line, int timeout_ms)
 		if (nl) {
 			size_t pos = (size_t)(nl - r->buf);
 			if (r->discarding) {
-				/* the end of an over-long line */
-				r->discard_len += pos - r->start;
-				r->discarding = false;
-				if (rejects_write(r, r->buf + r->start, pos - r->start, true) < 0)
-					return JSONL_FATAL;
-				r->start = r->scan = pos + 1;
-				char msg[128];
-				snprintf(msg, sizeof msg, "line of %llu bytes is longer than --max-line (%llu)",
-					 (unsigned long long)r->discard_len,
-					 (unsigned long long)r->o.max_line);
-				if (rejected(r, r->lineno, msg))
+				if (end_discard(r, pos, pos + 1))
 					return JSONL_FATAL;
 				continue;
 			}
@@ -291,25 +299,14 @@ int jsonl_next(struct jsonl_reader *r, struct jsonl_line *line, int timeout_ms)
 			size_t n = pos - r->start;
 			r->start = r->scan = pos + 1;
 			int t = take_line(r, p, n, line);
-			if (t == 1)
-				return JSONL_LINE;
-			if (t == JSONL_FATAL)
-				return JSONL_FATAL;
+			if (t)
+				return t == 1 ? JSONL_LINE : JSONL_FATAL;
 			continue;
 		}
 		r->scan = r->end;
 		if (r->src_eof) {
 			if (r->discarding) {
-				r->discard_len += r->end - r->start;
-				r->discarding = false;
-				if (rejects_write(r, r->buf + r->start, r->end - r->start, true) < 0)
-					return JSONL_FATAL;
-				r->start = r->end = r->scan = 0;
-				char msg[128];
-				snprintf(msg, sizeof msg, "line of %llu bytes is longer than --max-line (%llu)",
-					 (unsigned long long)r->discard_len,
-					 (unsigned long long)r->o.max_line);
-				if (rejected(r, r->lineno, msg))
+				if (end_discard(r, r->end, r->end))
 					return JSONL_FATAL;
 				continue;
 			}
@@ -318,10 +315,8 @@ int jsonl_next(struct jsonl_reader *r, struct jsonl_line *line, int timeout_ms)
 				size_t n = r->end - r->start;
 				r->start = r->scan = r->end;
 				int t = take_line(r, p, n, line);
-				if (t == 1)
-					return JSONL_LINE;
-				if (t == JSONL_FATAL)
-					return JSONL_FATAL;
+				if (t)
+					return t == 1 ? JSONL_LINE : JSONL_FATAL;
 				continue;
 			}
 			close_source(r);

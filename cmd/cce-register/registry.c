@@ -696,7 +696,8 @@ static void get_num(const struct json_doc *d, int v, double *out, bool *bad)
 			return;
 		}
 	}
-	if (!json_num(d, v, out))
+	/* 1e999 parses to infinity, which would be written back as null */
+	if (!json_num(d, v, out) || !isfinite(*out))
 		*bad = true;
 }
 

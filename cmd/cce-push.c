@@ -374,7 +374,8 @@ static void read_loop(struct tool *t, struct config *c, struct reader *r, const 
 		if (wait < 0 || wait > 1000)
 			wait = 1000;
 		struct jsonl_line line;
-		int st = tool_next(t, &line, &doc, (int)wait);
+		/* without placeholders a line is only validated: no tokens needed */
+		int st = tool_next(t, &line, tg->nfields ? &doc : NULL, (int)wait);
 		if (st != JSONL_LINE) {
 			sync_spool(r);
 			lines = 1023; /* check the senders on the next turn */

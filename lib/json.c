@@ -404,8 +404,215 @@ int json_parse(struct json_doc *d, const char *text, size_t len, struct json_err
 	return 0;
 }
 
+/* The validator below accepts exactly what json_parse accepts (the fuzz
+ * harness fuzz_jsonl checks both ways) without building tokens: one loop,
+ * a container stack, and strings skipped eight bytes at a time. It says
+ * only yes or no; json_valid asks json_parse for the reason. */
+
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* Some byte of the word is '"', '\\', a control character or >= 0x80: the
+ * exact test for "this word may need the byte loop" (borrows may flag
+ * bytes after the first hit, never miss one). */
+static inline bool word_special(uint64_t w)
+{
+	uint64_t q = w ^ (ONES * '"'), b = w ^ (ONES * '\\');
+	return ((w | ((w - ONES * 0x20) & ~w) | ((q - ONES) & ~q) | ((b - ONES) & ~b)) & HIGHS) != 0;
+}
+
+static bool is_digit(unsigned char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static size_t valid_u4(const unsigned char *s, size_t i, size_t n, unsigned *u)
+{
+	if (i + 4 > n)
+		return 0;
+	unsigned v = 0;
+	for (int k = 0; k < 4; k++) {
+		int h = hexval((char)s[i + k]);
+		if (h < 0)
+			return 0;
+		v = v << 4 | (unsigned)h;
+	}
+	*u = v;
+	return 4;
+}
+
+/* s[*ip] is the byte after the opening quote; on success *ip is after the
+ * closing one. */
+static bool valid_string(const unsigned char *s, size_t n, size_t *ip)
+{
+	size_t i = *ip;
+	for (;;) {
+		uint64_t w;
+		while (i + 8 <= n && (memcpy(&w, s + i, 8), !word_special(w)))
+			i += 8;
+		while (i < n && plain[s[i]])
+			i++;
+		if (i >= n)
+			return false;
+		unsigned char c = s[i];
+		if (c == '"') {
+			*ip = i + 1;
+			return true;
+		}
+		if (c == '\\') {
+			if (i + 1 >= n)
+				return false;
+			unsigned char e = s[i + 1];
+			if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' ||
+			    e == 'r' || e == 't') {
+				i += 2;
+				continue;
+			}
+			unsigned u, lo;
+			if (e != 'u' || !valid_u4(s, i + 2, n, &u) || (u >= 0xdc00 && u <= 0xdfff))
+				return false;
+			if (u >= 0xd800 && u <= 0xdbff) {
+				if (i + 7 >= n || s[i + 6] != '\\' || s[i + 7] != 'u' ||
+				    !valid_u4(s, i + 8, n, &lo) || lo < 0xdc00 || lo > 0xdfff)
+					return false;
+				i += 12;
+			} else {
+				i += 6;
+			}
+			continue;
+		}
+		if (c < 0x20)
+			return false;
+		size_t k = utf8_len(s, i, n);
+		if (!k)
+			return false;
+		i += k;
+	}
+}
+
+static bool valid_number(const unsigned char *s, size_t n, size_t *ip)
+{
+	size_t i = *ip;
+	if (s[i] == '-')
+		i++;
+	if (i >= n || !is_digit(s[i]))
+		return false;
+	if (s[i] == '0')
+		i++;
+	else
+		while (i < n && is_digit(s[i]))
+			i++;
+	if (i < n && s[i] == '.') {
+		i++;
+		if (i >= n || !is_digit(s[i]))
+			return false;
+		while (i < n && is_digit(s[i]))
+			i++;
+	}
+	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+		i++;
+		if (i < n && (s[i] == '+' || s[i] == '-'))
+			i++;
+		if (i >= n || !is_digit(s[i]))
+			return false;
+		while (i < n && is_digit(s[i]))
+			i++;
+	}
+	*ip = i;
+	return true;
+}
+
+static inline size_t skip_space(const unsigned char *s, size_t n, size_t i)
+{
+	while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+		i++;
+	return i;
+}
+
+static bool valid_fast(const unsigned char *s, size_t n)
+{
+	unsigned char close[JSON_MAX_DEPTH]; /* the closing byte of each open container */
+	int depth = 0;
+	size_t i = skip_space(s, n, 0);
+value:
+	if (i >= n)
+		return false;
+	switch (s[i]) {
+	case '"':
+		i++;
+		if (!valid_string(s, n, &i))
+			return false;
+		break;
+	case '{':
+	case '[':
+		if (depth == JSON_MAX_DEPTH)
+			return false;
+		close[depth++] = s[i] == '{' ? '}' : ']';
+		i = skip_space(s, n, i + 1);
+		if (i < n && s[i] == close[depth - 1]) {
+			depth--;
+			i++;
+			break;
+		}
+		if (close[depth - 1] == '}')
+			goto key;
+		goto value;
+	case 't':
+		if (n - i < 4 || memcmp(s + i, "true", 4))
+			return false;
+		i += 4;
+		break;
+	case 'f':
+		if (n - i < 5 || memcmp(s + i, "false", 5))
+			return false;
+		i += 5;
+		break;
+	case 'n':
+		if (n - i < 4 || memcmp(s + i, "null", 4))
+			return false;
+		i += 4;
+		break;
+	default:
+		if (!valid_number(s, n, &i))
+			return false;
+	}
+after_value:
+	i = skip_space(s, n, i);
+	if (depth == 0)
+		return i == n;
+	if (i >= n)
+		return false;
+	if (s[i] == close[depth - 1]) {
+		depth--;
+		i++;
+		goto after_value;
+	}
+	if (s[i] != ',')
+		return false;
+	i = skip_space(s, n, i + 1);
+	if (close[depth - 1] == ']')
+		goto value;
+key:
+	if (i >= n || s[i] != '"')
+		return false;
+	i++;
+	if (!valid_string(s, n, &i))
+		return false;
+	i = skip_space(s, n, i);
+	if (i >= n || s[i] != ':')
+		return false;
+	i = skip_space(s, n, i + 1);
+	goto value;
+}
+
 bool json_valid(const char *text, size_t len, struct json_error *err)
 {
+	init_tables();
+	if (len < UINT32_MAX && valid_fast((const unsigned char *)text, len))
+		return true;
+	if (!err)
+		return false;
+	/* the reason, from the parser that knows how to say it */
 	struct json_doc d;
 	json_doc_init(&d);
 	int r = json_parse(&d, text, len, err);

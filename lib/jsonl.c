@@ -359,6 +359,27 @@ int jsonl_next(struct jsonl_reader *r, struct jsonl_line *line, int timeout_ms)
 	}
 }
 
+/* The type of a valid line's value: from the doc, or from its first byte
+ * when the line was only validated. */
+static enum json_type root_type(const struct json_doc *doc, const struct jsonl_line *line)
+{
+	if (doc)
+		return json_type_of(doc, 0);
+	size_t i = 0;
+	while (line->data[i] == ' ' || line->data[i] == '\t' || line->data[i] == '\r' ||
+	       line->data[i] == '\n')
+		i++;
+	switch (line->data[i]) {
+	case '{': return JSON_OBJECT;
+	case '[': return JSON_ARRAY;
+	case '"': return JSON_STRING;
+	case 't': return JSON_TRUE;
+	case 'f': return JSON_FALSE;
+	case 'n': return JSON_NULL;
+	default: return JSON_NUMBER;
+	}
+}
+
 int jsonl_next_json(struct jsonl_reader *r, struct jsonl_line *line, struct json_doc *doc,
 		    int timeout_ms)
 {
@@ -367,14 +388,15 @@ int jsonl_next_json(struct jsonl_reader *r, struct jsonl_line *line, struct json
 		if (st != JSONL_LINE)
 			return st;
 		struct json_error e;
-		if (json_parse(doc, line->data, line->len, &e) < 0) {
+		if (doc ? json_parse(doc, line->data, line->len, &e) < 0
+			: !json_valid(line->data, line->len, &e)) {
 			if (jsonl_reject(r, line, "invalid JSON at byte %zu: %s", e.offset + 1, e.msg))
 				return JSONL_FATAL;
 			continue;
 		}
-		if (r->o.objects_only && json_type_of(doc, 0) != JSON_OBJECT) {
+		if (r->o.objects_only && root_type(doc, line) != JSON_OBJECT) {
 			if (jsonl_reject(r, line, "expected a JSON object, found %s",
-					 json_type_name(json_type_of(doc, 0))))
+					 json_type_name(root_type(doc, line))))
 				return JSONL_FATAL;
 			continue;
 		}

@@ -65,7 +65,9 @@ void jsonl_close(struct jsonl_reader *r);
 /* Next non-blank line. timeout_ms < 0 waits forever. */
 int jsonl_next(struct jsonl_reader *r, struct jsonl_line *line, int timeout_ms);
 /* Next line that is valid JSON (an object when objects_only), parsed into
- * doc; invalid lines are rejected with a precise reason and skipped. */
+ * doc; invalid lines are rejected with a precise reason and skipped. With
+ * doc NULL the line is only validated (json_valid: the same verdict and
+ * reasons, several times faster). */
 int jsonl_next_json(struct jsonl_reader *r, struct jsonl_line *line, struct json_doc *doc,
 		    int timeout_ms);
 /* Reject a line for a tool's own reason (wrong type of a field...).

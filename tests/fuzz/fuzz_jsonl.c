@@ -7,7 +7,9 @@
  * - every accepted line is also accepted by jq 1.6's parser and gives the
  *   same value once re-serialized (differential: cce must never accept
  *   what jq rejects, since tools hand accepted lines to jq);
- * - accepted + rejected lines account for every non-blank line.
+ * - accepted + rejected lines account for every non-blank line;
+ * - json_valid (the token-less validator) gives json_parse's verdict on the
+ *   whole input, and the reader gives the same lines with and without a doc.
  */
 #include <jv.h>
 #include <stdint.h>
@@ -35,8 +37,47 @@ static void check_against_jq(const char *p, size_t n)
 	jv_free(v);
 }
 
+/* the lines a reader accepts, validating only (no doc) */
+static uint64_t accepted_without_doc(char *path, bool objects_only)
+{
+	char *files[] = { path };
+	struct jsonl_opts o = { .max_line = 512, .objects_only = objects_only, .report = no_report };
+	struct jsonl_reader *r = jsonl_open(files, 1, &o);
+	struct jsonl_line line;
+	uint64_t n = 0;
+	while (jsonl_next_json(r, &line, NULL, -1) == JSONL_LINE)
+		n++;
+	jsonl_close(r);
+	return n;
+}
+
+static uint64_t accepted_objects(char *path)
+{
+	char *files[] = { path };
+	struct jsonl_opts o = { .max_line = 512, .objects_only = true, .report = no_report };
+	struct jsonl_reader *r = jsonl_open(files, 1, &o);
+	struct json_doc d;
+	json_doc_init(&d);
+	struct jsonl_line line;
+	uint64_t n = 0;
+	while (jsonl_next_json(r, &line, &d, -1) == JSONL_LINE)
+		n++;
+	json_doc_free(&d);
+	jsonl_close(r);
+	return n;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	struct json_doc whole;
+	json_doc_init(&whole);
+	struct json_error e;
+	bool parsed = json_parse(&whole, (const char *)data, size, &e) == 0;
+	if (json_valid((const char *)data, size, NULL) != parsed) {
+		fprintf(stderr, "json_valid says %d, json_parse says %d\n", !parsed, parsed);
+		abort();
+	}
+	json_doc_free(&whole);
 	char path[] = "/tmp/fuzz-jsonl-XXXXXX";
 	int fd = mkstemp(path);
 	if (fd < 0)
@@ -73,6 +114,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	json_doc_free(&d);
 	jsonl_close(r);
+	if (accepted_without_doc(path, false) != accepted ||
+	    accepted_without_doc(path, true) != accepted_objects(path))
+		abort();
 	unlink(path);
 	return 0;
 }

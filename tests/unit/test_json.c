@@ -65,8 +65,10 @@ int main(void)
 	struct json_error e;
 	json_doc_init(&d);
 
-	for (size_t i = 0; i < sizeof valid / sizeof *valid; i++)
+	for (size_t i = 0; i < sizeof valid / sizeof *valid; i++) {
 		ok(json_parse(&d, valid[i], strlen(valid[i]), &e) == 0, "valid: %s", t_show(valid[i]));
+		ok(json_valid(valid[i], strlen(valid[i]), NULL), "json_valid: %s", t_show(valid[i]));
+	}
 
 	for (size_t i = 0; i < sizeof invalid / sizeof *invalid; i++) {
 		size_t n = strlen(invalid[i].text);
@@ -74,6 +76,33 @@ int main(void)
 		ok(r == -1, "invalid: %s", t_show(invalid[i].text));
 		if (r == -1)
 			is_str(e.msg, invalid[i].reason, "reason for %s", t_show(invalid[i].text));
+		ok(!json_valid(invalid[i].text, n, NULL), "json_valid refuses %s", t_show(invalid[i].text));
+		/* the validator's reason is the parser's */
+		struct json_error ve = { 0 };
+		ok(!json_valid(invalid[i].text, n, &ve) && !strcmp(ve.msg, invalid[i].reason) &&
+		   ve.offset == e.offset, "json_valid's reason for %s", t_show(invalid[i].text));
+	}
+	/* strings longer than a word, with every kind of byte the word scan stops at */
+	static const char *const long_valid[] = {
+		"\"abcdefghijklmnopqrstuvwxyz0123456789\"",
+		"\"abcdefgh\\\"ijklmnop\\u00e9qrstuvw\"",
+		"\"abcdefg\xc3\xa9hijklmno\xf0\x9f\x98\x80pqrstuvwxyz\"",
+		"{\"aaaaaaaaaaaaaaaa\":\"bbbbbbbbbbbbbbbbbbbb\",\"c\":[1,2.5e-3,-0,true,false,null,{}]}",
+	};
+	for (size_t i = 0; i < sizeof long_valid / sizeof *long_valid; i++)
+		ok(json_valid(long_valid[i], strlen(long_valid[i]), NULL), "json_valid: %s",
+		   t_show(long_valid[i]));
+	static const char *const long_invalid[] = {
+		"\"abcdefghijklmnop\x01qrstuvwxyz\"",
+		"\"abcdefghijklmnop\x7fqrstuvw\xffxyz\"",
+		"\"abcdefghijklmnop\xed\xa0\x80qrstuvwxyz\"",
+		"\"abcdefghijklmnopqrstuvwxyz",
+		"{\"aaaaaaaaaaaaaaaa\":\"bbbbbbbbbbbbbbbbbbbb\",}",
+	};
+	for (size_t i = 0; i < sizeof long_invalid / sizeof *long_invalid; i++) {
+		size_t n = strlen(long_invalid[i]);
+		ok(!json_valid(long_invalid[i], n, NULL) && json_parse(&d, long_invalid[i], n, &e) < 0,
+		   "both refuse %s", t_show(long_invalid[i]));
 	}
 
 	/* the embedded NUL case, explicitly */
@@ -89,6 +118,8 @@ int main(void)
 		deep[k++] = ']';
 	ok(json_parse(&d, deep, k, &e) == -1, "nesting over the limit refused");
 	ok(json_parse(&d, deep + 1, k - 2, &e) == 0, "nesting at the limit accepted");
+	ok(!json_valid(deep, k, NULL), "json_valid: nesting over the limit refused");
+	ok(json_valid(deep + 1, k - 2, NULL), "json_valid: nesting at the limit accepted");
 
 	/* accessors */
 	const char *rec = "{\"device\":\"d-1\",\"temp\":81.5,\"n\":-3,\"ok\":true,"

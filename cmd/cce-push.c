@@ -653,6 +653,11 @@ int main(int argc, char **argv)
 		return errno == EWOULDBLOCK ? CCE_EX_TEMPFAIL : CCE_EX_IOERR;
 	}
 
+	c.sink.spool_dir = spool_dir;
+	/* appends to a file go one batch at a time (its journal keeps them
+	 * exactly once) */
+	if (tg.kind == SINK_FILE)
+		c.parallel = 1;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	mosquitto_lib_init();
 	c.sink.headers = c.headers;

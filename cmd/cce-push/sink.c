@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -37,20 +38,50 @@ int64_t backoff_delay(int n, int64_t base, int64_t max, int64_t retry_after, uin
 	return (int64_t)((uint64_t)r % ((uint64_t)cap + 1));
 }
 
-/* file: append the batch and fsync it before it counts */
+/*
+ * file: append the batch and fsync it before it counts.
+ *
+ * Exactly once into a regular file, across kill -9: before a batch is
+ * appended, a journal in the spool directory records its id and where the
+ * file ended (device, inode, size), fsynced. When the same batch comes
+ * again (its acknowledgement never reached the spool), whatever an
+ * earlier attempt appended after that offset is cut off first, so the
+ * batch is in the file once. This assumes cce-push is the file's only
+ * writer; a file replaced since (rotated: another inode) just gets the
+ * batch appended. FIFOs and devices (/dev/stdout) are written without
+ * fsync or journal.
+ */
+#define JOURNAL_NAME "file-sink.journal"
+
+struct journal {
+	bool valid;
+	char id[SPOOL_ID_LEN + 1];
+	unsigned long long dev, ino, off;
+};
+
 struct file_sink {
 	const struct target *t;
 	struct buf path;
 	char *open_path;
 	int fd;
+	bool regular;
+	char *journal_path;             /* NULL without a spool */
+	int jfd;
+	struct journal j;               /* what the journal file holds */
 };
 
-static struct file_sink *file_new(const struct target *t)
+static struct file_sink *file_new(const struct target *t, const struct sink_opts *o)
 {
 	struct file_sink *f = xcalloc(1, sizeof *f);
 	f->t = t;
-	f->fd = -1;
+	f->fd = f->jfd = -1;
 	buf_init(&f->path);
+	if (o->spool_dir) {
+		struct buf b;
+		buf_init(&b);
+		buf_addf(&b, "%s/%s", o->spool_dir, JOURNAL_NAME);
+		f->journal_path = buf_detach(&b, NULL);
+	}
 	return f;
 }
 
@@ -58,9 +89,49 @@ static void file_free(struct file_sink *f)
 {
 	if (f->fd >= 0)
 		close(f->fd);
+	if (f->jfd >= 0)
+		close(f->jfd);
 	free(f->open_path);
+	free(f->journal_path);
 	buf_free(&f->path);
 	free(f);
+}
+
+/* Open the journal and read what the last run left in it: 0, or -1 (msg). */
+static int journal_open(struct file_sink *f, struct attempt *a)
+{
+	f->jfd = open(f->journal_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (f->jfd < 0) {
+		snprintf(a->msg, sizeof a->msg, "cannot open '%s': %s", f->journal_path, strerror(errno));
+		return -1;
+	}
+	char text[128];
+	ssize_t n = pread(f->jfd, text, sizeof text - 1, 0);
+	f->j.valid = false;
+	if (n > 0) {
+		text[n] = 0;
+		int used = 0;
+		/* a torn or foreign journal is no journal: the batch is appended */
+		f->j.valid = sscanf(text, "%32[0-9a-f] %llu %llu %llu\n%n", f->j.id, &f->j.dev,
+				    &f->j.ino, &f->j.off, &used) == 4 &&
+			     used == n && strlen(f->j.id) == SPOOL_ID_LEN;
+	}
+	return 0;
+}
+
+static int journal_write(struct file_sink *f, const struct journal *j, struct attempt *a)
+{
+	char text[128];
+	int n = snprintf(text, sizeof text, "%s %llu %llu %llu\n", j->id, j->dev, j->ino, j->off);
+	if (pwrite(f->jfd, text, (size_t)n, 0) != n || ftruncate(f->jfd, n) < 0 ||
+	    fdatasync(f->jfd) < 0) {
+		snprintf(a->msg, sizeof a->msg, "cannot write '%s': %s", f->journal_path,
+			 strerror(errno ? errno : EIO));
+		f->j.valid = false;
+		return -1;
+	}
+	f->j = *j;
+	return 0;
 }
 
 static enum verdict file_send(struct file_sink *f, const struct spool_batch *b, struct attempt *a)
@@ -76,18 +147,59 @@ static enum verdict file_send(struct file_sink *f, const struct spool_batch *b, 
 		free(f->open_path);
 		f->open_path = xstrdup(f->path.data);
 		f->fd = open(f->path.data, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-		if (f->fd < 0) {
+		struct stat st;
+		if (f->fd < 0 || fstat(f->fd, &st) < 0) {
 			snprintf(a->msg, sizeof a->msg, "cannot open '%s': %s", f->path.data, strerror(errno));
+			if (f->fd >= 0)
+				close(f->fd);
+			f->fd = -1;
 			return V_RETRY;
 		}
+		f->regular = S_ISREG(st.st_mode);
 	}
-	off_t before = lseek(f->fd, 0, SEEK_END);
+	if (!f->regular) {
+		if (fs_write_all(f->fd, b->data, b->len) < 0) {
+			snprintf(a->msg, sizeof a->msg, "cannot write '%s': %s", f->path.data, strerror(errno));
+			close(f->fd);
+			f->fd = -1;
+			return V_RETRY;
+		}
+		return V_OK;
+	}
+	struct stat st;
+	if (fstat(f->fd, &st) < 0) {
+		snprintf(a->msg, sizeof a->msg, "cannot stat '%s': %s", f->path.data, strerror(errno));
+		return V_RETRY;
+	}
+	off_t before = st.st_size;
+	if (f->journal_path) {
+		if (f->jfd < 0 && journal_open(f, a) < 0)
+			return V_RETRY;
+		struct journal j = { true, "", (unsigned long long)st.st_dev,
+				     (unsigned long long)st.st_ino, 0 };
+		memcpy(j.id, b->id, sizeof j.id);
+		if (f->j.valid && !strcmp(f->j.id, b->id) && f->j.dev == j.dev && f->j.ino == j.ino &&
+		    (unsigned long long)before >= f->j.off) {
+			/* this batch was appended (maybe in part) by an attempt
+			 * whose acknowledgement was lost: take it back */
+			before = (off_t)f->j.off;
+			if (ftruncate(f->fd, before) < 0) {
+				snprintf(a->msg, sizeof a->msg, "cannot truncate '%s': %s", f->path.data,
+					 strerror(errno));
+				return V_RETRY;
+			}
+		} else {
+			j.off = (unsigned long long)before;
+			if (journal_write(f, &j, a) < 0)
+				return V_RETRY;
+		}
+	}
 	if (fs_write_all(f->fd, b->data, b->len) < 0 || fdatasync(f->fd) < 0) {
 		snprintf(a->msg, sizeof a->msg, "cannot write '%s': %s", f->path.data, strerror(errno));
 		/* take back a partial batch so that the retry does not leave
 		 * a torn line in the middle of the file */
-		if (before >= 0 && ftruncate(f->fd, before) < 0) {
-			/* nothing more to do: the retry appends after it */
+		if (ftruncate(f->fd, before) < 0) {
+			/* nothing more to do: the journal cuts it on the retry */
 		}
 		close(f->fd);
 		f->fd = -1;
@@ -106,7 +218,7 @@ struct sink *sink_new(const struct target *t, const struct sink_opts *o, char *e
 	struct sink *s = xcalloc(1, sizeof *s);
 	s->kind = t->kind;
 	switch (t->kind) {
-	case SINK_FILE: s->impl = file_new(t); break;
+	case SINK_FILE: s->impl = file_new(t, o); break;
 	case SINK_HTTP: s->impl = http_new(t, o, err, errlen); break;
 	case SINK_MQTT: s->impl = mqtt_new(t, o, err, errlen); break;
 	}

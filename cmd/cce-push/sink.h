@@ -3,7 +3,8 @@
  *
  * Promises: sink_send makes one attempt and says what became of it: OK
  * only when the receiver acknowledged every record (HTTP 2xx, every MQTT
- * PUBACK/PUBCOMP, or the file appended and fsynced); RETRY for failures
+ * PUBACK/PUBCOMP, or the file appended and fsynced: once, even when the
+ * batch comes again after a lost acknowledgement); RETRY for failures
  * that may pass (connection refused, timeouts, 408, 429, 5xx, MQTT
  * disconnects, a full disk); PERMANENT for answers that will not change
  * (any other 4xx, a URL the batch cannot fill); STOPPED when *stop became
@@ -32,6 +33,7 @@ struct sink_opts {
 	int64_t timeout_ms;
 	int qos;
 	volatile int *stop;         /* checked during an attempt */
+	const char *spool_dir;      /* the file sink keeps its journal there; NULL: none */
 };
 
 struct attempt {

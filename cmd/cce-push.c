@@ -56,6 +56,7 @@ static const char usage[] =
 	"      --insecure            do not verify the server's certificate\n"
 	"      --timeout DUR         per request (30s)\n"
 	"      --qos N               MQTT quality of service, 0, 1 (default) or 2\n"
+	"      --mqtt-version V      5 (default: batch ids as user properties) or 3.1.1\n"
 	"      --parallel N          batches in flight (1 keeps the order)\n"
 	"      --backoff DUR         first retry delay (1s)\n"
 	"      --backoff-max DUR     longest retry delay (5m)\n"
@@ -69,7 +70,7 @@ enum {
 	OPT_BATCH_RECORDS, OPT_BATCH_BYTES, OPT_LINGER, OPT_METHOD, OPT_GZIP, OPT_HEADER_FILE,
 	OPT_BEARER_FILE, OPT_USER_FILE, OPT_CACERT, OPT_CERT, OPT_KEY, OPT_INSECURE, OPT_TIMEOUT,
 	OPT_QOS, OPT_PARALLEL, OPT_BACKOFF, OPT_BACKOFF_MAX, OPT_RETRY_FOR, OPT_DEAD_LETTER,
-	OPT_RECEIPTS, OPT_STATS,
+	OPT_RECEIPTS, OPT_STATS, OPT_MQTT_VERSION,
 };
 
 static const struct option longopts[] = {
@@ -94,6 +95,7 @@ static const struct option longopts[] = {
 	{ "insecure", no_argument, NULL, OPT_INSECURE },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "qos", required_argument, NULL, OPT_QOS },
+	{ "mqtt-version", required_argument, NULL, OPT_MQTT_VERSION },
 	{ "parallel", required_argument, NULL, OPT_PARALLEL },
 	{ "backoff", required_argument, NULL, OPT_BACKOFF },
 	{ "backoff-max", required_argument, NULL, OPT_BACKOFF_MAX },
@@ -517,6 +519,14 @@ static int parse_options(int argc, char **argv, struct tool *t, struct config *c
 				return diag_usage("%s", err);
 			c->sink.qos = (int)v;
 			break;
+		case OPT_MQTT_VERSION:
+			if (strcmp(optarg, "5") == 0)
+				c->sink.mqtt_v5 = true;
+			else if (strcmp(optarg, "3.1.1") == 0 || strcmp(optarg, "311") == 0)
+				c->sink.mqtt_v5 = false;
+			else
+				return diag_usage("--mqtt-version: '%s' is not 5 or 3.1.1", optarg);
+			break;
 		case OPT_PARALLEL:
 			if (cli_uint("--parallel", optarg, 1, MAX_PARALLEL, &c->parallel, err, sizeof err) < 0)
 				return diag_usage("%s", err);
@@ -563,6 +573,7 @@ int main(int argc, char **argv)
 	c.sink.method = "POST";
 	c.sink.timeout_ms = 30000;
 	c.sink.qos = 1;
+	c.sink.mqtt_v5 = true;
 	c.sh.backoff_ms = 1000;
 	c.sh.backoff_max_ms = 5 * 60 * 1000;
 	c.sh.retry_for_ms = -1;

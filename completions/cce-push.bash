@@ -7,8 +7,8 @@ _cce_push()
 
 	local opts="--spool --no-spool --spool-max --when-full --drain --batch-records
 		--batch-bytes --linger --method --gzip --header --header-file --bearer-file
-		--user-file --cacert --cert --key --insecure --timeout --qos --parallel
-		--backoff --backoff-max --retry-for --dead-letter --receipts --stats
+		--user-file --cacert --cert --key --insecure --timeout --qos --mqtt-version
+		--parallel --backoff --backoff-max --retry-for --dead-letter --receipts --stats
 		--help --version --quiet --unbuffered --rejects --strict --max-line"
 
 	case $prev in
@@ -33,6 +33,10 @@ _cce_push()
 		COMPREPLY=($(compgen -W "0 1 2" -- "$cur"))
 		return
 		;;
+	--mqtt-version)
+		COMPREPLY=($(compgen -W "5 3.1.1" -- "$cur"))
+		return
+		;;
 	-H | --header | --spool-max | --batch-records | --batch-bytes | --linger | --timeout | \
 		--parallel | --backoff | --backoff-max | --retry-for | --stats | --max-line)
 		return
@@ -49,7 +53,7 @@ _cce_push()
 		case ${words[i]} in
 		--spool | --spool-max | --when-full | --batch-records | --batch-bytes | --linger | \
 			--method | -H | --header | --header-file | --bearer-file | --user-file | \
-			--cacert | --cert | --key | --timeout | --qos | --parallel | --backoff | \
+			--cacert | --cert | --key | --timeout | --qos | --mqtt-version | --parallel | --backoff | \
 			--backoff-max | --retry-for | --dead-letter | --stats | --rejects | --max-line)
 			((i++))
 			;;

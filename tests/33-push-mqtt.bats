@@ -82,6 +82,50 @@ got() {
 	cut -d' ' -f2- "$d/got" | cmp - "$d/in"
 }
 
+@test "MQTT 5: each message carries its batch id and index, the same as the receipt's" {
+	local d=$BATS_TEST_TMPDIR
+	gen 1200 >"$d/in"
+	mosquitto_sub -V mqttv5 -h 127.0.0.1 -p "$MPORT" -u edge -P pa55word -q 1 -t 'v5/#' \
+		-F '%P|%p' -W 60 -i "v5-$BATS_TEST_NUMBER" >"$d/got.raw" 2>"$d/sub.err" 3>&- &
+	SUB=$!
+	wait_for 10 grep -q "v5-$BATS_TEST_NUMBER" "$MQ/mosquitto.log"
+	sleep 0.3
+	run_cce cce-push --receipts --batch-records 500 --user-file "$MQ/user" "mqtt://127.0.0.1:$MPORT/v5/x" "$d/in"
+	got 1200 "$d/got"
+	# "batch:ID record:N|{...}"
+	sed 's/|.*//' "$d/got" | sort -u >"$d/props"
+	[ "$(wc -l <"$d/props")" -eq 1200 ]
+	# the ids are the receipts' ids, each with records 0..n-1
+	jq -r '"\(.batch) \(.records)"' <<<"$output" | sort >"$d/receipts"
+	sed -E 's/^batch:([0-9a-f]+) record:([0-9]+)$/\1 \2/' "$d/props" |
+		awk '{ n[$1]++; if ($2 + 1 > m[$1]) m[$1] = $2 + 1 } END { for (b in n) if (n[b] == m[b]) print b, n[b]; else print "gap in", b }' |
+		sort >"$d/seen"
+	cmp "$d/receipts" "$d/seen"
+	sed 's/^[^|]*|//' "$d/got" >"$d/recs"
+	same_records "$d/in" "$d/recs"
+}
+
+@test "MQTT 5: a topic the broker does not allow goes to the dead-letter file, exit 1" {
+	local d=$BATS_TEST_TMPDIR
+	gen 20 >"$d/in"
+	run_cce -1 cce-push --spool "$d/spool" --dead-letter "$d/dead" --user-file "$MQ/user" \
+		"mqtt://127.0.0.1:$MPORT/forbidden/x" "$d/in"
+	stderr_has "Not authorized (MQTT reason code 135)"
+	cmp "$d/in" "$d/dead"
+	[ "$(spool_bytes "$d/spool")" -eq 0 ]
+}
+
+@test "--mqtt-version 3.1.1 publishes plain messages; other versions are usage errors" {
+	local d=$BATS_TEST_TMPDIR
+	gen 50 >"$d/in"
+	sub 'v3/#' "$d/got"
+	run_cce cce-push --mqtt-version 3.1.1 --user-file "$MQ/user" "mqtt://127.0.0.1:$MPORT/v3/x" "$d/in"
+	got 50 "$d/got"
+	cut -d' ' -f2- "$d/got" | cmp - "$d/in"
+	run_cce -64 cce-push --mqtt-version 4 "mqtt://127.0.0.1:$MPORT/v3/x" </dev/null
+	stderr_has "--mqtt-version: '4' is not 5 or 3.1.1"
+}
+
 @test "broker down, then back: the messages arrive once it is up" {
 	local d=$BATS_TEST_TMPDIR
 	export MQ2="$d/mq2"

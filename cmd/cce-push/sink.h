@@ -32,6 +32,7 @@ struct sink_opts {
 	bool insecure, gzip;
 	int64_t timeout_ms;
 	int qos;
+	bool mqtt_v5;               /* MQTT 5 (batch and record user properties) or 3.1.1 */
 	volatile int *stop;         /* checked during an attempt */
 	const char *spool_dir;      /* the file sink keeps its journal there; NULL: none */
 };

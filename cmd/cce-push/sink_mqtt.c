@@ -1,10 +1,16 @@
 /* MQTT sink: one message per record on a kept connection; a batch counts
  * as delivered when every message was acknowledged (PUBACK for QoS 1,
- * PUBCOMP for QoS 2; written to the socket for QoS 0). libmosquitto is
- * driven from the sender's thread with mosquitto_loop: no thread of its
- * own, so its callbacks run here. */
+ * PUBCOMP for QoS 2; written to the socket for QoS 0). With MQTT 5 (the
+ * default) every message carries the user properties batch (the batch id)
+ * and record (its index in the batch), the same on every resend, so that
+ * receivers can drop duplicates; and a broker that refuses a message says
+ * why in its PUBACK (not authorized: permanent). libmosquitto is driven
+ * from the sender's thread with mosquitto_loop: no thread of its own, so
+ * its callbacks run here. */
 #include <errno.h>
 #include <mosquitto.h>
+#include <mqtt_protocol.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,10 +28,12 @@ struct mqtt_sink {
 	int connack;
 	unsigned char pending_bit[65536 / 8];
 	size_t pending;
+	int refused;                    /* a PUBACK/PUBREC reason >= 0x80, or 0 */
 	struct buf topic;
 };
 
-static void on_connect(struct mosquitto *m, void *arg, int rc)
+static void on_connect(struct mosquitto *m, void *arg, int rc, int flags,
+		       const mosquitto_property *props)
 {
 	struct mqtt_sink *s = arg;
 	s->conn_done = true;
@@ -33,16 +41,19 @@ static void on_connect(struct mosquitto *m, void *arg, int rc)
 	s->connected = rc == 0;
 }
 
-static void on_disconnect(struct mosquitto *m, void *arg, int rc)
+static void on_disconnect(struct mosquitto *m, void *arg, int rc, const mosquitto_property *props)
 {
 	struct mqtt_sink *s = arg;
 	s->conn_done = true;
 	s->connected = false;
 }
 
-static void on_publish(struct mosquitto *m, void *arg, int mid)
+static void on_publish(struct mosquitto *m, void *arg, int mid, int reason,
+		       const mosquitto_property *props)
 {
 	struct mqtt_sink *s = arg;
+	if (reason >= 0x80 && !s->refused)
+		s->refused = reason;
 	unsigned k = (unsigned)mid & 0xffff;
 	if (s->pending_bit[k / 8] & (1u << (k % 8))) {
 		s->pending_bit[k / 8] &= (unsigned char)~(1u << (k % 8));
@@ -66,9 +77,11 @@ struct mqtt_sink *mqtt_new(const struct target *t, const struct sink_opts *o, ch
 		snprintf(err, errlen, "cannot create an MQTT client");
 		goto fail;
 	}
-	mosquitto_connect_callback_set(s->m, on_connect);
-	mosquitto_disconnect_callback_set(s->m, on_disconnect);
-	mosquitto_publish_callback_set(s->m, on_publish);
+	mosquitto_int_option(s->m, MOSQ_OPT_PROTOCOL_VERSION,
+			     o->mqtt_v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
+	mosquitto_connect_v5_callback_set(s->m, on_connect);
+	mosquitto_disconnect_v5_callback_set(s->m, on_disconnect);
+	mosquitto_publish_v5_callback_set(s->m, on_publish);
 	/* the broker's default receive maximum: more unacknowledged QoS 2
 	 * messages get the connection closed */
 	mosquitto_max_inflight_messages_set(s->m, 20);
@@ -118,7 +131,7 @@ static enum verdict ensure_connected(struct mqtt_sink *s, int64_t deadline, stru
 		return V_OK;
 	s->conn_done = false;
 	s->connack = 0;
-	int rc = mosquitto_connect(s->m, s->t->host, s->t->port, 30);
+	int rc = mosquitto_connect_bind_v5(s->m, s->t->host, s->t->port, 30, NULL, NULL);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		snprintf(a->msg, sizeof a->msg, "cannot connect to %s:%d: %s", s->t->host, s->t->port,
 			 rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
@@ -139,10 +152,16 @@ static enum verdict ensure_connected(struct mqtt_sink *s, int64_t deadline, stru
 			return V_RETRY;
 		}
 	}
+	if (!s->connected && s->connack == 0) {
+		snprintf(a->msg, sizeof a->msg, "%s:%d closed the connection before its CONNACK",
+			 s->t->host, s->t->port);
+		return V_RETRY;
+	}
 	if (!s->connected) {
 		a->status = s->connack;
 		snprintf(a->msg, sizeof a->msg, "%s:%d refused the connection: %s", s->t->host,
-			 s->t->port, mosquitto_connack_string(s->connack));
+			 s->t->port, s->o->mqtt_v5 ? mosquitto_reason_string(s->connack)
+						   : mosquitto_connack_string(s->connack));
 		mosquitto_disconnect(s->m);
 		return V_RETRY;
 	}
@@ -163,12 +182,21 @@ enum verdict mqtt_send(struct mqtt_sink *s, const struct spool_batch *b, struct 
 		return v;
 	memset(s->pending_bit, 0, sizeof s->pending_bit);
 	s->pending = 0;
+	s->refused = 0;
 	const char *p = b->data, *end = b->data + b->len;
-	while (p < end) {
+	for (uint32_t index = 0; p < end; index++) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
 		int mid = 0;
-		int rc = mosquitto_publish(s->m, &mid, s->topic.data, (int)n, p, s->o->qos, false);
+		mosquitto_property *props = NULL;
+		if (s->o->mqtt_v5) {
+			char num[16];
+			snprintf(num, sizeof num, "%u", index);
+			mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "batch", b->id);
+			mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "record", num);
+		}
+		int rc = mosquitto_publish_v5(s->m, &mid, s->topic.data, (int)n, p, s->o->qos, false, props);
+		mosquitto_property_free_all(&props);
 		if (rc != MOSQ_ERR_SUCCESS) {
 			snprintf(a->msg, sizeof a->msg, "cannot publish to '%s': %s", s->topic.data,
 				 mosquitto_strerror(rc));
@@ -203,6 +231,16 @@ enum verdict mqtt_send(struct mqtt_sink *s, const struct spool_batch *b, struct 
 			drop_connection(s);
 			return V_RETRY;
 		}
+	}
+	if (s->refused) {
+		a->status = s->refused;
+		snprintf(a->msg, sizeof a->msg, "%s (MQTT reason code %d)",
+			 mosquitto_reason_string(s->refused), s->refused);
+		/* what a later attempt will not change */
+		return s->refused == MQTT_RC_NOT_AUTHORIZED || s->refused == MQTT_RC_TOPIC_NAME_INVALID ||
+				       s->refused == MQTT_RC_PAYLOAD_FORMAT_INVALID
+			       ? V_PERMANENT
+			       : V_RETRY;
 	}
 	return V_OK;
 }

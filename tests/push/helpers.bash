@@ -129,7 +129,7 @@ spool_nonempty() {
 }
 
 # mosquitto_start DIR PORT TLS_PORT: a broker with a password file (user
-# edge, password pa55word) on PORT and TLS on TLS_PORT (certs from
+# edge, password pa55word; an ACL denies it forbidden/#) on PORT and TLS on TLS_PORT (certs from
 # make_cert in DIR), persistence in DIR
 mosquitto_start() {
 	local dir=$1 port=$2 tls=$3
@@ -137,14 +137,19 @@ mosquitto_start() {
 		touch "$dir/passwd"
 		mosquitto_passwd -b "$dir/passwd" edge pa55word || return 1
 	}
+	# everything but forbidden/# for edge. The queue limit is large but not
+	# 0 (unlimited): with 0, mosquitto 2.0.11 drops an MQTT 5 client whose
+	# publish the ACL denies instead of answering "not authorized".
+	printf 'user edge\ntopic deny forbidden/#\ntopic readwrite #\n' >"$dir/acl"
 	cat >"$dir/mosquitto.conf" <<CONF
 user root
 per_listener_settings false
 allow_anonymous false
 password_file $dir/passwd
+acl_file $dir/acl
 persistence true
 persistence_location $dir/
-max_queued_messages 0
+max_queued_messages 100000
 pid_file $dir/mosquitto.pid
 log_dest file $dir/mosquitto.log
 listener $port 127.0.0.1

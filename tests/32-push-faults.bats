@@ -231,6 +231,29 @@ logged_all() {
 	exactly "$LATE/logs/ingest.log" "$d/in"
 }
 
+@test "a full spool file system with --when-full drop-oldest drops the oldest and reads on" {
+	local d=$BATS_TEST_TMPDIR port
+	export MNT="$d/mnt"
+	mkdir -p "$MNT"
+	mount -t tmpfs -o size=256k tmpfs "$MNT" || skip "cannot mount a tmpfs here"
+	port=$(free_port)
+	gen 8000 800000 >"$d/in"      # about 500 KB: twice the file system
+	# --spool-max far above the file system (its segments are 64KiB): the
+	# file system fills first, and the server is down throughout
+	run_cce -75 cce-push --spool "$MNT/spool" --spool-max 1MiB --when-full drop-oldest \
+		--batch-records 100 --backoff 1h --retry-for 2s "http://127.0.0.1:$port/ingest" "$d/in"
+	stderr_like "the spool was full: [0-9]+ records in [0-9]+ batches were dropped"
+	local dropped
+	dropped=$(sed -nE 's/.*the spool was full: ([0-9]+) records.*/\1/p' <<<"$stderr" | tail -n1)
+	[ "$dropped" -gt 0 ]
+	run_cce cce-push --drain --spool "$MNT/spool" "http://127.0.0.1:$PORT/ingest"
+	awk '$3 ~ /^2/ && !seen[$1]++ { print $2 }' "$NGX/logs/ingest.log" | xargs cat |
+		grep -Fx -f "$d/in" >"$d/got" || true
+	# the newest records made it
+	grep -q '"i":807999,' "$d/got"
+	[ "$(( $(sort -u "$d/got" | wc -l) + dropped ))" -ge 8000 ]
+}
+
 @test "--when-full drop-oldest keeps the newest records and says what it dropped" {
 	local d=$BATS_TEST_TMPDIR port
 	port=$(free_port)

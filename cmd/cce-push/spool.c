@@ -710,6 +710,25 @@ int spool_append(struct spool *s, const char *key, size_t keylen, const char *da
 		if (!warned)
 			s->st.full_waits++;
 		warned = true;
+		if (s->drop_oldest) {
+			/* make room as --spool-max would: drop the oldest frames
+			 * not handed out until a whole segment goes */
+			size_t nsegs = s->nsegs;
+			while (s->nsegs >= nsegs && s->send < s->wend) {
+				if (drop_one(s) < 0) {
+					pthread_mutex_unlock(&s->mu);
+					snprintf(err, errlen, "cannot read spool '%s': %s",
+						 s->dir ? s->dir : "(memory)", strerror(errno));
+					return -1;
+				}
+			}
+			if (s->nsegs < nsegs) {
+				g = s->segs[s->nsegs - 1];
+				pthread_mutex_unlock(&s->mu);
+				rotate = true;
+				continue;
+			}
+		}
 		uint64_t gen = s->ack_gen;
 		for (int i = 0; i < 10 && gen == s->ack_gen && !stopping(s); i++) {
 			timed_wait(s, 100);

@@ -13,7 +13,7 @@
 
 static const char usage[] =
 	"usage: cce-sync manifest DIR [--cache FILE]\n"
-	"usage: cce-sync diff OLD_MANIFEST NEW_MANIFEST\n"
+	"usage: cce-sync diff OLD_MANIFEST NEW_MANIFEST [--dir DIR]\n"
 	"usage: cce-sync pack DIR [--against MANIFEST] [--sign KEY] [--gzip|--zstd] [--level N] [--cache FILE] [--progress]\n"
 	"usage: cce-sync unpack DIR [--mode release|merge|mirror] [--verify PUBKEY] [--keep N] [--check CMD] [--max-size SIZE] [--max-files N] [--progress]\n"
 	"usage: cce-sync rollback DIR [--to RELEASE]\n"
@@ -22,6 +22,7 @@ static const char usage[] =
 	"usage: cce-sync keygen --out KEYFILE\n"
 	"  --cache FILE          remember file hashes by inode, size and mtime in FILE\n"
 	"  --against MANIFEST    send only what differs from MANIFEST (the receiver's)\n"
+	"  --dir DIR             diff: the tree of NEW_MANIFEST, to tell appends\n"
 	"  --sign KEY            sign the stream with the Ed25519 KEY from keygen\n"
 	"  --gzip                compress with gzip\n"
 	"  --zstd                compress with zstd (the default)\n"
@@ -40,12 +41,13 @@ static const char usage[] =
 enum {
 	OPT_CACHE = CLI_OPT_TOOL, OPT_AGAINST, OPT_SIGN, OPT_GZIP, OPT_ZSTD, OPT_LEVEL,
 	OPT_PROGRESS, OPT_MODE, OPT_VERIFY, OPT_KEEP, OPT_CHECK, OPT_MAX_SIZE, OPT_MAX_FILES,
-	OPT_TO, OPT_MANIFEST, OPT_OUT,
+	OPT_TO, OPT_MANIFEST, OPT_OUT, OPT_DIR,
 };
 
 static const char *const opt_names[] = {
 	"--cache", "--against", "--sign", "--gzip", "--zstd", "--level", "--progress", "--mode",
 	"--verify", "--keep", "--check", "--max-size", "--max-files", "--to", "--manifest", "--out",
+	"--dir",
 };
 
 /* which options each subcommand takes, and how many operands */
@@ -56,7 +58,7 @@ static const struct {
 } cmds[] = {
 #define B(o) (1u << ((o) - OPT_CACHE))
 	{ "manifest", 1, B(OPT_CACHE) },
-	{ "diff", 2, 0 },
+	{ "diff", 2, B(OPT_DIR) },
 	{ "pack", 1, B(OPT_AGAINST) | B(OPT_SIGN) | B(OPT_GZIP) | B(OPT_ZSTD) | B(OPT_LEVEL) |
 		     B(OPT_CACHE) | B(OPT_PROGRESS) },
 	{ "unpack", 1, B(OPT_MODE) | B(OPT_VERIFY) | B(OPT_KEEP) | B(OPT_CHECK) | B(OPT_MAX_SIZE) |
@@ -87,6 +89,7 @@ int main(int argc, char **argv)
 		{ "to", required_argument, NULL, OPT_TO },
 		{ "manifest", required_argument, NULL, OPT_MANIFEST },
 		{ "out", required_argument, NULL, OPT_OUT },
+		{ "dir", required_argument, NULL, OPT_DIR },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct tool t;
@@ -98,7 +101,7 @@ int main(int argc, char **argv)
 	struct pack_opts po = { .compress = COMPRESS_ZSTD, .level = -1 };
 	struct unpack_opts uo = { .mode = MODE_RELEASE, .keep = 5, .in_fd = 0,
 				  .lim = { .max_size = (uint64_t)4 << 30, .max_files = 1000000 } };
-	const char *cache = NULL, *to = NULL, *manifest = NULL, *keyout = NULL;
+	const char *cache = NULL, *to = NULL, *manifest = NULL, *keyout = NULL, *dir = NULL;
 	bool progress = false;
 	unsigned given = 0;
 	uint64_t v;
@@ -111,7 +114,7 @@ int main(int argc, char **argv)
 			return diag_usage("%s", err);
 		if (r > 0)
 			continue;
-		if (c >= OPT_CACHE && c <= OPT_OUT)
+		if (c >= OPT_CACHE && c <= OPT_DIR)
 			given |= 1u << (c - OPT_CACHE);
 		switch (c) {
 		case 'h': fputs(usage, stdout); fputs(cli_common_help, stdout); return 0;
@@ -155,6 +158,7 @@ int main(int argc, char **argv)
 		case OPT_TO: to = optarg; break;
 		case OPT_MANIFEST: manifest = optarg; break;
 		case OPT_OUT: keyout = optarg; break;
+		case OPT_DIR: dir = optarg; break;
 		default:
 			cli_bad_option(argv, optind, optopt, c, err, sizeof err);
 			return diag_usage("%s", err);
@@ -183,7 +187,7 @@ int main(int argc, char **argv)
 	int st;
 	switch (k) {
 	case 0: st = cmd_manifest(&t.out, arg[0], cache); break;
-	case 1: st = cmd_diff(&t.out, arg[0], arg[1]); break;
+	case 1: st = cmd_diff(&t.out, arg[0], arg[1], dir); break;
 	case 2:
 		po.dir = arg[0];
 		po.cache = cache;

@@ -8,6 +8,9 @@ _cce_sync() {
 	--cache|--against|--sign|--verify|--manifest|--out|--rejects)
 		_filedir
 		return ;;
+	--dir)
+		_filedir -d
+		return ;;
 	--mode)
 		COMPREPLY=($(compgen -W 'release merge mirror' -- "$cur"))
 		return ;;
@@ -33,6 +36,7 @@ _cce_sync() {
 		local opts
 		case "$sub" in
 		manifest) opts='--cache' ;;
+		diff) opts='--dir' ;;
 		pack) opts='--against --sign --gzip --zstd --level --cache --progress' ;;
 		unpack) opts='--mode --verify --keep --check --max-size --max-files --progress' ;;
 		rollback) opts='--to' ;;

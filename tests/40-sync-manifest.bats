@@ -112,6 +112,29 @@ setup() {
 	assert_stderr "bad.jsonl: manifest line 1: missing or bad \"path\""
 }
 
+@test "sync diff --dir: a file that grew from the old one is an append; a rewritten one a modify" {
+	seq 1000 >src/share/grow
+	seq 1000 >src/share/rewrite
+	cce-sync manifest src >old.jsonl
+	seq 1001 1100 >>src/share/grow
+	{ echo 0; seq 1100; } >src/share/rewrite
+	cce-sync manifest src >new.jsonl
+	run_cce cce-sync diff old.jsonl new.jsonl --dir src
+	run jq -c 'select(.path | startswith("share/")) | [.op,.path,.offset]' <<<"$output"
+	assert_line '["append","share/grow",3893]'
+	assert_line '["modify","share/rewrite",null]'
+	# without the tree, a manifest alone cannot tell
+	run_cce cce-sync diff old.jsonl new.jsonl
+	run jq -c 'select(.path == "share/grow") | .op' <<<"$output"
+	assert_output '"modify"'
+	run_cce -74 cce-sync diff old.jsonl new.jsonl --dir nowhere
+	assert_stderr "cce-sync: --dir 'nowhere': No such file or directory"
+	run_cce -74 cce-sync diff old.jsonl new.jsonl --dir old.jsonl
+	assert_stderr "cce-sync: --dir 'old.jsonl': not a directory"
+	run_cce -64 cce-sync manifest src --dir src
+	assert_stderr "--dir does not apply to 'manifest'"
+}
+
 @test "sync pack: GNU tar, bsdtar and zstd read the stream; the tree comes out whole" {
 	cce-sync pack src >p.tar.zst
 	run zstd -t p.tar.zst

@@ -92,9 +92,18 @@ int cmd_manifest(struct out *out, const char *dir, const char *cache)
 	return 0;
 }
 
-int cmd_diff(struct out *out, const char *oldf, const char *newf)
+int cmd_diff(struct out *out, const char *oldf, const char *newf, const char *dir)
 {
 	char err[512] = "";
+	struct stat st;
+	if (dir && stat(dir, &st) < 0) {
+		diag_error("--dir '%s': %s", dir, strerror(errno));
+		return CCE_EX_IOERR;
+	}
+	if (dir && !S_ISDIR(st.st_mode)) {
+		diag_error("--dir '%s': not a directory", dir);
+		return CCE_EX_IOERR;
+	}
 	struct manifest a, b;
 	memset(&b, 0, sizeof b);
 	if (manifest_load(oldf, &a, err, sizeof err) < 0 ||
@@ -105,7 +114,13 @@ int cmd_diff(struct out *out, const char *oldf, const char *newf)
 		return CCE_EX_DATAERR;
 	}
 	struct ops ops;
-	manifest_diff(&a, &b, NULL, &ops, err, sizeof err);
+	if (manifest_diff(&a, &b, dir, &ops, err, sizeof err) < 0) {
+		diag_error("%s", err);
+		ops_free(&ops);
+		manifest_free(&a);
+		manifest_free(&b);
+		return CCE_EX_IOERR;
+	}
 	struct buf l = BUF_INIT;
 	for (size_t i = 0; i < ops.n && !out_done(out); i++) {
 		buf_reset(&l);

@@ -39,7 +39,8 @@ struct unpack_opts {
 };
 
 int cmd_manifest(struct out *out, const char *dir, const char *cache);
-int cmd_diff(struct out *out, const char *old, const char *new);
+/* dir: the tree of new, where a grown file is checked for an append */
+int cmd_diff(struct out *out, const char *old, const char *new, const char *dir);
 int cmd_pack(const struct pack_opts *o);
 int cmd_unpack(struct out *out, const struct unpack_opts *o);
 int cmd_rollback(struct out *out, const char *dir, const char *to);

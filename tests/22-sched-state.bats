@@ -32,6 +32,33 @@ pool_with() {
 	assert_output "$(cat "$BATS_TEST_TMPDIR/state")"
 }
 
+@test "state: a task scaled down removes its replicas over the count, and their room is free" {
+	# b1 (8 cpu) and b2 (2 cpu) are bj's ready nodes: one replica each
+	run_cce cce-sched --nodes "$POOL" <<<'{"task":"web","replicas":2,"cpu":2,"region":"bj","spread":"node"}'
+	echo "$output" >"$BATS_TEST_TMPDIR/state"
+	local gone
+	gone=$(sed -n 2p "$BATS_TEST_TMPDIR/state" | jq -c '{event: "removed", task, replica, node, addr}')
+	run_cce cce-sched --nodes "$POOL" --state "$BATS_TEST_TMPDIR/state" <<<'{"task":"web","replicas":1,"cpu":2,"region":"bj","spread":"node"}'
+	# first what goes, then the whole placement that stays
+	assert_equal "${#lines[@]}" 2
+	assert_line --index 0 "$gone"
+	assert_line --index 1 "$(sed -n 1p "$BATS_TEST_TMPDIR/state")"
+	# the removed replica's cpu serves the next task at once: without it
+	# one node of bj would be full and "more" could not spread over two
+	run_cce cce-sched --nodes "$POOL" --state "$BATS_TEST_TMPDIR/state" \
+		<<<'{"task":"more","replicas":2,"cpu":2,"region":"bj","spread":"node"}'
+	assert_output --partial '"error"'
+	run_cce cce-sched --nodes "$POOL" --state "$BATS_TEST_TMPDIR/state" \
+		<<<$'{"task":"web","replicas":1,"cpu":2,"region":"bj"}\n{"task":"more","replicas":2,"cpu":2,"region":"bj","spread":"node"}'
+	refute_output --partial '"error"'
+	# the state with the removal appended reads as one replica: scaling up
+	# again places a new one
+	{ cat "$BATS_TEST_TMPDIR/state"; printf '%s\n' "$gone"; } >"$BATS_TEST_TMPDIR/log"
+	run_cce cce-sched --nodes "$POOL" --state "$BATS_TEST_TMPDIR/log" <<<'{"task":"web","replicas":2,"cpu":2,"region":"bj","spread":"node"}'
+	refute_output --partial '"event"'
+	assert_equal "${#lines[@]}" 2
+}
+
 @test "state: moved and evicted events in the state file are applied" {
 	printf '%s\n' '{"task":"a","replica":0,"node":"b2","cpu":2}' \
 		'{"event":"moved","task":"a","replica":0,"from":"b2","node":"b1"}' \

@@ -102,6 +102,17 @@ deploy() {
 	assert_output 0
 }
 
+@test "--state after a scale-down keeps only the replicas that remain" {
+	run_cce -0 deploy --state state.jsonl app tasks.jsonl
+	assert_equal "$(wc -l <state.jsonl)" 2
+	local first
+	first=$(jq -c -s '.[0] | {task,replica,node}' state.jsonl)
+	echo '{"task":"detector","replicas":1,"cpu":1,"mem_mb":256,"spread":"zone"}' >tasks.jsonl
+	run_cce -0 deploy --state state.jsonl app tasks.jsonl
+	assert_equal "$(wc -l <state.jsonl)" 1
+	assert_equal "$(jq -c '{task,replica,node}' state.jsonl)" "$first"
+}
+
 @test "usage errors exit 64; a missing app directory is named" {
 	run_cce -64 cce-deploy app
 	assert_equal "${stderr%%$'\n'*}" "cce-deploy: expected APP_DIR and TASKS_FILE"

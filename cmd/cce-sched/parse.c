@@ -510,7 +510,7 @@ int sched_add_state(struct sched *s, const struct json_doc *d, char *err, size_t
 	}
 	if (get_int(d, 0, "replica", 0, 1000000, 0, &replica, err, errlen) < 0)
 		goto out;
-	if (event && strcmp(event, "moved") && strcmp(event, "evicted")) {
+	if (event && strcmp(event, "moved") && strcmp(event, "evicted") && strcmp(event, "removed")) {
 		ret = 0; /* someone else's event */
 		goto out;
 	}
@@ -529,8 +529,8 @@ int sched_add_state(struct sched *s, const struct json_doc *d, char *err, size_t
 			     name, (long long)replica, event);
 			goto out;
 		}
-		if (!strcmp(event, "evicted"))
-			s->reps[old].live = false;
+		if (strcmp(event, "moved") != 0)
+			s->reps[old].live = false; /* evicted, or removed by a scale-down */
 		else
 			set_node(s, &s->reps[old], node);
 		ret = 0;

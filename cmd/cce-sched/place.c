@@ -912,11 +912,36 @@ static void emit_kept(struct sched *s, int ri)
 	emit(s);
 }
 
+/* a replica of --state beyond the task's count: it goes, and its node's
+ * capacity with it */
+static void remove_scaled_down(struct sched *s, int ri)
+{
+	struct rep *r = &s->reps[ri];
+	struct buf *b = &s->line;
+	buf_reset(b);
+	add_head(b, "removed", &s->tasks[r->spec], r->replica);
+	add_node(b, "node", r->node >= 0 ? &s->nodes[r->node] : NULL, r->gone);
+	buf_addc(b, '}');
+	emit(s);
+	uncommit(s, ri);
+	r->live = false;
+}
+
 void sched_place_task(struct sched *s, int ti)
 {
 	struct pctx c;
 	int tn = s->tasks[ti].tn;
 	bool known = s->tnames[tn].nreps > 0;
+	/* scaled down: the replicas over the count leave first, so that
+	 * their room serves the ones that stay or come */
+	if (known) {
+		const struct tname *T = &s->tnames[tn];
+		for (int i = 0; i < T->nreps && !out_done(s->out); i++) {
+			const struct rep *r = &s->reps[T->reps[i]];
+			if (r->live && r->replica >= s->tasks[ti].replicas)
+				remove_scaled_down(s, T->reps[i]);
+		}
+	}
 	ctx_init(s, &c, ti, -1, -1);
 	for (int64_t r = 0; r < s->tasks[ti].replicas && !out_done(s->out); r++) {
 		int ri = known ? live_rep(s, tn, r) : -1;

@@ -1,13 +1,15 @@
 /*
  * fuzz_sched: cce-sched's parsing and placement under libFuzzer.
  *
- * The input's first byte picks the strategy and --preempt/--batch; then
- * come node lines, a line "--", and task lines. Every line goes through the
+ * The input's first byte picks the strategy and --preempt/--batch/
+ * --reschedule; then come node lines and --state lines (objects with a
+ * "task" key), a line "--", and task lines. Every line goes through the
  * record parsers (bad ones are skipped, as the tool does) and the tasks are
  * placed twice, with the index and by scoring every node. Checks:
  * - nothing crashes, leaks or reads out of bounds (ASan, UBSan);
  * - both runs write the same bytes (the index is exact);
- * - no ready node ends over capacity.
+ * - without state lines (which may overcommit on purpose), no ready node
+ *   ends over capacity.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -36,7 +38,7 @@ static size_t run(const uint8_t *data, size_t size, bool exhaustive, char **outp
 	char err[256];
 	json_doc_init(&d);
 	const char *p = (const char *)data + 1, *end = (const char *)data + size;
-	bool tasks = false;
+	bool tasks = false, state = false;
 	int *order = NULL, n = 0;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -44,9 +46,14 @@ static size_t run(const uint8_t *data, size_t size, bool exhaustive, char **outp
 		if (len == 2 && !memcmp(p, "--", 2) && !tasks) {
 			tasks = true;
 			sched_ready(&s);
+			if (data[0] & 0x40)
+				sched_reschedule(&s);
 		} else if (json_parse(&d, p, len, &e) == 0 && json_type_of(&d, 0) == JSON_OBJECT) {
 			int ti;
-			if (!tasks) {
+			if (!tasks && json_get(&d, 0, "task") >= 0) {
+				if (sched_add_state(&s, &d, err, sizeof err) == 0)
+					state = true;
+			} else if (!tasks) {
 				sched_add_node(&s, &d, err, sizeof err);
 			} else if (sched_parse_task(&s, &d, false, &ti, err, sizeof err) == 0) {
 				if (sched_claim_name(&s, ti, err, sizeof err) < 0)
@@ -61,8 +68,11 @@ static size_t run(const uint8_t *data, size_t size, bool exhaustive, char **outp
 		}
 		p += len + 1;
 	}
-	if (!tasks)
+	if (!tasks) {
 		sched_ready(&s);
+		if (data[0] & 0x40)
+			sched_reschedule(&s);
+	}
 	if (s.batch) {
 		sched_sort_batch(&s, order, n);
 		for (int i = 0; i < n; i++)
@@ -71,7 +81,7 @@ static size_t run(const uint8_t *data, size_t size, bool exhaustive, char **outp
 	free(order);
 	for (int i = 0; i < s.nnodes; i++)
 		for (int r = 0; r < NRES; r++)
-			if (s.nodes[i].st == N_READY && s.nodes[i].alloc[r] > s.nodes[i].cap[r]) {
+			if (!state && s.nodes[i].st == N_READY && s.nodes[i].alloc[r] > s.nodes[i].cap[r]) {
 				fprintf(stderr, "node %s over capacity\n", s.nodes[i].name);
 				abort();
 			}

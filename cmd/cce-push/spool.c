@@ -602,6 +602,30 @@ static int drop_one(struct spool *s)
 	return 0;
 }
 
+/* On a full file system only a whole segment makes room. The position
+ * up to which the oldest frames not handed out must be dropped so that a
+ * segment goes: the end of the first segment, from the one holding the
+ * next frame to send, that is not the one being written, holds no batch
+ * still in flight and was synced whole; 0 when there is none. Lock held. */
+static uint64_t room_boundary(struct spool *s)
+{
+	skip_gap(s);
+	struct seg *g = s->send < s->wend ? seg_find(s, s->send) : NULL;
+	if (!g)
+		return 0;
+	for (size_t i = (size_t)(g - s->segs); i + 1 < s->nsegs; i++) {
+		uint64_t a = s->segs[i].start, b = s->segs[i + 1].start;
+		if (b > s->wend)
+			return 0;
+		bool busy = false;
+		for (size_t j = 0; j < s->nfl && !busy; j++)
+			busy = s->fl[j].off >= a && s->fl[j].off < b && !s->fl[j].done;
+		if (!busy)
+			return b;
+	}
+	return 0;
+}
+
 static uint64_t used(const struct spool *s)
 {
 	return s->pend - s->ack - s->done_bytes;
@@ -710,11 +734,11 @@ int spool_append(struct spool *s, const char *key, size_t keylen, const char *da
 		if (!warned)
 			s->st.full_waits++;
 		warned = true;
-		if (s->drop_oldest) {
+		uint64_t boundary = s->drop_oldest ? room_boundary(s) : 0;
+		if (boundary) {
 			/* make room as --spool-max would: drop the oldest frames
-			 * not handed out until a whole segment goes */
-			size_t nsegs = s->nsegs;
-			while (s->nsegs >= nsegs && s->send < s->wend) {
+			 * not handed out until a segment goes */
+			while (s->send < boundary) {
 				if (drop_one(s) < 0) {
 					pthread_mutex_unlock(&s->mu);
 					snprintf(err, errlen, "cannot read spool '%s': %s",
@@ -722,12 +746,10 @@ int spool_append(struct spool *s, const char *key, size_t keylen, const char *da
 					return -1;
 				}
 			}
-			if (s->nsegs < nsegs) {
-				g = s->segs[s->nsegs - 1];
-				pthread_mutex_unlock(&s->mu);
-				rotate = true;
-				continue;
-			}
+			g = s->segs[s->nsegs - 1];
+			pthread_mutex_unlock(&s->mu);
+			rotate = true;
+			continue;
 		}
 		uint64_t gen = s->ack_gen;
 		for (int i = 0; i < 10 && gen == s->ack_gen && !stopping(s); i++) {

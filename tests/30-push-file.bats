@@ -5,6 +5,10 @@
 load lib/common
 load push/helpers
 
+teardown() {
+	[ -z "${MNT:-}" ] || umount "$MNT" 2>/dev/null || true
+}
+
 @test "usage errors exit 64 and name the culprit" {
 	run_cce -64 cce-push
 	stderr_has "no URL given"
@@ -204,10 +208,28 @@ load push/helpers
 	cp "$d/journal" "$d/spool/file-sink.journal"
 	run_cce cce-push --drain --spool "$d/spool" "file:$d/out"
 	cmp "$d/last" "$d/out"
-	# a journal torn by a crash is no journal: the batch is appended
-	printf 'garbage' >"$d/spool/file-sink.journal"
-	run_cce cce-push --spool "$d/spool" "file:$d/out" "$d/first"
-	cat "$d/last" "$d/first" | cmp - "$d/out"
+	# a journal torn by a power loss, cut inside the offset, is no journal:
+	# the batch is appended again rather than the file cut at a wrong place
+	mv "$d/out.1" "$d/out"
+	rm -rf "$d/spool"
+	cp -a "$d/before" "$d/spool"
+	head -c "$(($(sed 's/ *$//' "$d/journal" | wc -c) - 3))" "$d/journal" >"$d/spool/file-sink.journal"
+	run_cce cce-push --drain --spool "$d/spool" "file:$d/out"
+	cat "$d/first" "$d/last" "$d/last" | cmp - "$d/out"
+}
+
+@test "a spool file system too full for the file sink's journal still drains, and says so" {
+	local d=$BATS_TEST_TMPDIR
+	export MNT="$d/mnt"
+	mkdir -p "$MNT"
+	mount -t tmpfs -o size=256k tmpfs "$MNT" || skip "cannot mount a tmpfs here"
+	gen 1000 >"$d/in"
+	run_cce -75 cce-push --spool "$MNT/spool" --backoff 10ms --retry-for 100ms "file:$d/nodir/out" "$d/in"
+	cat /dev/zero >"$MNT/filler" 2>/dev/null || true
+	run_cce cce-push --drain --spool "$MNT/spool" "file:$d/out"
+	stderr_has "no room for '$MNT/spool/file-sink.journal'"
+	cmp "$d/in" "$d/out"
+	assert_file_not_exists "$MNT/spool/file-sink.journal"
 }
 
 @test "kill -9 at random moments while appending to a file, restarted each time: every record once" {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "diag.h"
 #include "fsutil.h"
 #include "sink_impl.h"
 
@@ -49,7 +50,9 @@ int64_t backoff_delay(int n, int64_t base, int64_t max, int64_t retry_after, uin
  * batch is in the file once. This assumes cce-push is the file's only
  * writer; a file replaced since (rotated: another inode) just gets the
  * batch appended. FIFOs and devices (/dev/stdout) are written without
- * fsync or journal.
+ * fsync or journal. A file system with no room for a new journal (the
+ * spool's, full of the backlog this sink drains) gets appends without one:
+ * draining matters more than the rare duplicate, and stderr says so.
  */
 #define JOURNAL_NAME "file-sink.journal"
 
@@ -97,34 +100,76 @@ static void file_free(struct file_sink *f)
 	free(f);
 }
 
-/* Open the journal and read what the last run left in it: 0, or -1 (msg). */
+/* The journal is one record of JOURNAL_LEN bytes, "ID DEV INO OFF",
+ * space-padded, ending in '\n', rewritten in place: its block is
+ * allocated when the journal is made, so that a full file system (the
+ * spool's, whose backlog this sink is draining) never stops a rewrite. */
+#define JOURNAL_LEN 128
+
+static bool journal_parse(const char *text, size_t n, struct journal *j)
+{
+	char buf[JOURNAL_LEN + 1];
+	if (n != JOURNAL_LEN || text[JOURNAL_LEN - 1] != '\n')
+		return false;
+	memcpy(buf, text, n);
+	buf[n - 1] = 0;
+	int used = 0;
+	if (sscanf(buf, "%32[0-9a-f] %llu %llu %llu%n", j->id, &j->dev, &j->ino, &j->off, &used) != 4 ||
+	    strlen(j->id) != SPOOL_ID_LEN)
+		return false;
+	for (size_t k = (size_t)used; k < n - 1; k++)
+		if (buf[k] != ' ')
+			return false;
+	return true;
+}
+
+/* Open (or make) the journal and read what the last run left in it. 0, or
+ * -1 with msg; 1 when the file system has no room for a new journal: the
+ * sink then appends without one (said once on stderr). */
 static int journal_open(struct file_sink *f, struct attempt *a)
 {
 	f->jfd = open(f->journal_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (f->jfd < 0) {
+	struct stat st;
+	if (f->jfd < 0 || fstat(f->jfd, &st) < 0) {
 		snprintf(a->msg, sizeof a->msg, "cannot open '%s': %s", f->journal_path, strerror(errno));
+		if (f->jfd >= 0)
+			close(f->jfd);
+		f->jfd = -1;
 		return -1;
 	}
-	char text[128];
-	ssize_t n = pread(f->jfd, text, sizeof text - 1, 0);
-	f->j.valid = false;
-	if (n > 0) {
-		text[n] = 0;
-		int used = 0;
-		/* a torn or foreign journal is no journal: the batch is appended */
-		f->j.valid = sscanf(text, "%32[0-9a-f] %llu %llu %llu\n%n", f->j.id, &f->j.dev,
-				    &f->j.ino, &f->j.off, &used) == 4 &&
-			     used == n && strlen(f->j.id) == SPOOL_ID_LEN;
+	if (st.st_size < JOURNAL_LEN) {
+		int e = posix_fallocate(f->jfd, 0, JOURNAL_LEN);
+		if (e == ENOSPC || e == EDQUOT) {
+			diag_warn("no room for '%s': batches are appended without it, so one "
+				  "re-sent after a crash may appear twice", f->journal_path);
+			close(f->jfd);
+			f->jfd = -1;
+			unlink(f->journal_path);
+			free(f->journal_path);
+			f->journal_path = NULL;
+			return 1;
+		}
+		if (e != 0 && e != EOPNOTSUPP && e != EINVAL) {
+			snprintf(a->msg, sizeof a->msg, "cannot allocate '%s': %s", f->journal_path,
+				 strerror(e));
+			return -1;
+		}
 	}
+	char text[JOURNAL_LEN];
+	ssize_t n = pread(f->jfd, text, sizeof text, 0);
+	/* a torn or foreign journal is no journal: the batch is appended */
+	f->j.valid = n > 0 && journal_parse(text, (size_t)n, &f->j);
 	return 0;
 }
 
 static int journal_write(struct file_sink *f, const struct journal *j, struct attempt *a)
 {
-	char text[128];
-	int n = snprintf(text, sizeof text, "%s %llu %llu %llu\n", j->id, j->dev, j->ino, j->off);
-	if (pwrite(f->jfd, text, (size_t)n, 0) != n || ftruncate(f->jfd, n) < 0 ||
-	    fdatasync(f->jfd) < 0) {
+	char text[JOURNAL_LEN + 1];
+	int n = snprintf(text, sizeof text, "%s %llu %llu %llu", j->id, j->dev, j->ino, j->off);
+	memset(text + n, ' ', JOURNAL_LEN - 1 - (size_t)n);
+	text[JOURNAL_LEN - 1] = '\n';
+	errno = 0;
+	if (pwrite(f->jfd, text, JOURNAL_LEN, 0) != JOURNAL_LEN || fdatasync(f->jfd) < 0) {
 		snprintf(a->msg, sizeof a->msg, "cannot write '%s': %s", f->journal_path,
 			 strerror(errno ? errno : EIO));
 		f->j.valid = false;
@@ -172,9 +217,9 @@ static enum verdict file_send(struct file_sink *f, const struct spool_batch *b, 
 		return V_RETRY;
 	}
 	off_t before = st.st_size;
-	if (f->journal_path) {
-		if (f->jfd < 0 && journal_open(f, a) < 0)
-			return V_RETRY;
+	if (f->journal_path && f->jfd < 0 && journal_open(f, a) < 0)
+		return V_RETRY;
+	if (f->jfd >= 0) {
 		struct journal j = { true, "", (unsigned long long)st.st_dev,
 				     (unsigned long long)st.st_ino, 0 };
 		memcpy(j.id, b->id, sizeof j.id);

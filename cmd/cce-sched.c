@@ -167,7 +167,10 @@ int main(int argc, char **argv)
 	    (state && (status = load(&t, &s, state, true, &rejected))))
 		goto finish;
 	sched_ready(&s);
-	if (reschedule)
+	/* streaming, replicas move before tasks are read; with --batch, after
+	 * the tasks read are scaled down, so that no replica about to go
+	 * moves first */
+	if (reschedule && !s.batch)
 		sched_reschedule(&s);
 
 	tool_open_input(&t, argv + optind, argc - optind, true);
@@ -210,6 +213,13 @@ int main(int argc, char **argv)
 	if (sig_stop && !status)
 		status = sig_exit_code();
 	if (s.batch && !status) {
+		uint64_t hashed = s.hashed;
+		for (int i = 0; i < nbatch && !out_done(&t.out); i++)
+			sched_scale_down(&s, batch[i]);
+		if (reschedule)
+			sched_reschedule(&s);
+		/* what scaling down took off, and moves off dead nodes added */
+		s.batch_total = s.batch_total - hashed + s.hashed;
 		sched_sort_batch(&s, batch, nbatch);
 		for (int i = 0; i < nbatch && !out_done(&t.out); i++)
 			sched_place_task(&s, batch[i]);

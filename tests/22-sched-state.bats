@@ -59,6 +59,21 @@ pool_with() {
 	assert_equal "${#lines[@]}" 2
 }
 
+@test "state: with --batch, a replica removed by a scale-down is not rescheduled first" {
+	run_cce cce-sched --nodes "$POOL" <<<'{"task":"web","replicas":2,"cpu":2,"region":"bj","spread":"node"}'
+	echo "$output" >"$BATS_TEST_TMPDIR/state"
+	local on
+	on=$(sed -n 2p "$BATS_TEST_TMPDIR/state" | jq -r .node)
+	pool_with "$on" dead >"$BATS_TEST_TMPDIR/pool"
+	run_cce cce-sched --batch --nodes "$BATS_TEST_TMPDIR/pool" --state "$BATS_TEST_TMPDIR/state" --reschedule \
+		<<<'{"task":"web","replicas":1,"cpu":2,"region":"bj","spread":"node"}'
+	assert_equal "${#lines[@]}" 2
+	assert_line --index 0 "$(sed -n 2p "$BATS_TEST_TMPDIR/state" | jq -c '{event: "removed", task, replica, node, addr}')"
+	assert_line --index 1 "$(sed -n 1p "$BATS_TEST_TMPDIR/state")"
+	refute_output --partial '"moved"'
+	refute_output --partial '"error"'
+}
+
 @test "state: moved and evicted events in the state file are applied" {
 	printf '%s\n' '{"task":"a","replica":0,"node":"b2","cpu":2}' \
 		'{"event":"moved","task":"a","replica":0,"from":"b2","node":"b1"}' \

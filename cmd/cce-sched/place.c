@@ -927,6 +927,16 @@ static void remove_scaled_down(struct sched *s, int ri)
 	r->live = false;
 }
 
+void sched_scale_down(struct sched *s, int ti)
+{
+	const struct tname *T = &s->tnames[s->tasks[ti].tn];
+	for (int i = 0; i < T->nreps && !out_done(s->out); i++) {
+		const struct rep *r = &s->reps[T->reps[i]];
+		if (r->live && r->replica >= s->tasks[ti].replicas)
+			remove_scaled_down(s, T->reps[i]);
+	}
+}
+
 void sched_place_task(struct sched *s, int ti)
 {
 	struct pctx c;
@@ -934,14 +944,8 @@ void sched_place_task(struct sched *s, int ti)
 	bool known = s->tnames[tn].nreps > 0;
 	/* scaled down: the replicas over the count leave first, so that
 	 * their room serves the ones that stay or come */
-	if (known) {
-		const struct tname *T = &s->tnames[tn];
-		for (int i = 0; i < T->nreps && !out_done(s->out); i++) {
-			const struct rep *r = &s->reps[T->reps[i]];
-			if (r->live && r->replica >= s->tasks[ti].replicas)
-				remove_scaled_down(s, T->reps[i]);
-		}
-	}
+	if (known)
+		sched_scale_down(s, ti);
 	ctx_init(s, &c, ti, -1, -1);
 	for (int64_t r = 0; r < s->tasks[ti].replicas && !out_done(s->out); r++) {
 		int ri = known ? live_rep(s, tn, r) : -1;

@@ -193,6 +193,11 @@ extern const char *const strategy_names[NSTRAT];
 /* Engine. sched_ready is called once after every node and state line. */
 void sched_ready(struct sched *s);
 void sched_reschedule(struct sched *s);
+/* Remove (printing "removed") the --state replicas of task ti numbered at
+ * or above its replica count, freeing their capacity. sched_place_task
+ * does it first; --batch does it for every task before anything moves or
+ * is placed. */
+void sched_scale_down(struct sched *s, int ti);
 void sched_place_task(struct sched *s, int ti);
 /* Replicas an input task will ask for, for --balance with --batch. */
 void sched_expect(struct sched *s, uint64_t replicas);

@@ -19,18 +19,22 @@ teardown_file() {
 	mosquitto_stop "$MQ"
 }
 
-# sub TOPIC OUT: a subscriber (QoS 1) writing "topic payload" lines to OUT,
-# in the background; returns once it is subscribed (a probe got through)
+# sub TOPIC OUT [ARGS...]: a subscriber (QoS 1) writing "topic payload"
+# lines to OUT (or what ARGS, such as -F, make of them), in the background;
+# returns once it is subscribed (a probe got through)
 sub() {
 	local topic=$1 out=$2 id="sub-$BATS_TEST_NUMBER"
-	mosquitto_sub -h 127.0.0.1 -p "$MPORT" -u edge -P pa55word -q 1 -t "$topic" -t "probe/$id" -v \
+	shift 2
+	local fmt=(-v)
+	[ $# -eq 0 ] || fmt=("$@")
+	mosquitto_sub -h 127.0.0.1 -p "$MPORT" -u edge -P pa55word -q 1 -t "$topic" -t "probe/$id" "${fmt[@]}" \
 		-W 60 -i "$id" >"$out.raw" 2>"$out.err" 3>&- &
 	SUB=$!
 	local k
 	for k in $(seq 50); do
 		mosquitto_pub -h 127.0.0.1 -p "$MPORT" -u edge -P pa55word -q 1 -t "probe/$id" -m x
 		sleep 0.1
-		grep -q "^probe/$id " "$out.raw" && return 0
+		grep -q "^probe/$id" "$out.raw" && return 0
 	done
 	return 1
 }
@@ -85,15 +89,11 @@ got() {
 @test "MQTT 5: each message carries its batch id and index, the same as the receipt's" {
 	local d=$BATS_TEST_TMPDIR
 	gen 1200 >"$d/in"
-	mosquitto_sub -V mqttv5 -h 127.0.0.1 -p "$MPORT" -u edge -P pa55word -q 1 -t 'v5/#' \
-		-F '%P|%p' -W 60 -i "v5-$BATS_TEST_NUMBER" >"$d/got.raw" 2>"$d/sub.err" 3>&- &
-	SUB=$!
-	wait_for 10 grep -q "v5-$BATS_TEST_NUMBER" "$MQ/mosquitto.log"
-	sleep 0.3
+	sub 'v5/#' "$d/got" -V mqttv5 -F '%t|%P|%p'
 	run_cce cce-push --receipts --batch-records 500 --user-file "$MQ/user" "mqtt://127.0.0.1:$MPORT/v5/x" "$d/in"
 	got 1200 "$d/got"
-	# "batch:ID record:N|{...}"
-	sed 's/|.*//' "$d/got" | sort -u >"$d/props"
+	# "v5/x|batch:ID record:N|{...}"
+	cut -d'|' -f2 "$d/got" | sort -u >"$d/props"
 	[ "$(wc -l <"$d/props")" -eq 1200 ]
 	# the ids are the receipts' ids, each with records 0..n-1
 	jq -r '"\(.batch) \(.records)"' <<<"$output" | sort >"$d/receipts"
@@ -101,7 +101,7 @@ got() {
 		awk '{ n[$1]++; if ($2 + 1 > m[$1]) m[$1] = $2 + 1 } END { for (b in n) if (n[b] == m[b]) print b, n[b]; else print "gap in", b }' |
 		sort >"$d/seen"
 	cmp "$d/receipts" "$d/seen"
-	sed 's/^[^|]*|//' "$d/got" >"$d/recs"
+	cut -d'|' -f3- "$d/got" >"$d/recs"
 	same_records "$d/in" "$d/recs"
 }
 

@@ -133,6 +133,10 @@ setup() {
 	assert_stderr "cce-sync: --dir 'old.jsonl': not a directory"
 	run_cce -64 cce-sync manifest src --dir src
 	assert_stderr "--dir does not apply to 'manifest'"
+	# a new manifest's paths are read under --dir only when they stay there
+	jq -c 'if .path == "share/grow" then .path = "../outside" else . end' new.jsonl >evil.jsonl
+	run_cce -65 cce-sync diff old.jsonl evil.jsonl --dir src
+	assert_stderr "evil.jsonl: refusing path '../outside' ('..' component) under --dir"
 }
 
 @test "sync pack: GNU tar, bsdtar and zstd read the stream; the tree comes out whole" {

@@ -159,9 +159,12 @@ static enum verdict ensure_connected(struct mqtt_sink *s, int64_t deadline, stru
 	}
 	if (!s->connected) {
 		a->status = s->connack;
-		snprintf(a->msg, sizeof a->msg, "%s:%d refused the connection: %s", s->t->host,
+		bool old_broker = s->o->mqtt_v5 && (s->connack == MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION ||
+						    s->connack == CONNACK_REFUSED_PROTOCOL_VERSION);
+		snprintf(a->msg, sizeof a->msg, "%s:%d refused the connection: %s%s", s->t->host,
 			 s->t->port, s->o->mqtt_v5 ? mosquitto_reason_string(s->connack)
-						   : mosquitto_connack_string(s->connack));
+						   : mosquitto_connack_string(s->connack),
+			 old_broker ? " (a broker without MQTT 5: try --mqtt-version 3.1.1)" : "");
 		mosquitto_disconnect(s->m);
 		return V_RETRY;
 	}

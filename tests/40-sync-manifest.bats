@@ -133,10 +133,21 @@ setup() {
 	assert_stderr "cce-sync: --dir 'old.jsonl': not a directory"
 	run_cce -64 cce-sync manifest src --dir src
 	assert_stderr "--dir does not apply to 'manifest'"
-	# a new manifest's paths are read under --dir only when they stay there
-	jq -c 'if .path == "share/grow" then .path = "../outside" else . end' new.jsonl >evil.jsonl
-	run_cce -65 cce-sync diff old.jsonl evil.jsonl --dir src
-	assert_stderr "evil.jsonl: refusing path '../outside' ('..' component) under --dir"
+	# files are read under --dir only: a path that would leave it, or a
+	# symlink on the way, makes a modify (the file outside is a prefix of
+	# the new one, and must not be read to say so)
+	seq 1000 >outside
+	ln -s .. src/up
+	jq -c 'if .path == "share/grow" then .path = "../outside" else . end' old.jsonl >evil-old.jsonl
+	jq -c 'if .path == "share/grow" then .path = "../outside" else . end' new.jsonl >evil-new.jsonl
+	run_cce cce-sync diff evil-old.jsonl evil-new.jsonl --dir src
+	run jq -c 'select(.path == "../outside") | .op' <<<"$output"
+	assert_output '"modify"'
+	jq -c 'if .path == "share/grow" then .path = "up/outside" else . end' old.jsonl >evil-old.jsonl
+	jq -c 'if .path == "share/grow" then .path = "up/outside" else . end' new.jsonl >evil-new.jsonl
+	run_cce cce-sync diff evil-old.jsonl evil-new.jsonl --dir src
+	run jq -c 'select(.path == "up/outside") | .op' <<<"$output"
+	assert_output '"modify"'
 }
 
 @test "sync pack: GNU tar, bsdtar and zstd read the stream; the tree comes out whole" {

@@ -708,12 +708,38 @@ void ops_free(struct ops *ops)
 }
 
 /* Is old a prefix of the file at dir/new->path? */
+/* The file at the relative path under dir, opened without following a
+ * symlink anywhere on the way and without leaving dir: the path may come
+ * from a manifest someone else wrote. -1 for anything else. */
+static int open_beneath(const char *dir, const char *path)
+{
+	if (!path[0] || path[0] == '/')
+		return -1;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	for (const char *c = path; fd >= 0;) {
+		const char *slash = strchr(c, '/');
+		size_t n = slash ? (size_t)(slash - c) : strlen(c);
+		char name[NAME_MAX + 1];
+		if (n == 0 || n > NAME_MAX || (n == 1 && c[0] == '.') ||
+		    (n == 2 && c[0] == '.' && c[1] == '.')) {
+			close(fd);
+			return -1;
+		}
+		memcpy(name, c, n);
+		name[n] = 0;
+		int next = openat(fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (slash ? O_DIRECTORY : 0));
+		close(fd);
+		fd = next;
+		if (!slash)
+			break;
+		c = slash + 1;
+	}
+	return fd;
+}
+
 static bool is_prefix(const char *dir, const struct entry *old, const struct entry *new)
 {
-	struct buf p = BUF_INIT;
-	buf_addf(&p, "%s/%s", dir, new->path);
-	int fd = open(p.data, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	buf_free(&p);
+	int fd = open_beneath(dir, new->path);
 	if (fd < 0)
 		return false;
 	char hex[SHA256_HEX_LEN];

@@ -88,7 +88,8 @@ struct ops {
 
 /* Ops turning old into new. append_dir: when not NULL, a file that grew
  * is checked against its first old->size bytes under that directory and
- * becomes an append when they match. */
+ * becomes an append when they match. Its path is opened beneath
+ * append_dir, following no symlink: one that would leave it is a modify. */
 int manifest_diff(const struct manifest *old, const struct manifest *new,
 		  const char *append_dir, struct ops *ops, char *err, size_t errlen);
 void op_json(const struct op *op, struct buf *out);

@@ -734,11 +734,19 @@ int spool_append(struct spool *s, const char *key, size_t keylen, const char *da
 		if (!warned)
 			s->st.full_waits++;
 		warned = true;
-		uint64_t boundary = s->drop_oldest ? room_boundary(s) : 0;
+		/* segments delivered out of order may be waiting to go: room
+		 * without dropping anything */
+		size_t nsegs = s->nsegs;
+		cleanup(s);
+		uint64_t boundary = s->nsegs < nsegs || !s->drop_oldest ? 0 : room_boundary(s);
 		if (boundary) {
 			/* make room as --spool-max would: drop the oldest frames
-			 * not handed out until a segment goes */
-			while (s->send < boundary) {
+			 * not handed out until a segment goes (a gap after it is
+			 * skipped, not taken for the next frame) */
+			for (;;) {
+				skip_gap(s);
+				if (s->send >= boundary)
+					break;
 				if (drop_one(s) < 0) {
 					pthread_mutex_unlock(&s->mu);
 					snprintf(err, errlen, "cannot read spool '%s': %s",
@@ -746,6 +754,10 @@ int spool_append(struct spool *s, const char *key, size_t keylen, const char *da
 					return -1;
 				}
 			}
+			advance(s);
+			cleanup(s);
+		}
+		if (s->nsegs < nsegs) {
 			g = s->segs[s->nsegs - 1];
 			pthread_mutex_unlock(&s->mu);
 			rotate = true;

@@ -1,6 +1,8 @@
 /* Unit tests of cce-push's parts: the spool, the URL template, the retry
  * arithmetic and the HTTP verdicts. The tool's files are included whole,
  * since unit tests link lib/ only. */
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -206,6 +208,168 @@ static void test_spool_syncer(const char *dir)
 	spool_close(s);
 }
 
+/* ---- drop-oldest on a full file system (a tmpfs of its own) ---- */
+
+static char big_frame[1000];
+
+static int append_big(struct spool *s)
+{
+	char err[512];
+	return spool_append(s, "", 0, big_frame, sizeof big_frame, 1, false, err, sizeof err);
+}
+
+static void fill_up(const char *mnt)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/filler", mnt);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	static char z[4096];
+	while (fd >= 0 && write(fd, z, sizeof z) > 0)
+		;
+	if (fd >= 0)
+		close(fd);
+}
+
+static void unfill(const char *mnt)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/filler", mnt);
+	unlink(path);
+}
+
+static void *abort_later(void *s)
+{
+	sleep(1);
+	spool_abort(s);
+	return NULL;
+}
+
+/* frames of the segment starting at start (the frame size is fixed) */
+static uint64_t frames_in(const struct spool *s, size_t i)
+{
+	return (s->segs[i + 1].start - s->segs[i].start) / (HDR_LEN + sizeof big_frame);
+}
+
+static struct spool *full_spool(const char *dir, int frames)
+{
+	struct spool_opts o = { .dir = dir, .max = 1u << 30, .drop_oldest = true, .seg_size = 8192 };
+	char err[512];
+	struct spool *s = spool_open(&o, err, sizeof err);
+	for (int i = 0; s && i < frames; i++)
+		if (append_big(s) != 0)
+			return NULL;
+	return s;
+}
+
+static void test_full_fs(const char *base)
+{
+	char mnt[512], dir[600], cmd[700];
+	snprintf(mnt, sizeof mnt, "%s/mnt", base);
+	snprintf(dir, sizeof dir, "%s/spool", mnt);
+	mkdir(mnt, 0700);
+	snprintf(cmd, sizeof cmd, "mount -t tmpfs -o size=512k tmpfs %s 2>/dev/null", mnt);
+	if (geteuid() != 0 || system(cmd) != 0) {
+		printf("ok %d - # SKIP full file system: cannot mount a tmpfs here\n", ++t_count);
+		return;
+	}
+	memset(big_frame, 'x', sizeof big_frame);
+	big_frame[sizeof big_frame - 1] = '\n';
+	struct spool_stats st;
+	struct spool_batch b[64];
+	char err[512];
+
+	/* the oldest batch in flight: the rest of its segment and all of the
+	 * next go, exactly, and the append then fits */
+	struct spool *s = full_spool(dir, 40);
+	ok(s && s->nsegs >= 4, "40 frames in several segments");
+	ok(spool_next(s, &b[0], err, sizeof err) == 1, "the first batch is in flight");
+	uint64_t want = frames_in(s, 0) - 1 + frames_in(s, 1);
+	fill_up(mnt);
+	ok(append_big(s) == 0, "busy first segment: the append fits after dropping");
+	spool_stats(s, &st);
+	ok(st.dropped_batches == want, "dropped the rest of the busy segment and the next: %llu of %llu",
+	   (unsigned long long)st.dropped_batches, (unsigned long long)want);
+	spool_batch_free(&b[0]);
+	spool_close(s);
+	unfill(mnt);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	ok(system(cmd) == 0, "clean");
+
+	/* a segment delivered out of order frees room without a drop (one
+	 * more frame first, so that no rotation comes to clean up anyway) */
+	s = full_spool(dir, 41);
+	int nb = 0;
+	uint64_t seg1_end = s->segs[2].start;
+	while (s->send < seg1_end && nb < 64)
+		if (spool_next(s, &b[nb], err, sizeof err) == 1) nb++; else break;
+	for (int i = 1; i < nb; i++)
+		spool_done(s, &b[i], err, sizeof err);
+	fill_up(mnt);
+	/* (the last page of the last segment holds a few frames more) */
+	int fits = 0;
+	for (int i = 0; i < 5; i++)
+		fits += append_big(s) == 0;
+	ok(fits == 5, "out of order: the appends fit");
+	spool_stats(s, &st);
+	ok(st.dropped_batches == 0, "a delivered segment made the room: %llu dropped",
+	   (unsigned long long)st.dropped_batches);
+	for (int i = 0; i < nb; i++)
+		spool_batch_free(&b[i]);
+	spool_close(s);
+	unfill(mnt);
+	ok(system(cmd) == 0, "clean");
+
+	/* after a restart with a gap (a segment delivered while an older
+	 * batch was in flight): exactly one segment's frames go */
+	s = full_spool(dir, 40);
+	nb = 0;
+	while (s->send < seg1_end && nb < 64)
+		if (spool_next(s, &b[nb], err, sizeof err) == 1) nb++; else break;
+	for (int i = 1; i < nb; i++)
+		spool_done(s, &b[i], err, sizeof err);
+	append_big(s); /* a rotation: the delivered segment goes, a gap stays */
+	for (int i = 0; i < nb; i++)
+		spool_batch_free(&b[i]);
+	spool_close(s);
+	struct spool_opts o = { .dir = dir, .max = 1u << 30, .drop_oldest = true, .seg_size = 8192 };
+	s = spool_open(&o, err, sizeof err);
+	ok(s != NULL, "reopened over the gap");
+	/* the gap is not part of the first segment */
+	want = s ? s->segs[0].size / (HDR_LEN + sizeof big_frame) : 0;
+	fill_up(mnt);
+	/* (the last page of the last segment may hold a frame or two more) */
+	int appended = 0;
+	st.dropped_batches = 0;
+	while (s && st.dropped_batches == 0 && appended < 8 && append_big(s) == 0) {
+		appended++;
+		spool_stats(s, &st);
+	}
+	ok(s && st.dropped_batches > 0, "gap: appends went on by dropping");
+	ok(st.dropped_batches == want, "gap: one segment's frames dropped, not one more: %llu of %llu",
+	   (unsigned long long)st.dropped_batches, (unsigned long long)want);
+	if (s)
+		spool_close(s);
+	unfill(mnt);
+	ok(system(cmd) == 0, "clean");
+
+	/* every pending batch in the segment being written: nothing can go,
+	 * so nothing is dropped and the append waits (until aborted) */
+	s = full_spool(dir, 3);
+	fill_up(mnt);
+	pthread_t th;
+	pthread_create(&th, NULL, abort_later, s);
+	ok(append_big(s) == 1, "one segment: the append waits until stopped");
+	pthread_join(th, NULL);
+	spool_stats(s, &st);
+	ok(st.dropped_batches == 0, "one segment: nothing dropped");
+	spool_close(s);
+	unfill(mnt);
+	ok(system(cmd) == 0, "clean");
+
+	snprintf(cmd, sizeof cmd, "umount %s", mnt);
+	ok(system(cmd) == 0, "unmount");
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/cce-unit-push-XXXXXX";
@@ -214,6 +378,7 @@ int main(void)
 	test_retry();
 	test_spool(dir);
 	test_spool_syncer(dir);
+	test_full_fs(dir);
 	struct buf gz;
 	buf_init(&gz);
 	ok(gzip_buf("hello\n", 6, &gz) == 0 && gz.len > 10 && (unsigned char)gz.data[0] == 0x1f &&

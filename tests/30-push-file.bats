@@ -230,6 +230,16 @@ teardown() {
 	stderr_has "no room for '$MNT/spool/file-sink.journal'"
 	cmp "$d/in" "$d/out"
 	assert_file_not_exists "$MNT/spool/file-sink.journal"
+	# the same when the file system has blocks but no inode left
+	umount "$MNT"
+	mount -t tmpfs -o size=1m,nr_inodes=32 tmpfs "$MNT"
+	run_cce -75 cce-push --spool "$MNT/spool" --backoff 10ms --retry-for 100ms "file:$d/nodir/out" "$d/in"
+	local k
+	for k in $(seq 64); do : >"$MNT/f$k" 2>/dev/null || break; done
+	rm -f "$d/out"
+	run_cce cce-push --drain --spool "$MNT/spool" "file:$d/out"
+	stderr_has "no room for '$MNT/spool/file-sink.journal'"
+	cmp "$d/in" "$d/out"
 }
 
 @test "kill -9 at random moments while appending to a file, restarted each time: every record once" {

@@ -126,9 +126,24 @@ static bool journal_parse(const char *text, size_t n, struct journal *j)
 /* Open (or make) the journal and read what the last run left in it. 0, or
  * -1 with msg; 1 when the file system has no room for a new journal: the
  * sink then appends without one (said once on stderr). */
+static int journal_unavailable(struct file_sink *f)
+{
+	diag_warn("no room for '%s': batches are appended without it, so one "
+		  "re-sent after a crash may appear twice", f->journal_path);
+	if (f->jfd >= 0)
+		close(f->jfd);
+	f->jfd = -1;
+	unlink(f->journal_path);
+	free(f->journal_path);
+	f->journal_path = NULL;
+	return 1;
+}
+
 static int journal_open(struct file_sink *f, struct attempt *a)
 {
 	f->jfd = open(f->journal_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (f->jfd < 0 && (errno == ENOSPC || errno == EDQUOT))
+		return journal_unavailable(f); /* no inode, or no directory block */
 	struct stat st;
 	if (f->jfd < 0 || fstat(f->jfd, &st) < 0) {
 		snprintf(a->msg, sizeof a->msg, "cannot open '%s': %s", f->journal_path, strerror(errno));
@@ -139,19 +154,13 @@ static int journal_open(struct file_sink *f, struct attempt *a)
 	}
 	if (st.st_size < JOURNAL_LEN) {
 		int e = posix_fallocate(f->jfd, 0, JOURNAL_LEN);
-		if (e == ENOSPC || e == EDQUOT) {
-			diag_warn("no room for '%s': batches are appended without it, so one "
-				  "re-sent after a crash may appear twice", f->journal_path);
-			close(f->jfd);
-			f->jfd = -1;
-			unlink(f->journal_path);
-			free(f->journal_path);
-			f->journal_path = NULL;
-			return 1;
-		}
+		if (e == ENOSPC || e == EDQUOT)
+			return journal_unavailable(f);
 		if (e != 0 && e != EOPNOTSUPP && e != EINVAL) {
 			snprintf(a->msg, sizeof a->msg, "cannot allocate '%s': %s", f->journal_path,
 				 strerror(e));
+			close(f->jfd);
+			f->jfd = -1;
 			return -1;
 		}
 	}

@@ -213,13 +213,7 @@ int main(int argc, char **argv)
 	if (sig_stop && !status)
 		status = sig_exit_code();
 	if (s.batch && !status) {
-		uint64_t hashed = s.hashed;
-		for (int i = 0; i < nbatch && !out_done(&t.out); i++)
-			sched_scale_down(&s, batch[i]);
-		if (reschedule)
-			sched_reschedule(&s);
-		/* what scaling down took off, and moves off dead nodes added */
-		s.batch_total = s.batch_total - hashed + s.hashed;
+		sched_batch_prepare(&s, batch, nbatch, reschedule);
 		sched_sort_batch(&s, batch, nbatch);
 		for (int i = 0; i < nbatch && !out_done(&t.out); i++)
 			sched_place_task(&s, batch[i]);

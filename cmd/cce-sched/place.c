@@ -937,6 +937,21 @@ void sched_scale_down(struct sched *s, int ti)
 	}
 }
 
+void sched_batch_prepare(struct sched *s, const int *tasks, int n, bool reschedule)
+{
+	/* batch_total counts what --balance spreads: adjust it by what
+	 * scaling down took off before the moves use it, then by what
+	 * moves off dead nodes added */
+	uint64_t hashed = s->hashed;
+	for (int i = 0; i < n && !out_done(s->out); i++)
+		sched_scale_down(s, tasks[i]);
+	s->batch_total = s->batch_total - hashed + s->hashed;
+	hashed = s->hashed;
+	if (reschedule)
+		sched_reschedule(s);
+	s->batch_total = s->batch_total - hashed + s->hashed;
+}
+
 void sched_place_task(struct sched *s, int ti)
 {
 	struct pctx c;

@@ -198,6 +198,9 @@ void sched_reschedule(struct sched *s);
  * does it first; --batch does it for every task before anything moves or
  * is placed. */
 void sched_scale_down(struct sched *s, int ti);
+/* --batch, once every task is read: scale each down, then reschedule
+ * (when asked), keeping batch_total right; then sort and place. */
+void sched_batch_prepare(struct sched *s, const int *tasks, int n, bool reschedule);
 void sched_place_task(struct sched *s, int ti);
 /* Replicas an input task will ask for, for --balance with --batch. */
 void sched_expect(struct sched *s, uint64_t replicas);

@@ -46,7 +46,8 @@ static size_t run(const uint8_t *data, size_t size, bool exhaustive, char **outp
 		if (len == 2 && !memcmp(p, "--", 2) && !tasks) {
 			tasks = true;
 			sched_ready(&s);
-			if (data[0] & 0x40)
+			s.batch_total = s.hashed;
+			if ((data[0] & 0x40) && !s.batch)
 				sched_reschedule(&s);
 		} else if (json_parse(&d, p, len, &e) == 0 && json_type_of(&d, 0) == JSON_OBJECT) {
 			int ti;
@@ -70,10 +71,13 @@ static size_t run(const uint8_t *data, size_t size, bool exhaustive, char **outp
 	}
 	if (!tasks) {
 		sched_ready(&s);
-		if (data[0] & 0x40)
+		s.batch_total = s.hashed;
+		if ((data[0] & 0x40) && !s.batch)
 			sched_reschedule(&s);
 	}
 	if (s.batch) {
+		/* as cmd/cce-sched.c does */
+		sched_batch_prepare(&s, order, n, data[0] & 0x40);
 		sched_sort_batch(&s, order, n);
 		for (int i = 0; i < n; i++)
 			sched_place_task(&s, order[i]);

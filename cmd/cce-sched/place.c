@@ -939,17 +939,29 @@ void sched_scale_down(struct sched *s, int ti)
 
 void sched_batch_prepare(struct sched *s, const int *tasks, int n, bool reschedule)
 {
-	/* batch_total counts what --balance spreads: adjust it by what
-	 * scaling down took off before the moves use it, then by what
-	 * moves off dead nodes added */
-	uint64_t hashed = s->hashed;
 	for (int i = 0; i < n && !out_done(s->out); i++)
 		sched_scale_down(s, tasks[i]);
-	s->batch_total = s->batch_total - hashed + s->hashed;
-	hashed = s->hashed;
+	/* batch_total is what --balance spreads once all is placed: what the
+	 * ready nodes hold now, the replicas still to place, and the kept
+	 * ones a move may bring onto a ready node (counted once each) */
+	uint64_t total = s->hashed;
+	for (int i = 0; i < n; i++) {
+		const struct task *t = &s->tasks[tasks[i]];
+		const struct tname *T = &s->tnames[t->tn];
+		int64_t missing = t->replicas;
+		for (int k = 0; k < T->nreps; k++) {
+			const struct rep *r = &s->reps[T->reps[k]];
+			if (!r->live || r->replica >= t->replicas)
+				continue;
+			missing--;
+			if (r->node < 0 || s->nodes[r->node].st != N_READY)
+				total++;
+		}
+		total += missing > 0 ? (uint64_t)missing : 0;
+	}
+	s->batch_total = total;
 	if (reschedule)
 		sched_reschedule(s);
-	s->batch_total = s->batch_total - hashed + s->hashed;
 }
 
 void sched_place_task(struct sched *s, int ti)

@@ -220,9 +220,7 @@ teardown() {
 
 @test "a spool file system too full for the file sink's journal still drains, and says so" {
 	local d=$BATS_TEST_TMPDIR
-	export MNT="$d/mnt"
-	mkdir -p "$MNT"
-	mount -t tmpfs -o size=256k tmpfs "$MNT" || skip "cannot mount a tmpfs here"
+	small_tmpfs 256k
 	gen 1000 >"$d/in"
 	run_cce -75 cce-push --spool "$MNT/spool" --backoff 10ms --retry-for 100ms "file:$d/nodir/out" "$d/in"
 	cat /dev/zero >"$MNT/filler" 2>/dev/null || true
@@ -243,7 +241,7 @@ teardown() {
 }
 
 @test "kill -9 at random moments while appending to a file, restarted each time: every record once" {
-	local d=$BATS_TEST_TMPDIR round
+	local d=$BATS_TEST_TMPDIR
 	gen 100000 >"$d/in"
 	cce-push --spool "$d/spool" --batch-records 50 "file:$d/nodir/out" "$d/in" 2>/dev/null &
 	local pid=$!
@@ -251,13 +249,7 @@ teardown() {
 	kill -TERM "$pid"
 	wait "$pid" || true
 	mkdir "$d/nodir"
-	for round in 1 2 3 4 5 6 7 8 9 10; do
-		cce-push --drain --spool "$d/spool" --batch-records 50 "file:$d/nodir/out" 2>/dev/null &
-		pid=$!
-		sleep "0.0$((RANDOM % 9 + 1))"
-		kill -9 "$pid" 2>/dev/null || true
-		wait "$pid" || true
-	done
+	kill_rounds 10 90 cce-push --drain --spool "$d/spool" --batch-records 50 "file:$d/nodir/out" 2>/dev/null
 	run_cce cce-push --drain --spool "$d/spool" "file:$d/nodir/out"
 	local n
 	n=$(wc -l <"$d/nodir/out")

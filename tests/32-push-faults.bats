@@ -51,27 +51,51 @@ teardown() {
 	[ -z "${MNT:-}" ] || umount "$MNT" 2>/dev/null || true
 }
 
+# bodies FIRST_ONLY LOG...: the 2xx request bodies the logs name, one after
+# the other (with FIRST_ONLY=1, each batch key's first only)
+bodies() {
+	local first=$1 f
+	shift
+	cat "$@" | awk -v first="$first" '$3 ~ /^2/ && (!first || !seen[$1]++) { print $2 }' |
+		while read -r f; do cat "$f"; done
+}
+
+# answered CODE: how many requests ingest.log says got CODE
+answered() {
+	awk -v code="$1" '$3 == code' "$NGX/logs/ingest.log" | wc -l
+}
+
+# outage SECONDS CMD...: CMD runs while the test locations answer as down
+# for SECONDS; returns CMD's status
+outage() {
+	local secs=$1 pid
+	shift
+	touch "$NGX/down"
+	"$@" &
+	pid=$!
+	sleep "$secs"
+	rm "$NGX/down"
+	wait "$pid"
+}
+
 # exactly LOG... IN: the 2xx bodies of the logs, deduplicated by key, are
 # the input (as multisets), and every input record arrived at least once
 exactly() {
-	local in=${*: -1} logs=("${@:1:$#-1}") f
+	local in=${*: -1} logs=("${@:1:$#-1}")
 	# nginx logs a request after it sent the answer: the last line may
 	# come a moment after cce-push exited
 	wait_for 5 logged_all "$in" "${logs[@]}" || true
-	cat "${logs[@]}" | awk '$3 ~ /^2/ && !seen[$1]++ { print $2 }' | while read -r f; do cat "$f"; done |
-		grep -Fx -f "$in" >"$BATS_TEST_TMPDIR/dedup" || true
-	cat "${logs[@]}" | awk '$3 ~ /^2/ { print $2 }' | while read -r f; do cat "$f"; done |
-		grep -Fx -f "$in" >"$BATS_TEST_TMPDIR/all" || true
+	bodies 1 "${logs[@]}" | grep -Fx -f "$in" >"$BATS_TEST_TMPDIR/dedup" || true
+	bodies 0 "${logs[@]}" | grep -Fx -f "$in" >"$BATS_TEST_TMPDIR/all" || true
 	covers "$in" "$BATS_TEST_TMPDIR/all"
 	same_records "$in" "$BATS_TEST_TMPDIR/dedup"
 }
 
 # logged_all IN LOG...: every record of IN is in a 2xx body of the logs
 logged_all() {
-	local in=$1 f
+	local in=$1
 	shift
-	cat "$@" | awk '$3 ~ /^2/ { print $2 }' | while read -r f; do cat "$f"; done |
-		grep -Fx -f "$in" >"$BATS_TEST_TMPDIR/logged" || true
+	bodies 0 "$@" | grep -Fx -f "$in" >"$BATS_TEST_TMPDIR/logged" || true
 	[ "$(comm -23 <(sort -u "$in") <(sort -u "$BATS_TEST_TMPDIR/logged") | wc -l)" -eq 0 ]
 }
 
@@ -96,18 +120,13 @@ logged_all() {
 @test "503 with Retry-After is honoured, then the batches go through" {
 	local d=$BATS_TEST_TMPDIR
 	gen 1000 200000 >"$d/in"
-	touch "$NGX/down"
-	cce-push --receipts --backoff 10ms "http://127.0.0.1:$PORT/flaky" "$d/in" >"$d/out" 2>"$d/err" &
-	local pid=$!
-	sleep 2.5
-	rm "$NGX/down"
 	local rc=0
-	wait "$pid" || rc=$?
+	outage 2.5 cce-push --receipts --backoff 10ms "http://127.0.0.1:$PORT/flaky" "$d/in" >"$d/out" 2>"$d/err" || rc=$?
 	[ "$rc" -eq 0 ] || { cat "$d/err"; false; }
 	# 10ms backoff alone would have made hundreds of attempts in 2.5s;
 	# Retry-After: 1 allows about three
 	local n503
-	n503=$(awk '$3 == 503' "$NGX/logs/ingest.log" | wc -l)
+	n503=$(answered 503)
 	[ "$n503" -ge 2 ] && [ "$n503" -le 4 ]
 	grep -q "HTTP 503" "$d/err"
 	jq -e -s 'first.attempts >= 2' "$d/out"
@@ -117,16 +136,11 @@ logged_all() {
 @test "429 with Retry-After is clamped to --backoff-max" {
 	local d=$BATS_TEST_TMPDIR
 	gen 100 300000 >"$d/in"
-	touch "$NGX/down"
 	local before
-	before=$(awk '$3 == 429' "$NGX/logs/ingest.log" | wc -l)
-	cce-push --backoff 10ms --backoff-max 100ms "http://127.0.0.1:$PORT/busy" "$d/in" 2>"$d/err" &
-	local pid=$!
-	sleep 1.5
-	rm "$NGX/down"
-	wait "$pid"
+	before=$(answered 429)
+	outage 1.5 cce-push --backoff 10ms --backoff-max 100ms "http://127.0.0.1:$PORT/busy" "$d/in" 2>"$d/err"
 	local n429
-	n429=$(($(awk '$3 == 429' "$NGX/logs/ingest.log" | wc -l) - before))
+	n429=$(($(answered 429) - before))
 	# Retry-After: 1 alone would allow two attempts
 	[ "$n429" -ge 4 ]
 	exactly "$NGX/logs/ingest.log" "$d/in"
@@ -135,18 +149,13 @@ logged_all() {
 @test "Retry-After as an HTTP date far ahead is clamped to --backoff-max" {
 	local d=$BATS_TEST_TMPDIR
 	gen 100 350000 >"$d/in"
-	touch "$NGX/down"
 	local before
-	before=$(awk '$3 == 503' "$NGX/logs/ingest.log" | wc -l)
+	before=$(answered 503)
 	# without the date, 1ms backoff doubling to 500ms would try about ten
 	# times in 1.7s; with it, every 500ms
-	cce-push --backoff 1ms --backoff-max 500ms "http://127.0.0.1:$PORT/later" "$d/in" 2>"$d/err" &
-	local pid=$!
-	sleep 1.7
-	rm "$NGX/down"
-	wait "$pid"
+	outage 1.7 cce-push --backoff 1ms --backoff-max 500ms "http://127.0.0.1:$PORT/later" "$d/in" 2>"$d/err"
 	local n
-	n=$(($(awk '$3 == 503' "$NGX/logs/ingest.log" | wc -l) - before))
+	n=$(($(answered 503) - before))
 	[ "$n" -ge 2 ] && [ "$n" -le 5 ]
 	exactly "$NGX/logs/ingest.log" "$d/in"
 }
@@ -166,7 +175,7 @@ logged_all() {
 }
 
 @test "kill -9 at random moments, ten times in a row, on the same spool" {
-	local d=$BATS_TEST_TMPDIR round port
+	local d=$BATS_TEST_TMPDIR port
 	gen 20000 500000 >"$d/in"
 	# accept everything while the server is unreachable...
 	port=$(free_port)
@@ -177,13 +186,7 @@ logged_all() {
 	kill -9 "$pid"
 	wait "$pid" || true
 	# ...then deliver, killed at random moments
-	for round in $(seq 10); do
-		cce-push --drain --spool "$d/spool" "http://127.0.0.1:$PORT/ingest" 2>>"$d/err" &
-		pid=$!
-		sleep "0.$(printf '%03d' $((RANDOM % 120 + 5)))"
-		kill -9 "$pid" 2>/dev/null || true
-		wait "$pid" || true
-	done
+	kill_rounds 10 124 cce-push --drain --spool "$d/spool" "http://127.0.0.1:$PORT/ingest" 2>>"$d/err"
 	run_cce cce-push --drain --spool "$d/spool" "http://127.0.0.1:$PORT/ingest"
 	[ "$(spool_bytes "$d/spool")" -eq 0 ]
 	exactly "$NGX/logs/ingest.log" "$d/in"
@@ -199,7 +202,7 @@ logged_all() {
 	kill -9 "$pid"
 	wait "$pid" || true
 	run_cce cce-push --drain --spool "$d/spool" "http://127.0.0.1:$PORT/ingest"
-	awk '$3 ~ /^2/ && !seen[$1]++ { print $2 }' "$NGX/logs/ingest.log" | xargs cat |
+	bodies 1 "$NGX/logs/ingest.log" |
 		grep -Fx -f "$d/in" >"$d/dedup" || true
 	local n
 	n=$(wc -l <"$d/dedup")
@@ -210,9 +213,7 @@ logged_all() {
 
 @test "a full spool file system blocks the input, then drains when the server is back" {
 	local d=$BATS_TEST_TMPDIR port
-	export MNT="$d/mnt"
-	mkdir -p "$MNT"
-	mount -t tmpfs -o size=256k tmpfs "$MNT" || skip "cannot mount a tmpfs here"
+	small_tmpfs 256k
 	port=$(free_port)
 	gen 8000 800000 >"$d/in"      # about 500 KB: twice the file system
 	cce-push --spool "$MNT/spool" --batch-records 100 --backoff 100ms --backoff-max 200ms \
@@ -233,9 +234,7 @@ logged_all() {
 
 @test "a full spool file system with --when-full drop-oldest drops the oldest and reads on" {
 	local d=$BATS_TEST_TMPDIR port
-	export MNT="$d/mnt"
-	mkdir -p "$MNT"
-	mount -t tmpfs -o size=256k tmpfs "$MNT" || skip "cannot mount a tmpfs here"
+	small_tmpfs 256k
 	port=$(free_port)
 	gen 8000 800000 >"$d/in"      # about 500 KB: twice the file system
 	# --spool-max far above the file system (its segments are 64KiB): the
@@ -247,7 +246,7 @@ logged_all() {
 	dropped=$(sed -nE 's/.*the spool was full: ([0-9]+) records.*/\1/p' <<<"$stderr" | tail -n1)
 	[ "$dropped" -gt 0 ]
 	run_cce cce-push --drain --spool "$MNT/spool" "http://127.0.0.1:$PORT/ingest"
-	awk '$3 ~ /^2/ && !seen[$1]++ { print $2 }' "$NGX/logs/ingest.log" | xargs cat |
+	bodies 1 "$NGX/logs/ingest.log" |
 		grep -Fx -f "$d/in" >"$d/got" || true
 	# the newest records made it
 	grep -q '"i":807999,' "$d/got"
@@ -267,7 +266,7 @@ logged_all() {
 	# one being written
 	[ "$(spool_bytes "$d/spool")" -le 110000 ]
 	run_cce cce-push --drain --spool "$d/spool" "http://127.0.0.1:$PORT/ingest"
-	awk '$3 ~ /^2/ && !seen[$1]++ { print $2 }' "$NGX/logs/ingest.log" | xargs cat |
+	bodies 1 "$NGX/logs/ingest.log" |
 		grep -Fx -f "$d/in" >"$d/got" || true
 	# the newest records are kept; whether the very first batch was already
 	# in flight when the spool filled depends on timing, so it is not checked

@@ -364,6 +364,41 @@ static void add_raw(struct buf *b, const struct json_doc *d, int tok)
 	buf_add(b, p, n);
 }
 
+static const char *label_ok(const struct json_doc *d, int k)
+{
+	if (json_type_of(d, k + 1) != JSON_STRING)
+		return "label values must be strings";
+	if (d->tok[k].len > 255 || d->tok[k + 1].len > 255)
+		return "labels are at most 255 bytes";
+	return NULL;
+}
+
+static const char *load_ok(const struct json_doc *d, int k)
+{
+	double x;
+	return json_num(d, k + 1, &x) ? NULL : "load values must be numbers";
+}
+
+/* The object at v written compactly into b, once ok (given the member's
+ * key token) passed every member: NULL, or ok's reason. */
+static const char *copy_members(const struct json_doc *d, int v,
+				const char *(*ok)(const struct json_doc *, int), struct buf *b)
+{
+	buf_addc(b, '{');
+	for (int k = json_first(d, v); k >= 0; k = json_next_member(d, v, k)) {
+		const char *no = ok(d, k);
+		if (no)
+			return no;
+		if (b->len > 1)
+			buf_addc(b, ',');
+		add_raw(b, d, k);
+		buf_addc(b, ':');
+		add_raw(b, d, k + 1);
+	}
+	buf_addc(b, '}');
+	return NULL;
+}
+
 int op_parse(const struct json_doc *d, size_t reclen, struct op *op, char *why, size_t whylen)
 {
 	struct buf b = BUF_INIT;
@@ -405,21 +440,10 @@ int op_parse(const struct json_doc *d, size_t reclen, struct op *op, char *why, 
 
 	v = json_get(d, 0, "labels");
 	if (v >= 0) {
-		if (json_type_of(d, v) != JSON_OBJECT)
-			FAIL("\"labels\" must be an object");
-		buf_addc(&b, '{');
-		for (int k = json_first(d, v); k >= 0; k = json_next_member(d, v, k)) {
-			if (json_type_of(d, k + 1) != JSON_STRING)
-				FAIL("label values must be strings");
-			if (d->tok[k].len > 255 || d->tok[k + 1].len > 255)
-				FAIL("labels are at most 255 bytes");
-			if (b.len > 1)
-				buf_addc(&b, ',');
-			add_raw(&b, d, k);
-			buf_addc(&b, ':');
-			add_raw(&b, d, k + 1);
-		}
-		buf_addc(&b, '}');
+		const char *no = json_type_of(d, v) != JSON_OBJECT ? "\"labels\" must be an object"
+								  : copy_members(d, v, label_ok, &b);
+		if (no)
+			FAIL("%s", no);
 		op->labels = buf_detach(&b, NULL);
 	}
 	v = json_get(d, 0, "capacity");
@@ -461,20 +485,10 @@ int op_parse(const struct json_doc *d, size_t reclen, struct op *op, char *why, 
 	}
 	v = json_get(d, 0, "load");
 	if (v >= 0) {
-		if (json_type_of(d, v) != JSON_OBJECT)
-			FAIL("\"load\" must be an object");
-		buf_addc(&b, '{');
-		for (int k = json_first(d, v); k >= 0; k = json_next_member(d, v, k)) {
-			double x;
-			if (!json_num(d, k + 1, &x))
-				FAIL("load values must be numbers");
-			if (b.len > 1)
-				buf_addc(&b, ',');
-			add_raw(&b, d, k);
-			buf_addc(&b, ':');
-			add_raw(&b, d, k + 1);
-		}
-		buf_addc(&b, '}');
+		const char *no = json_type_of(d, v) != JSON_OBJECT ? "\"load\" must be an object"
+								  : copy_members(d, v, load_ok, &b);
+		if (no)
+			FAIL("%s", no);
 		op->load = buf_detach(&b, NULL);
 	}
 	v = json_get(d, 0, "ts");

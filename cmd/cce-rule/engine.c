@@ -1057,20 +1057,35 @@ num:
 
 /* ---- scans: windows and deadmen that the watermark made due ---- */
 
-/* A deadman's alerts carry {"key":K,"last_seen":T}: there is no record. */
-static void deadman_record(struct engine *e, struct kstate *k, struct buf *b, struct rec *rc)
+enum deadman_step { DM_FIRE, DM_REPEAT, DM_RESOLVE };
+
+/* A deadman fires, repeats or resolves with {"key":K,"last_seen":T} for a
+ * record: there is none of its own. */
+static void deadman_alert(struct engine *e, struct rule *r, struct kstate *k, int64_t ts,
+			  enum deadman_step step)
 {
-	buf_adds(b, "{\"key\":");
-	buf_adds(b, k->key);
-	buf_adds(b, ",\"last_seen\":");
-	buf_add_i64(b, k->last_seen);
-	buf_addc(b, '}');
+	struct buf b;
+	buf_init(&b);
+	buf_adds(&b, "{\"key\":");
+	buf_adds(&b, k->key);
+	buf_adds(&b, ",\"last_seen\":");
+	buf_add_i64(&b, k->last_seen);
+	buf_addc(&b, '}');
 	struct json_error je;
-	json_parse(&e->aggdoc, b->data, b->len, &je);
-	memset(rc, 0, sizeof *rc);
-	rc->text = b->data;
-	rc->len = b->len;
-	rc->doc = &e->aggdoc;
+	json_parse(&e->aggdoc, b.data, b.len, &je);
+	struct rec rc;
+	memset(&rc, 0, sizeof rc);
+	rc.text = b.data;
+	rc.len = b.len;
+	rc.doc = &e->aggdoc;
+	if (step == DM_FIRE)
+		fire(e, r, k, ts, &rc, NULL);
+	else if (step == DM_REPEAT)
+		emit(e, r, k, "firing", ts, &rc, NULL);
+	else
+		resolve(e, r, k, ts, &rc, NULL);
+	rec_done(&rc);
+	buf_free(&b);
 }
 
 static void scan_rule(struct engine *e, struct rule *r, int64_t wm)
@@ -1092,24 +1107,12 @@ static void scan_rule(struct engine *e, struct rule *r, int64_t wm)
 			int64_t at = k->last_seen + r->absent_ms;
 			if (k->st != ST_FIRING && at <= wm) {
 				k->since = at;
-				struct buf b;
-				buf_init(&b);
-				struct rec rc;
-				deadman_record(e, k, &b, &rc);
-				fire(e, r, k, at, &rc, NULL);
-				rec_done(&rc);
-				buf_free(&b);
+				deadman_alert(e, r, k, at, DM_FIRE);
 			}
 			if (k->st == ST_FIRING && r->repeat_ms) {
 				while (k->last_emit + r->repeat_ms <= wm) {
 					k->last_emit += r->repeat_ms;
-					struct buf b;
-					buf_init(&b);
-					struct rec rc;
-					deadman_record(e, k, &b, &rc);
-					emit(e, r, k, "firing", k->last_emit, &rc, NULL);
-					rec_done(&rc);
-					buf_free(&b);
+					deadman_alert(e, r, k, k->last_emit, DM_REPEAT);
 				}
 				d = k->last_emit + r->repeat_ms;
 			} else if (k->st != ST_FIRING) {
@@ -1216,15 +1219,8 @@ static void apply(struct engine *e, struct rule *r, struct rec *rc, int64_t t, b
 		if (!c)
 			return;
 		k->last_seen = t;
-		if (k->st == ST_FIRING) {
-			struct buf b;
-			buf_init(&b);
-			struct rec ar;
-			deadman_record(e, k, &b, &ar);
-			resolve(e, r, k, t, &ar, NULL);
-			rec_done(&ar);
-			buf_free(&b);
-		}
+		if (k->st == ST_FIRING)
+			deadman_alert(e, r, k, t, DM_RESOLVE);
 		int64_t due = t + r->absent_ms;
 		if (due < rt->next_due)
 			rt->next_due = due;

@@ -68,15 +68,21 @@ CONF
 	wait_for 10 test -s "$dir/nginx.pid"
 }
 
-nginx_stop() {
-	local dir=$1 pid
-	[ -s "$dir/nginx.pid" ] || return 0
-	pid=$(cat "$dir/nginx.pid")
+# pidfile_stop FILE: stop the daemon whose pid FILE holds (TERM, then KILL
+# after 5 s) and remove FILE
+pidfile_stop() {
+	local file=$1 pid
+	[ -s "$file" ] || return 0
+	pid=$(cat "$file")
 	kill "$pid" 2>/dev/null || true
 	local i
 	for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 	kill -9 "$pid" 2>/dev/null || true
-	rm -f "$dir/nginx.pid"
+	rm -f "$file"
+}
+
+nginx_stop() {
+	pidfile_stop "$1/nginx.pid"
 }
 
 # log_settled LOG: nginx logs a request a moment after it answered it, so
@@ -165,12 +171,27 @@ CONF
 }
 
 mosquitto_stop() {
-	local dir=$1 pid
-	[ -s "$dir/mosquitto.pid" ] || return 0
-	pid=$(cat "$dir/mosquitto.pid")
-	kill "$pid" 2>/dev/null || true
-	local i
-	for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	kill -9 "$pid" 2>/dev/null || true
-	rm -f "$dir/mosquitto.pid"
+	pidfile_stop "$1/mosquitto.pid"
+}
+
+# small_tmpfs SIZE: a tmpfs of SIZE mounted at $MNT (exported, so that the
+# test files' teardown unmounts it), or the test is skipped
+small_tmpfs() {
+	export MNT="$BATS_TEST_TMPDIR/mnt"
+	mkdir -p "$MNT"
+	mount -t tmpfs -o "size=$1" tmpfs "$MNT" || skip "cannot mount a tmpfs here"
+}
+
+# kill_rounds N MAX_MS CMD...: N times, start CMD in the background and
+# kill -9 it after a random 5 to MAX_MS milliseconds
+kill_rounds() {
+	local n=$1 max=$2 round pid
+	shift 2
+	for round in $(seq "$n"); do
+		"$@" &
+		pid=$!
+		sleep "$(printf '0.%03d' $((RANDOM % (max - 4) + 5)))"
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" || true
+	done
 }

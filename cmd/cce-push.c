@@ -418,13 +418,10 @@ static int parse_options(int argc, char **argv, struct tool *t, struct config *c
 {
 	char err[512];
 	int ch;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":" CLI_COMMON_SHORTOPTS "H:", longopts, NULL)) != -1) {
-		int r = cli_common_option(&t->common, ch, optarg, err, sizeof err);
-		if (r < 0)
+	while ((ch = cli_getopt(&t->common, argc, argv, ":" CLI_COMMON_SHORTOPTS "H:", longopts, err,
+				 sizeof err)) != -1) {
+		if (ch == CLI_BAD)
 			return diag_usage("%s", err);
-		if (r > 0)
-			continue;
 		uint64_t v;
 		int rc = 0;
 		switch (ch) {
@@ -551,9 +548,6 @@ static int parse_options(int argc, char **argv, struct tool *t, struct config *c
 			if (c->stats_ms <= 0)
 				return diag_usage("--stats: the interval must be above zero");
 			break;
-		default:
-			cli_bad_option(argv, optind, optopt, ch, err, sizeof err);
-			return diag_usage("%s", err);
 		}
 	}
 	return 0;

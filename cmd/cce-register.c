@@ -544,13 +544,10 @@ static int parse_options(int argc, char **argv)
 {
 	char err[256];
 	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":" CLI_COMMON_SHORTOPTS "s:vo:", longopts, NULL)) != -1) {
-		int r = cli_common_option(&g.t.common, c, optarg, err, sizeof err);
-		if (r < 0)
+	while ((c = cli_getopt(&g.t.common, argc, argv, ":" CLI_COMMON_SHORTOPTS "s:vo:", longopts, err,
+				 sizeof err)) != -1) {
+		if (c == CLI_BAD)
 			return diag_usage("%s", err);
-		if (r > 0)
-			continue;
 		switch (c) {
 		case 'h': fputs(usage, stdout); fputs(cli_common_help, stdout); fflush(stdout); return -1;
 		case 'V': tool_print_version(&g.t); fflush(stdout); return -1;
@@ -593,9 +590,6 @@ static int parse_options(int argc, char **argv)
 			arr[(*cnt)++] = optarg;
 			break;
 		}
-		default:
-			cli_bad_option(argv, optind, optopt, c, err, sizeof err);
-			return diag_usage("%s", err);
 		}
 	}
 	return 0;

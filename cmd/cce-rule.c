@@ -81,14 +81,11 @@ int main(int argc, char **argv)
 	struct engine_opts eo = { .time_src = ".ts", .eval_timeout = 100 };
 	char err[512];
 	int c;
-	opterr = 0;
 #define USAGE(...) do { free(rules); return diag_usage(__VA_ARGS__); } while (0)
-	while ((c = getopt_long(argc, argv, ":" CLI_COMMON_SHORTOPTS "r:c", longopts, NULL)) != -1) {
-		int r = cli_common_option(&t.common, c, optarg, err, sizeof err);
-		if (r < 0)
+	while ((c = cli_getopt(&t.common, argc, argv, ":" CLI_COMMON_SHORTOPTS "r:c", longopts, err,
+				 sizeof err)) != -1) {
+		if (c == CLI_BAD)
 			USAGE("%s", err);
-		if (r > 0)
-			continue;
 		switch (c) {
 		case 'h': fputs(usage, stdout); fputs(cli_common_help, stdout); free(rules); return 0;
 		case 'V': tool_print_version(&t); free(rules); return 0;
@@ -115,9 +112,6 @@ int main(int argc, char **argv)
 			if (eo.eval_timeout <= 0)
 				USAGE("--eval-timeout: must be positive");
 			break;
-		default:
-			cli_bad_option(argv, optind, optopt, c, err, sizeof err);
-			USAGE("%s", err);
 		}
 	}
 	if (!nrules)

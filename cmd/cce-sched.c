@@ -101,16 +101,13 @@ int main(int argc, char **argv)
 	bool reschedule = false;
 	char err[512];
 	int c, status = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":" CLI_COMMON_SHORTOPTS "n:s:", longopts, NULL)) != -1) {
-		int r = cli_common_option(&t.common, c, optarg, err, sizeof err);
-		uint64_t u;
-		if (r < 0) {
+	while ((c = cli_getopt(&t.common, argc, argv, ":" CLI_COMMON_SHORTOPTS "n:s:", longopts, err,
+				 sizeof err)) != -1) {
+		if (c == CLI_BAD) {
 			status = diag_usage("%s", err);
 			goto done;
 		}
-		if (r > 0)
-			continue;
+		uint64_t u;
 		switch (c) {
 		case 'h':
 			fputs(usage, stdout);
@@ -146,10 +143,6 @@ int main(int argc, char **argv)
 			}
 			s.seed = u;
 			break;
-		default:
-			cli_bad_option(argv, optind, optopt, c, err, sizeof err);
-			status = diag_usage("%s", err);
-			goto done;
 		}
 	}
 	if (!nodes) {

@@ -107,13 +107,10 @@ int main(int argc, char **argv)
 	uint64_t v;
 	char err[256];
 	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-		int r = cli_common_option(&t.common, c, optarg, err, sizeof err);
-		if (r < 0)
+	while ((c = cli_getopt(&t.common, argc, argv, ":" CLI_COMMON_SHORTOPTS, longopts, err,
+				 sizeof err)) != -1) {
+		if (c == CLI_BAD)
 			return diag_usage("%s", err);
-		if (r > 0)
-			continue;
 		if (c >= OPT_CACHE && c <= OPT_DIR)
 			given |= 1u << (c - OPT_CACHE);
 		switch (c) {
@@ -159,9 +156,6 @@ int main(int argc, char **argv)
 		case OPT_MANIFEST: manifest = optarg; break;
 		case OPT_OUT: keyout = optarg; break;
 		case OPT_DIR: dir = optarg; break;
-		default:
-			cli_bad_option(argv, optind, optopt, c, err, sizeof err);
-			return diag_usage("%s", err);
 		}
 	}
 	if (optind >= argc)

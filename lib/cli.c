@@ -66,6 +66,24 @@ void cli_bad_option(char **argv, int optind_now, int optopt_now, int ret, char *
 		snprintf(err, errlen, "unknown or ambiguous option '%.*s'", (int)n, arg);
 }
 
+int cli_getopt(struct cce_common *c, int argc, char **argv, const char *shortopts,
+	       const struct option *longopts, char *err, size_t errlen)
+{
+	opterr = 0;
+	for (;;) {
+		int ch = getopt_long(argc, argv, shortopts, longopts, NULL);
+		if (ch == '?' || ch == ':') {
+			cli_bad_option(argv, optind, optopt, ch, err, errlen);
+			return CLI_BAD;
+		}
+		int r = ch == -1 ? 0 : cli_common_option(c, ch, optarg, err, errlen);
+		if (r < 0)
+			return CLI_BAD;
+		if (r == 0)
+			return ch;
+	}
+}
+
 /* A non-negative decimal with optional fraction; end at the first other
  * byte. Refuses signs, hex, exponents, inf and nan that strtod accepts. */
 static int number_prefix(const char *s, double *v, const char **end)

@@ -57,6 +57,14 @@ int cli_common_option(struct cce_common *c, int opt, const char *arg, char *err,
  * shortopts must start with ':'). */
 void cli_bad_option(char **argv, int optind_now, int optopt_now, int ret, char *err, size_t errlen);
 
+#define CLI_BAD (-2)
+/* getopt_long (shortopts starting with ':' CLI_COMMON_SHORTOPTS) with the
+ * common options taken into c: the next of the tool's own options, -1 at
+ * the end, or CLI_BAD with err filled (an unknown option, a missing
+ * argument, a bad value of a common option). */
+int cli_getopt(struct cce_common *c, int argc, char **argv, const char *shortopts,
+	       const struct option *longopts, char *err, size_t errlen);
+
 /* 0 or -1 with err filled. Durations: 250ms 30s 5m 2h 7d or bare seconds
  * (fractions allowed: 1.5s, 0.2). Result in milliseconds. */
 int cli_duration(const char *opt, const char *s, int64_t *ms, char *err, size_t errlen);

@@ -37,21 +37,15 @@ int main(int argc, char **argv)
 	int tick = -1;
 	char err[256];
 	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-		int r = cli_common_option(&t.common, c, optarg, err, sizeof err);
-		if (r < 0)
+	while ((c = cli_getopt(&t.common, argc, argv, ":" CLI_COMMON_SHORTOPTS, longopts, err,
+				 sizeof err)) != -1) {
+		if (c == CLI_BAD)
 			return diag_usage("%s", err);
-		if (r > 0)
-			continue;
 		switch (c) {
 		case 'h': fputs(usage, stdout); fputs(cli_common_help, stdout); return 0;
 		case 'V': tool_print_version(&t); return 0;
 		case OPT_ANY: any = true; break;
 		case OPT_TICK: tick = atoi(optarg); break;
-		default:
-			cli_bad_option(argv, optind, optopt, c, err, sizeof err);
-			return diag_usage("%s", err);
 		}
 	}
 	tool_start(&t);

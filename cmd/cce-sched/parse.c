@@ -474,17 +474,6 @@ int sched_claim_name(struct sched *s, int ti, char *err, size_t errlen)
 
 /* ---- state ---- */
 
-static int find_rep(const struct sched *s, int tn, int64_t replica)
-{
-	const struct tname *t = &s->tnames[tn];
-	for (int i = t->nreps - 1; i >= 0; i--) {
-		const struct rep *r = &s->reps[t->reps[i]];
-		if (r->live && r->replica == replica)
-			return t->reps[i];
-	}
-	return -1;
-}
-
 static void set_node(struct sched *s, struct rep *r, const char *node)
 {
 	free(r->gone);
@@ -522,7 +511,7 @@ int sched_add_state(struct sched *s, const struct json_doc *d, char *err, size_t
 		goto out;
 	}
 	int tn = tname_get(s, name);
-	int old = find_rep(s, tn, replica);
+	int old = sched_live_rep(s, tn, replica);
 	if (event) {
 		if (old < 0) {
 			fail(err, errlen, "task: no placement of '%s' replica %lld before this %s event",

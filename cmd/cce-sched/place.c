@@ -884,7 +884,7 @@ static void place_one(struct sched *s, struct pctx *c, int64_t replica, bool try
 	emit_unsched(s, c, NULL);
 }
 
-static int live_rep(const struct sched *s, int tn, int64_t replica)
+int sched_live_rep(const struct sched *s, int tn, int64_t replica)
 {
 	const struct tname *T = &s->tnames[tn];
 	for (int i = T->nreps - 1; i >= 0; i--) {
@@ -975,7 +975,7 @@ void sched_place_task(struct sched *s, int ti)
 		sched_scale_down(s, ti);
 	ctx_init(s, &c, ti, -1, -1);
 	for (int64_t r = 0; r < s->tasks[ti].replicas && !out_done(s->out); r++) {
-		int ri = known ? live_rep(s, tn, r) : -1;
+		int ri = known ? sched_live_rep(s, tn, r) : -1;
 		if (ri >= 0)
 			emit_kept(s, ri); /* already placed: it stays where it is */
 		else

@@ -198,6 +198,8 @@ void sched_reschedule(struct sched *s);
  * does it first; --batch does it for every task before anything moves or
  * is placed. */
 void sched_scale_down(struct sched *s, int ti);
+/* The live replica number replica of task name tn (its index in reps), or -1. */
+int sched_live_rep(const struct sched *s, int tn, int64_t replica);
 /* --batch, once every task is read: scale each down, then reschedule
  * (when asked), keeping batch_total right; then sort and place. */
 void sched_batch_prepare(struct sched *s, const int *tasks, int n, bool reschedule);

@@ -63,8 +63,6 @@ struct journal {
 };
 
 struct file_sink {
-	const struct target *t;
-	struct buf path;
 	char *open_path;
 	int fd;
 	bool regular;
@@ -73,12 +71,10 @@ struct file_sink {
 	struct journal j;               /* what the journal file holds */
 };
 
-static struct file_sink *file_new(const struct target *t, const struct sink_opts *o)
+static struct file_sink *file_new(const struct sink_opts *o)
 {
 	struct file_sink *f = xcalloc(1, sizeof *f);
-	f->t = t;
 	f->fd = f->jfd = -1;
-	buf_init(&f->path);
 	if (o->spool_dir) {
 		struct buf b;
 		buf_init(&b);
@@ -96,7 +92,6 @@ static void file_free(struct file_sink *f)
 		close(f->jfd);
 	free(f->open_path);
 	free(f->journal_path);
-	buf_free(&f->path);
 	free(f);
 }
 
@@ -188,22 +183,18 @@ static int journal_write(struct file_sink *f, const struct journal *j, struct at
 	return 0;
 }
 
-static enum verdict file_send(struct file_sink *f, const struct spool_batch *b, struct attempt *a)
+static enum verdict file_send(struct file_sink *f, const struct spool_batch *b, const char *path,
+			      struct attempt *a)
 {
-	if (target_expand(f->t, b->key, b->keylen, b->id, &f->path) < 0) {
-		snprintf(a->msg, sizeof a->msg, "the spooled batch does not fit the URL's placeholders");
-		return V_PERMANENT;
-	}
-	snprintf(a->where, sizeof a->where, "%s", f->path.data);
-	if (f->fd < 0 || strcmp(f->open_path, f->path.data) != 0) {
+	if (f->fd < 0 || strcmp(f->open_path, path) != 0) {
 		if (f->fd >= 0)
 			close(f->fd);
 		free(f->open_path);
-		f->open_path = xstrdup(f->path.data);
-		f->fd = open(f->path.data, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+		f->open_path = xstrdup(path);
+		f->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 		struct stat st;
 		if (f->fd < 0 || fstat(f->fd, &st) < 0) {
-			snprintf(a->msg, sizeof a->msg, "cannot open '%s': %s", f->path.data, strerror(errno));
+			snprintf(a->msg, sizeof a->msg, "cannot open '%s': %s", path, strerror(errno));
 			if (f->fd >= 0)
 				close(f->fd);
 			f->fd = -1;
@@ -213,7 +204,7 @@ static enum verdict file_send(struct file_sink *f, const struct spool_batch *b, 
 	}
 	if (!f->regular) {
 		if (fs_write_all(f->fd, b->data, b->len) < 0) {
-			snprintf(a->msg, sizeof a->msg, "cannot write '%s': %s", f->path.data, strerror(errno));
+			snprintf(a->msg, sizeof a->msg, "cannot write '%s': %s", path, strerror(errno));
 			close(f->fd);
 			f->fd = -1;
 			return V_RETRY;
@@ -222,7 +213,7 @@ static enum verdict file_send(struct file_sink *f, const struct spool_batch *b, 
 	}
 	struct stat st;
 	if (fstat(f->fd, &st) < 0) {
-		snprintf(a->msg, sizeof a->msg, "cannot stat '%s': %s", f->path.data, strerror(errno));
+		snprintf(a->msg, sizeof a->msg, "cannot stat '%s': %s", path, strerror(errno));
 		return V_RETRY;
 	}
 	off_t before = st.st_size;
@@ -238,7 +229,7 @@ static enum verdict file_send(struct file_sink *f, const struct spool_batch *b, 
 			 * whose acknowledgement was lost: take it back */
 			before = (off_t)f->j.off;
 			if (ftruncate(f->fd, before) < 0) {
-				snprintf(a->msg, sizeof a->msg, "cannot truncate '%s': %s", f->path.data,
+				snprintf(a->msg, sizeof a->msg, "cannot truncate '%s': %s", path,
 					 strerror(errno));
 				return V_RETRY;
 			}
@@ -249,7 +240,7 @@ static enum verdict file_send(struct file_sink *f, const struct spool_batch *b, 
 		}
 	}
 	if (fs_write_all(f->fd, b->data, b->len) < 0 || fdatasync(f->fd) < 0) {
-		snprintf(a->msg, sizeof a->msg, "cannot write '%s': %s", f->path.data, strerror(errno));
+		snprintf(a->msg, sizeof a->msg, "cannot write '%s': %s", path, strerror(errno));
 		/* take back a partial batch so that the retry does not leave
 		 * a torn line in the middle of the file */
 		if (ftruncate(f->fd, before) < 0) {
@@ -264,6 +255,8 @@ static enum verdict file_send(struct file_sink *f, const struct spool_batch *b, 
 
 struct sink {
 	enum sink_kind kind;
+	const struct target *t;
+	struct buf where;               /* the URL, path or topic of this batch */
 	void *impl;
 };
 
@@ -271,8 +264,10 @@ struct sink *sink_new(const struct target *t, const struct sink_opts *o, char *e
 {
 	struct sink *s = xcalloc(1, sizeof *s);
 	s->kind = t->kind;
+	s->t = t;
+	buf_init(&s->where);
 	switch (t->kind) {
-	case SINK_FILE: s->impl = file_new(t, o); break;
+	case SINK_FILE: s->impl = file_new(o); break;
 	case SINK_HTTP: s->impl = http_new(t, o, err, errlen); break;
 	case SINK_MQTT: s->impl = mqtt_new(t, o, err, errlen); break;
 	}
@@ -288,10 +283,15 @@ enum verdict sink_send(struct sink *s, const struct spool_batch *b, struct attem
 	a->status = 0;
 	a->retry_after_ms = -1;
 	a->msg[0] = a->where[0] = 0;
+	if (target_expand(s->t, b->key, b->keylen, b->id, &s->where) < 0) {
+		snprintf(a->msg, sizeof a->msg, "the spooled batch does not fit the URL's placeholders");
+		return V_PERMANENT;
+	}
+	snprintf(a->where, sizeof a->where, "%s", s->where.data);
 	switch (s->kind) {
-	case SINK_FILE: return file_send(s->impl, b, a);
-	case SINK_HTTP: return http_send(s->impl, b, a);
-	case SINK_MQTT: return mqtt_send(s->impl, b, a);
+	case SINK_FILE: return file_send(s->impl, b, s->where.data, a);
+	case SINK_HTTP: return http_send(s->impl, b, s->where.data, a);
+	case SINK_MQTT: return mqtt_send(s->impl, b, s->where.data, a);
 	}
 	return V_PERMANENT;
 }
@@ -305,5 +305,6 @@ void sink_free(struct sink *s)
 	case SINK_HTTP: http_free(s->impl); break;
 	case SINK_MQTT: mqtt_free(s->impl); break;
 	}
+	buf_free(&s->where);
 	free(s);
 }

@@ -9,7 +9,8 @@
  * disconnects, a full disk); PERMANENT for answers that will not change
  * (any other 4xx, a URL the batch cannot fill); STOPPED when *stop became
  * true during the attempt. The verdict for HTTP answers is taken in one
- * place, http_verdict. A sink is used by one thread at a time.
+ * place, http_verdict; the URL is filled from the batch in one place,
+ * sink_send, for every kind of sink. A sink is used by one thread at a time.
  */
 #ifndef CCE_PUSH_SINK_H
 #define CCE_PUSH_SINK_H

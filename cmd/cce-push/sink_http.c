@@ -8,11 +8,10 @@
 #include "sink_impl.h"
 
 struct http_sink {
-	const struct target *t;
 	const struct sink_opts *o;
 	CURL *c;
 	struct curl_slist *base;   /* headers every request carries */
-	struct buf url, body, gz;
+	struct buf body, gz;
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -36,9 +35,7 @@ struct http_sink *http_new(const struct target *t, const struct sink_opts *o, ch
 			   size_t errlen)
 {
 	struct http_sink *h = xcalloc(1, sizeof *h);
-	h->t = t;
 	h->o = o;
-	buf_init(&h->url);
 	buf_init(&h->body);
 	buf_init(&h->gz);
 	h->c = curl_easy_init();
@@ -97,13 +94,9 @@ struct http_sink *http_new(const struct target *t, const struct sink_opts *o, ch
 	return h;
 }
 
-enum verdict http_send(struct http_sink *h, const struct spool_batch *b, struct attempt *a)
+enum verdict http_send(struct http_sink *h, const struct spool_batch *b, const char *url,
+			struct attempt *a)
 {
-	if (target_expand(h->t, b->key, b->keylen, b->id, &h->url) < 0) {
-		snprintf(a->msg, sizeof a->msg, "the spooled batch does not fit the URL's placeholders");
-		return V_PERMANENT;
-	}
-	snprintf(a->where, sizeof a->where, "%s", h->url.data);
 	const char *body = b->data;
 	size_t len = b->len;
 	if (h->o->gzip) {
@@ -118,7 +111,7 @@ enum verdict http_send(struct http_sink *h, const struct spool_batch *b, struct 
 	snprintf(idem, sizeof idem, "Idempotency-Key: %s", b->id);
 	struct curl_slist key = { idem, h->base };
 	CURL *c = h->c;
-	curl_easy_setopt(c, CURLOPT_URL, h->url.data);
+	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, &key);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
@@ -157,7 +150,6 @@ void http_free(struct http_sink *h)
 		return;
 	curl_easy_cleanup(h->c);
 	curl_slist_free_all(h->base);
-	buf_free(&h->url);
 	buf_free(&h->body);
 	buf_free(&h->gz);
 	free(h);

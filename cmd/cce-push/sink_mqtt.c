@@ -29,7 +29,6 @@ struct mqtt_sink {
 	unsigned char pending_bit[65536 / 8];
 	size_t pending;
 	int refused;                    /* a PUBACK/PUBREC reason >= 0x80, or 0 */
-	struct buf topic;
 };
 
 static void on_connect(struct mosquitto *m, void *arg, int rc, int flags,
@@ -67,7 +66,6 @@ struct mqtt_sink *mqtt_new(const struct target *t, const struct sink_opts *o, ch
 	struct mqtt_sink *s = xcalloc(1, sizeof *s);
 	s->t = t;
 	s->o = o;
-	buf_init(&s->topic);
 	/* unique per connection: a broker drops the older of two equal ids */
 	static int seq;
 	char id[64];
@@ -171,13 +169,9 @@ static enum verdict ensure_connected(struct mqtt_sink *s, int64_t deadline, stru
 	return V_OK;
 }
 
-enum verdict mqtt_send(struct mqtt_sink *s, const struct spool_batch *b, struct attempt *a)
+enum verdict mqtt_send(struct mqtt_sink *s, const struct spool_batch *b, const char *topic,
+			struct attempt *a)
 {
-	if (target_expand(s->t, b->key, b->keylen, b->id, &s->topic) < 0) {
-		snprintf(a->msg, sizeof a->msg, "the spooled batch does not fit the URL's placeholders");
-		return V_PERMANENT;
-	}
-	snprintf(a->where, sizeof a->where, "%s", s->topic.data);
 	int64_t timeout = s->o->timeout_ms > 0 ? s->o->timeout_ms : 30000;
 	int64_t deadline = time_mono_ms() + timeout;
 	enum verdict v = ensure_connected(s, deadline, a);
@@ -198,10 +192,10 @@ enum verdict mqtt_send(struct mqtt_sink *s, const struct spool_batch *b, struct 
 			mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "batch", b->id);
 			mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "record", num);
 		}
-		int rc = mosquitto_publish_v5(s->m, &mid, s->topic.data, (int)n, p, s->o->qos, false, props);
+		int rc = mosquitto_publish_v5(s->m, &mid, topic, (int)n, p, s->o->qos, false, props);
 		mosquitto_property_free_all(&props);
 		if (rc != MOSQ_ERR_SUCCESS) {
-			snprintf(a->msg, sizeof a->msg, "cannot publish to '%s': %s", s->topic.data,
+			snprintf(a->msg, sizeof a->msg, "cannot publish to '%s': %s", topic,
 				 mosquitto_strerror(rc));
 			drop_connection(s);
 			return V_RETRY;
@@ -223,7 +217,7 @@ enum verdict mqtt_send(struct mqtt_sink *s, const struct spool_batch *b, struct 
 		}
 		if (time_mono_ms() > deadline) {
 			snprintf(a->msg, sizeof a->msg, "%zu of %u messages to '%s' not acknowledged in time",
-				 s->pending, b->nrec, s->topic.data);
+				 s->pending, b->nrec, topic);
 			drop_connection(s);
 			return V_RETRY;
 		}
@@ -259,6 +253,5 @@ void mqtt_free(struct mqtt_sink *s)
 		}
 		mosquitto_destroy(s->m);
 	}
-	buf_free(&s->topic);
 	free(s);
 }

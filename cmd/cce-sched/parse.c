@@ -530,26 +530,12 @@ int sched_add_state(struct sched *s, const struct json_doc *d, char *err, size_t
 	s->tasks[ti].tn = tn;
 	if (old >= 0)
 		s->reps[old].live = false;
-	if (s->nreps == s->capreps) {
-		s->capreps = s->capreps ? s->capreps * 2 : 64;
-		s->reps = xrealloc(s->reps, (size_t)s->capreps * sizeof *s->reps);
-	}
-	struct rep *r = &s->reps[s->nreps];
-	memset(r, 0, sizeof *r);
-	r->spec = ti;
-	r->tname = tn;
-	r->replica = replica;
-	r->live = true;
+	int ri = sched_new_rep(s, ti, tn, replica); /* (it may move reps) */
+	struct rep *r = &s->reps[ri];
 	int sc = json_get(d, 0, "score");
 	if (sc >= 0)
 		json_num(d, sc, &r->score);
 	set_node(s, r, node);
-	struct tname *t = &s->tnames[tn];
-	if (t->nreps == t->capreps) {
-		t->capreps = t->capreps ? t->capreps * 2 : 4;
-		t->reps = xrealloc(t->reps, (size_t)t->capreps * sizeof *t->reps);
-	}
-	t->reps[t->nreps++] = s->nreps++;
 	ret = 0;
 out:
 	free(event);

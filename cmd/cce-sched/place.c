@@ -85,7 +85,7 @@ static void uncommit(struct sched *s, int ri)
 	index_update(s, r->node);
 }
 
-static int new_rep(struct sched *s, int spec, int tn, int64_t replica)
+int sched_new_rep(struct sched *s, int spec, int tn, int64_t replica)
 {
 	if (s->nreps == s->capreps) {
 		s->capreps = s->capreps ? s->capreps * 2 : 64;
@@ -841,7 +841,7 @@ static bool preempt(struct sched *s, struct pctx *c)
 		explain_now(s, c);
 		struct cand k;
 		cand_make(s, c, best, &k);
-		int ri = new_rep(s, c->spec, c->tn, c->replica);
+		int ri = sched_new_rep(s, c->spec, c->tn, c->replica);
 		commit(s, ri, best);
 		ctx_take(s, c, best);
 		emit_placed(s, c, &k, NULL, NULL);
@@ -866,7 +866,7 @@ static void place_one(struct sched *s, struct pctx *c, int64_t replica, bool try
 	int ni = choose(s, c, &k);
 	if (ni >= 0) {
 		explain_now(s, c);
-		int ri = new_rep(s, c->spec, c->tn, replica);
+		int ri = sched_new_rep(s, c->spec, c->tn, replica);
 		commit(s, ri, ni);
 		ctx_take(s, c, ni);
 		emit_placed(s, c, &k, NULL, NULL);

@@ -198,6 +198,9 @@ void sched_reschedule(struct sched *s);
  * does it first; --batch does it for every task before anything moves or
  * is placed. */
 void sched_scale_down(struct sched *s, int ti);
+/* A new live replica of task spec under task name tn, on no node yet: its
+ * index in reps. */
+int sched_new_rep(struct sched *s, int spec, int tn, int64_t replica);
 /* The live replica number replica of task name tn (its index in reps), or -1. */
 int sched_live_rep(const struct sched *s, int tn, int64_t replica);
 /* --batch, once every task is read: scale each down, then reschedule

@@ -200,7 +200,7 @@ setup() {
 	[ "$(stat -c %s p.tar.zst)" -lt 4000 ]
 	# a file whose first bytes changed is not an append
 	cce-sync manifest src >remote.jsonl
-	printf 'X' | dd of=src/big.log bs=1 seek=10 conv=notrunc status=none
+	flip_byte src/big.log 10
 	printf 'more' >>src/big.log
 	cce-sync pack src --against remote.jsonl | tar --zstd -xOf - .cce/ops.jsonl >ops.jsonl
 	run jq -c '[.op,.path]' ops.jsonl

@@ -213,12 +213,7 @@ grown"
 	cce-sync manifest app >remote.jsonl
 	printf 'tail' >>src/segment
 	cce-sync pack src --against remote.jsonl >p.tar.zst
-	# (a byte that differs from the random one there: writing a fixed 'X'
-	# changed nothing one time in 256)
-	local b
-	b=$(od -An -tu1 -j5 -N1 app/current/segment | tr -d ' ')
-	# shellcheck disable=SC2059
-	printf "\\$(printf '%03o' $(((b + 1) % 256)))" | dd of="app/current/segment" bs=1 seek=5 conv=notrunc status=none
+	flip_byte app/current/segment 5
 	before=$(snap app)
 	run_cce -65 cce-sync unpack app <p.tar.zst
 	assert_stderr "after the append does not match its sha256"

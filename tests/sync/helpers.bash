@@ -30,3 +30,12 @@ assert_stderr() {
 	echo "stderr: $stderr" >&2
 	return 1
 }
+
+# flip_byte FILE OFFSET: change the byte at OFFSET to another value (a fixed
+# byte written over random data changes nothing one time in 256)
+flip_byte() {
+	local b
+	b=$(od -An -tu1 -j"$2" -N1 "$1" | tr -d ' ')
+	# shellcheck disable=SC2059
+	printf "\\$(printf '%03o' $(((b + 1) % 256)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}

@@ -213,7 +213,7 @@ static void test_index(void)
 				int slow = choose(&s, &c, &b);
 				mismatches += fast != slow;
 				if (fast >= 0) {
-					int ri = new_rep(&s, ti, c.tn, r);
+					int ri = sched_new_rep(&s, ti, c.tn, r);
 					commit(&s, ri, fast);
 					ctx_take(&s, &c, fast);
 					placements++;

@@ -237,9 +237,11 @@ static void unfill(const char *mnt)
 	unlink(path);
 }
 
+/* stops a waiting append before its second of waiting for deliveries is
+ * up (after it, a new segment lets the old one be dropped) */
 static void *abort_later(void *s)
 {
-	sleep(1);
+	usleep(300 * 1000);
 	spool_abort(s);
 	return NULL;
 }
@@ -352,8 +354,9 @@ static void test_full_fs(const char *base)
 	unfill(mnt);
 	ok(system(cmd) == 0, "clean");
 
-	/* every pending batch in the segment being written: nothing can go,
-	 * so nothing is dropped and the append waits (until aborted) */
+	/* every pending batch in the segment being written: nothing can go
+	 * at once, so nothing is dropped and the append waits for deliveries
+	 * (here until stopped) */
 	s = full_spool(dir, 3);
 	fill_up(mnt);
 	pthread_t th;

@@ -65,6 +65,11 @@ setup() {
 	run_cce -0 fleet --max-output 100 'head -c 5000 /dev/zero | tr "\0" x' <<<'{"node":"big","addr":"127.0.0.1"}'
 	run jq -c '{n: (.stdout|length), truncated}' <<<"$output"
 	assert_output '{"n":100,"truncated":["stdout"]}'
+	# decimal and binary units, as the C tools read them
+	run_cce -0 fleet --max-output 1kB 'head -c 5000 /dev/zero | tr "\0" x' <<<'{"node":"big","addr":"127.0.0.1"}'
+	assert_equal "$(jq '.stdout|length' <<<"$output")" 1000
+	run_cce -0 fleet --max-output=1.5KiB 'head -c 5000 /dev/zero | tr "\0" x' <<<'{"node":"big","addr":"127.0.0.1"}'
+	assert_equal "$(jq '.stdout|length' <<<"$output")" 1536
 }
 
 @test "--lines streams every output line of every node as one record" {
@@ -119,6 +124,85 @@ cce-fleet: stdin:4: expected a JSON object with node and addr"
 	assert_equal "${#lines[@]}" 6
 	# two waves of one second each
 	[ $((SECONDS - t0)) -ge 2 ]
+}
+
+# Good and bad values of lib/cli.c's grammar (cli_size, cli_duration):
+# units, fractions, leading zeros, double rounding, the overflow bounds,
+# the 64-character limit of the number, and what it refuses.
+grammar_sizes=(0 512 512B 64K 64k 64KiB 10M 10MiB 1G 1GiB 1T 1TiB 1kB 1KB 1MB 1GB 1TB
+	1.5K 1.5KiB .5K 5. 5.B 0.25MiB 007 0.001kB 0.1KB 16000000T 9007199254740993
+	15999999999999999999 000000000000000000000000000000000000000000000000000000000000001
+	'' x -1 +1 1.3B ' 1' '1 ' '10 MiB' 10mib 1e3 0x10 1KiBx 1Ki 1KIB . .K inf nan 1,5K
+	99999999999TiB 1b 1mb 1Kb 1.5 0.5 1.0000000001K 16777215T 17999999999999999999
+	18000000000000000000 18446744073709551615 16EiB 17179869184G 1KiB1 $'1\n' '１' '٣'
+	0000000000000000000000000000000000000000000000000000000000000001)
+grammar_durations=(0 250ms 30s 5m 2h 7d 1.5 1.5s .5 5. 5.s 0.2 1.5ms 0.0005 0.4ms 0.5ms
+	2.5ms 0.0015 100000000000d 9200000000000000000ms 9200000000000000001ms
+	000000000000000000000000000000000000000000000000000000000000005m
+	'' abc -1 +1 1e3 1S 1sec '1 s' '5m ' 1.5.5 . s ms 1M 1D 0x10 inf nan 1us 1min 1d1
+	106751991167d 9200000000000001024ms $'1\n' '５s'
+	0000000000000000000000000000000000000000000000000000000000000005)
+
+# verdict TOOL_NAME OPTION COMMAND...: exit status and stderr of COMMAND
+# --help (--help comes after the option, so it only wins if the value is
+# good), with the tool's and the option's names replaced
+verdict() {
+	local name=$1 opt=$2 err st=0
+	shift 2
+	err=$("$@" --help 2>&1 >/dev/null) || st=$?
+	err=${err//$name/TOOL}
+	echo "$st ${err//$opt:/OPT:}"
+}
+
+@test "--max-output and every script's durations are read as the C tools read theirs" {
+	# lib/cli.c itself: the value it gives each string, or its message
+	cat >cli.c <<'C'
+#include <stdio.h>
+#include <string.h>
+#include "cli.h"
+int main(int argc, char **argv)
+{
+	char err[512];
+	for (int i = 2; i < argc; i++) {
+		int64_t ms;
+		uint64_t b;
+		if (!strcmp(argv[1], "duration") && cli_duration("--x", argv[i], &ms, err, sizeof err) == 0)
+			printf("ok %lld\n", (long long)ms);
+		else if (!strcmp(argv[1], "size") && cli_size("--x", argv[i], &b, err, sizeof err) == 0)
+			printf("ok %llu\n", (unsigned long long)b);
+		else
+			printf("bad %s\n", err);
+	}
+	return 0;
+}
+C
+	cc -I"$CCE_ROOT/lib" -o cli cli.c "$CCE_BUILD/lib/libcce.a" -lm
+	# the scripts' one parser gives the same values and messages
+	local kind
+	for kind in size duration; do
+		local -n table=grammar_${kind}s
+		run ./cli "$kind" "${table[@]}"
+		local want=$output
+		run bash -c '. "$1"; k=$2; shift 2; for v; do if "cce_$k" --x "$v"; then echo "ok $REPLY"; else echo "bad $REPLY"; fi; done' \
+			_ "$CCE_ROOT/scripts/cce-lib.sh" "$kind" "${table[@]}"
+		assert_equal "$output" "$want"
+	done
+	# and each script option takes and refuses what a C tool's option
+	# does, with the same message: the whole tables for cce-fleet, some of
+	# them for the other scripts (they call the same parser)
+	local v c i=0 bad=()
+	for v in "${grammar_sizes[@]}"; do
+		c=$(verdict cce-sync --max-size cce-sync unpack --max-size "$v")
+		[ "$(verdict cce-fleet --max-output cce-fleet --max-output "$v")" = "$c" ] || bad+=("cce-fleet --max-output '$v'")
+	done
+	for v in "${grammar_durations[@]}"; do
+		c=$(verdict cce-push --linger cce-push --linger "$v")
+		[ "$(verdict cce-fleet --timeout cce-fleet --timeout "$v")" = "$c" ] || bad+=("cce-fleet --timeout '$v'")
+		[ $((i++ % 4)) -eq 0 ] || continue
+		[ "$(verdict cce-deploy --timeout cce-deploy --timeout "$v")" = "$c" ] || bad+=("cce-deploy --timeout '$v'")
+		[ "$(verdict cce-sim --interval cce-sim --interval "$v")" = "$c" ] || bad+=("cce-sim --interval '$v'")
+	done
+	[ "${#bad[@]}" -eq 0 ] || { printf 'not as in C: %s\n' "${bad[@]}"; false; }
 }
 
 @test "usage errors exit 64" {

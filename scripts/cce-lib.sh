@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+#!/bin/bash
 # cce-lib.sh: what the cce shell scripts share. Sourced, never run: each
 # script finds it next to itself (scripts/ in the source tree, the bin
 # directory once installed).
@@ -68,4 +68,35 @@ cce_seconds() {
 	printf -v f '%03d' $(($1 % 1000))
 	while [ -n "$f" ] && [ "${f: -1}" = 0 ]; do f=${f%0}; done
 	REPLY=$s${f:+.$f}
+}
+
+# The control characters JSON has no short escape for, and their escapes.
+cce_ctl=() cce_ctl_esc=()
+for cce_i in 1 2 3 4 5 6 7 11 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31; do
+	printf -v 'cce_ctl_esc[cce_i]' '\\u%04x' "$cce_i"
+	printf -v 'cce_ctl[cce_i]' '\\x%02x' "$cce_i"
+	printf -v 'cce_ctl[cce_i]' '%b' "${cce_ctl[cce_i]}"
+done
+unset cce_i
+
+# json_str TEXT: REPLY is TEXT as one JSON string, as jq writes it: ", \
+# and the control characters U+0001 to U+001F escaped, \b \f \n \r \t by
+# name and the others as \u00XX; everything else as is (DEL too, which jq
+# escapes and JSON need not). Builtins only, so that a caller may run it
+# once per line without a process per line. TEXT must be valid UTF-8.
+json_str() {
+	local s=$1 i
+	s=${s//\\/\\\\}
+	s=${s//\"/\\\"}
+	if [[ "$s" == *[[:cntrl:]]* ]]; then
+		s=${s//$'\t'/\\t}
+		s=${s//$'\n'/\\n}
+		s=${s//$'\r'/\\r}
+		s=${s//$'\b'/\\b}
+		s=${s//$'\f'/\\f}
+		for i in "${!cce_ctl[@]}"; do
+			s=${s//"${cce_ctl[i]}"/"${cce_ctl_esc[i]}"}
+		done
+	fi
+	REPLY="\"$s\""
 }

@@ -79,6 +79,31 @@ setup() {
 	assert_output '[{"node":"a","stream":"stderr","line":"oops \"q\""},{"node":"a","stream":"stdout","line":"{\"t\":1}"},{"node":"a","stream":"stdout","line":"{\"t\":2}"},{"node":"b","stream":"stderr","line":"oops \"q\""},{"node":"b","stream":"stdout","line":"{\"t\":1}"},{"node":"b","stream":"stdout","line":"{\"t\":2}"}]'
 }
 
+@test "--lines escapes control characters, quotes and backslashes as JSON does and keeps UTF-8" {
+	# every byte 0x01..0x1f but the newline that ends the line, then quotes,
+	# backslashes and UTF-8; a second line with DEL, which may pass as is
+	local fmt='' i
+	for i in $(seq 1 31); do [ "$i" = 10 ] || fmt+=$(printf '\\%03o' "$i"); done
+	fmt+='"q" \\\\ \\n \\u0041 é 日本 🎉'
+	run_cce -0 fleet --lines "printf '$fmt\\n\\177del\\n'" <<<'{"node":"a\"b","addr":"127.0.0.1"}'
+	assert_equal "${#lines[@]}" 2
+	printf "$fmt" >want
+	printf '\177del' >want2
+	# the bytes come back, and are written as jq writes them
+	jq -j -n 'input | .line' <<<"${lines[0]}" >got
+	cmp want got
+	assert_equal "${lines[0]}" "$(jq -c -n --rawfile l want '{node:"a\"b",stream:"stdout",line:$l}')"
+	jq -j -n 'input | .line' <<<"${lines[1]}" >got2
+	cmp want2 got2
+	# and the newline, which --lines never sees inside a line, by the same code
+	run bash -c '. "$1"; for i in $(seq 1 31) 34 92 127; do printf -v c "%02x" "$i"; printf -v c "%b" "\\x$c"; json_str "a${c}b"; echo "$REPLY"; done' _ "$CCE_ROOT/scripts/cce-lib.sh"
+	local want_all
+	want_all=$(for i in $(seq 1 31) 34 92 127; do printf 'a%bb' "\\x$(printf %02x "$i")" | jq -R -s -c .; done)
+	# jq escapes DEL, which JSON leaves free
+	assert_equal "$output" "${want_all//\\u007f/$'\x7f'}"
+	jq -e -s 'map(.[1:-1] | explode[0]) == ([range(1;32)] + [34, 92, 127])' <<<"$output"
+}
+
 @test "--lines keeps records whole when many nodes write long lines at once" {
 	for i in $(seq 1 6); do printf '{"node":"n%d","addr":"127.0.0.1"}\n' "$i"; done >nodes
 	run_cce -0 fleet -j 6 --lines 'for i in $(seq 200); do head -c 3000 /dev/zero | tr "\0" y; echo; done' <nodes

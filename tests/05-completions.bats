@@ -41,6 +41,19 @@ bash_complete() {
 	' _ "$CCE_ROOT/completions/$tool.bash" "$@"
 }
 
+# require PROGRAM:PACKAGE...: fail naming the programs that are missing
+# (the man pages are read through mandoc and col: without them every option
+# would look undocumented, which is not what is wrong)
+require() {
+	local p missing=()
+	for p in "$@"; do
+		command -v "${p%%:*}" >/dev/null || missing+=("${p%%:*} (Debian package ${p#*:})")
+	done
+	[ "${#missing[@]}" -eq 0 ] && return 0
+	echo "missing: ${missing[*]}; scripts/install-deps --test installs what is missing" >&2
+	return 1
+}
+
 @test "every tool with --help has bash and zsh completions and a man page" {
 	local t missing=()
 	for t in $(tools); do
@@ -52,6 +65,7 @@ bash_complete() {
 }
 
 @test "every --help option is in both completion files and in the man page" {
+	require mandoc:mandoc col:bsdextrautils
 	local t o bad=()
 	for t in $(tools); do
 		local man

@@ -124,6 +124,8 @@ struct open_batch {
 	struct buf key, data;
 	uint32_t nrec;
 	int64_t first_ms;
+	const char *source;   /* where its first record came from */
+	uint64_t first_line, last_line;
 };
 
 struct reader {
@@ -134,7 +136,8 @@ struct reader {
 	struct open_batch ob[MAX_OPEN];
 	size_t nob;
 	bool failed;          /* the spool could not be written */
-	uint64_t lost;        /* records read but never spooled */
+	uint64_t lost;        /* records read but never spooled, nor dead-lettered */
+	uint64_t unspooled;   /* records read that went to the dead-letter file instead */
 };
 
 /* A secret or a header file: its content without the final newline. */
@@ -294,6 +297,29 @@ static int64_t linger_due(struct reader *r, const struct config *c, int64_t now)
 	return next;
 }
 
+/* A batch read but not spooled (the spool failed, or its file system is
+ * full at the end): into the dead-letter file if it can be written, else
+ * named on stderr as lost. Never silently. */
+static void keep_unspooled(struct reader *r, struct open_batch *ob, const char *dead)
+{
+	if (!ob->nrec)
+		return;
+	char err[1024];
+	if (dead && fs_append(dead, ob->data.data, ob->data.len, 0600, true, err, sizeof err) == 0) {
+		diag_error("%" PRIu32 " records read (%s lines %" PRIu64 "-%" PRIu64
+			   ") could not be spooled: written to the dead-letter file '%s'",
+			   ob->nrec, ob->source, ob->first_line, ob->last_line, dead);
+		r->unspooled += ob->nrec;
+	} else {
+		diag_error("%" PRIu32 " records read (%s lines %" PRIu64 "-%" PRIu64
+			   ") could not be spooled and are lost", ob->nrec, ob->source,
+			   ob->first_line, ob->last_line);
+		r->lost += ob->nrec;
+	}
+	buf_reset(&ob->data);
+	ob->nrec = 0;
+}
+
 static void print_stats(struct config *c, struct reader *r, struct tool *t)
 {
 	struct spool_stats st;
@@ -305,10 +331,11 @@ static void print_stats(struct config *c, struct reader *r, struct tool *t)
 			 "{\"tool\":\"cce-push\",\"ts\":%" PRId64 ",\"read\":%" PRIu64 ",\"rejected\":%" PRIu64
 			 ",\"accepted\":%" PRIu64 ",\"delivered\":%" PRIu64 ",\"delivered_batches\":%" PRIu64
 			 ",\"spooled\":%" PRIu64 ",\"spooled_bytes\":%" PRIu64 ",\"dropped\":%" PRIu64
-			 ",\"dead_letter\":%" PRIu64 ",\"retries\":%" PRIu64 "}\n",
+			 ",\"dead_letter\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"retries\":%" PRIu64 "}\n",
 			 time_now_ms(), t->in ? jsonl_lines(t->in) : 0, t->in ? jsonl_rejected(t->in) : 0,
 			 st.appended_records, sh->delivered_records, sh->delivered_batches, st.records,
-			 st.bytes, st.dropped_records, sh->dead_records, sh->retries);
+			 st.bytes, st.dropped_records, sh->dead_records + r->unspooled, r->lost,
+			 sh->retries);
 	pthread_mutex_unlock(&sh->mu);
 	if (n > 0)
 		diag_raw(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
@@ -400,8 +427,12 @@ static void read_loop(struct tool *t, struct config *c, struct reader *r, const 
 				break;
 			ob->first_ms = now;
 		}
-		if (!ob->nrec)
+		if (!ob->nrec) {
 			ob->first_ms = now;
+			ob->source = line.source;
+			ob->first_line = line.lineno;
+		}
+		ob->last_line = line.lineno;
 		buf_add(&ob->data, line.data, line.len);
 		buf_addc(&ob->data, '\n');
 		ob->nrec++;
@@ -706,12 +737,9 @@ int main(int argc, char **argv)
 	}
 	/* Persist what was read: over --spool-max if need be, since these
 	 * records are out of the pipe already. */
-	for (size_t i = 0; i < r.nob; i++) {
-		if (!r.failed && commit(&r, &r.ob[i], true) != 0)
-			r.lost += r.ob[i].nrec;
-		else if (r.failed)
-			r.lost += r.ob[i].nrec;
-	}
+	for (size_t i = 0; i < r.nob; i++)
+		if (r.failed || commit(&r, &r.ob[i], true) != 0)
+			keep_unspooled(&r, &r.ob[i], dead);
 	while (r.nob)
 		remove_batch(&r, r.nob - 1);
 	if (!r.failed) {
@@ -721,8 +749,6 @@ int main(int argc, char **argv)
 			r.failed = true;
 		}
 	}
-	if (r.lost)
-		diag_error("%" PRIu64 " records read could not be spooled and are lost", r.lost);
 	spool_close_input(r.spool);
 	if (sig_stop || r.failed)
 		spool_abort(r.spool);
@@ -753,6 +779,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < nsenders; i++)
 		sender_join(&senders[i]);
 
+	if (c.stats_ms > 0)
+		print_stats(&c, &r, &t); /* the last one: every record of the run counted */
 	struct spool_stats st;
 	spool_stats(r.spool, &st);
 	if (st.dropped_records)
@@ -760,7 +788,7 @@ int main(int argc, char **argv)
 			  " batches were dropped (--when-full drop-oldest)",
 			  st.dropped_records, st.dropped_batches);
 	if (!status) {
-		if (r.failed || r.lost || sh->failed)
+		if (r.failed || r.lost || r.unspooled || sh->failed)
 			status = CCE_EX_IOERR;
 		else if (st.records)
 			status = CCE_EX_TEMPFAIL;

@@ -48,6 +48,10 @@ struct flight {
 	bool done;
 };
 
+struct run {
+	uint64_t off, end;
+};
+
 struct spool {
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
@@ -81,6 +85,12 @@ struct spool {
 	uint64_t done_bytes;      /* frames done but behind one still in flight */
 	uint64_t backlog_recs;
 	uint64_t ack_gen;
+	uint64_t ack_wgen;        /* generation of the last ack record written */
+	/* runs of frames beyond send known done from an earlier run (read
+	 * from the ack file): handed out as done, never sent */
+	struct run *pre;
+	size_t npre;
+	bool can_punch;           /* the file system frees holes punched */
 	bool input_closed, aborted;
 	struct spool_stats st;
 };
@@ -261,27 +271,139 @@ static struct seg *seg_find(struct spool *s, uint64_t off)
 	return NULL;
 }
 
+/*
+ * The ack file: where the oldest frame not yet done starts, and the runs
+ * of frames beyond it that are done already (delivered out of order, or
+ * dropped behind a batch still in flight), so that a restart neither
+ * resends a dropped frame nor mistakes a punched hole for a torn tail.
+ * Two slots of ACK_SLOT bytes in one 4 KiB block, written alternately in
+ * place (no new blocks on a full file system; a torn slot leaves the
+ * other); the one with the higher generation and a good check word wins.
+ * A slot: magic, run count, generation, ack, runs, FNV-1a of the rest.
+ */
+#define ACK2_MAGIC "CCEK"
+#define ACK_SLOT 2048
+#define ACK_RUNS_MAX ((ACK_SLOT - 32) / 16)
+
+static uint64_t fnv64(const unsigned char *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+/* The runs of done frames beyond ack, in order and merged: those handed
+ * out and done, then those known done from an earlier run and not yet
+ * reached. Lock held. */
+static size_t done_runs(const struct spool *s, struct run *out, size_t max)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < s->nfl; i++) {
+		const struct flight *f = &s->fl[i];
+		if (!f->done || f->end == f->off)
+			continue;
+		if (n && out[n - 1].end == f->off)
+			out[n - 1].end = f->end;
+		else if (n < max)
+			out[n++] = (struct run){ f->off, f->end };
+		else
+			return n;
+	}
+	for (size_t i = 0; i < s->npre; i++) {
+		struct run r = s->pre[i];
+		if (r.end <= s->send)
+			continue;
+		if (r.off < s->send)
+			r.off = s->send;
+		if (n && out[n - 1].end == r.off)
+			out[n - 1].end = r.end;
+		else if (n < max)
+			out[n++] = r;
+		else
+			return n;
+	}
+	return n;
+}
+
 static int write_ack(struct spool *s)
 {
 	if (s->mem)
 		return 0;
-	unsigned char rec[ACK_LEN];
-	memcpy(rec, ACK_MAGIC, 4);
-	put64(rec + 4, s->ack);
-	put64(rec + 12, ~s->ack);
-	put32(rec + 20, 0);
-	/* one small write in place: no new blocks are needed on a full file
-	 * system, and kill -9 cannot tear it; the check word catches the rest */
-	return pwrite(s->ackfd, rec, ACK_LEN, 0) == ACK_LEN ? 0 : -1;
+	unsigned char rec[ACK_SLOT];
+	struct run runs[ACK_RUNS_MAX];
+	size_t n = done_runs(s, runs, ACK_RUNS_MAX);
+	memset(rec, 0, sizeof rec);
+	memcpy(rec, ACK2_MAGIC, 4);
+	put32(rec + 4, (uint32_t)n);
+	put64(rec + 8, ++s->ack_wgen);
+	put64(rec + 16, s->ack);
+	for (size_t i = 0; i < n; i++) {
+		put64(rec + 24 + 16 * i, runs[i].off);
+		put64(rec + 32 + 16 * i, runs[i].end);
+	}
+	size_t body = 24 + 16 * n;
+	put64(rec + body, fnv64(rec, body));
+	/* one write in place, into the slot not holding the last record: kill
+	 * -9 cannot tear it, and a torn sector leaves the other slot */
+	off_t at = (off_t)(s->ack_wgen & 1) * ACK_SLOT;
+	return pwrite(s->ackfd, rec, ACK_SLOT, at) == ACK_SLOT ? 0 : -1;
 }
 
+/* One slot: 0 and its contents, or -1 when it does not verify. */
+static int read_ack_slot(const unsigned char *rec, uint64_t *gen, uint64_t *ack, struct run *runs,
+			 size_t *nruns)
+{
+	if (memcmp(rec, ACK2_MAGIC, 4) != 0)
+		return -1;
+	uint32_t n = get32(rec + 4);
+	if (n > ACK_RUNS_MAX || get64(rec + 24 + 16 * n) != fnv64(rec, 24 + 16 * n))
+		return -1;
+	*gen = get64(rec + 8);
+	*ack = get64(rec + 16);
+	uint64_t last = *ack;
+	for (uint32_t i = 0; i < n; i++) {
+		runs[i].off = get64(rec + 24 + 16 * i);
+		runs[i].end = get64(rec + 32 + 16 * i);
+		if (runs[i].off < last || runs[i].end <= runs[i].off)
+			return -1;
+		last = runs[i].end;
+	}
+	*nruns = n;
+	return 0;
+}
+
+/* The acknowledged position and the done runs beyond it (into s->pre);
+ * an older spool's 24-byte record is read too. */
 static uint64_t read_ack(struct spool *s)
 {
-	unsigned char rec[ACK_LEN];
-	if (pread(s->ackfd, rec, ACK_LEN, 0) != ACK_LEN || memcmp(rec, ACK_MAGIC, 4) != 0 ||
-	    get64(rec + 4) != ~get64(rec + 12))
-		return 0;
-	return get64(rec + 4);
+	unsigned char rec[2 * ACK_SLOT];
+	ssize_t got = pread(s->ackfd, rec, sizeof rec, 0);
+	uint64_t best_gen = 0, best_ack = 0;
+	bool found = false;
+	for (int slot = 0; slot < 2; slot++) {
+		if (got < (ssize_t)(slot + 1) * ACK_SLOT)
+			break;
+		struct run runs[ACK_RUNS_MAX];
+		size_t n;
+		uint64_t gen, ack;
+		if (read_ack_slot(rec + slot * ACK_SLOT, &gen, &ack, runs, &n) < 0)
+			continue;
+		if (found && gen <= best_gen)
+			continue;
+		found = true;
+		best_gen = gen;
+		best_ack = ack;
+		free(s->pre);
+		s->pre = xmalloc((n ? n : 1) * sizeof *s->pre);
+		memcpy(s->pre, runs, n * sizeof *runs);
+		s->npre = n;
+	}
+	s->ack_wgen = best_gen;
+	if (!found && got >= ACK_LEN && memcmp(rec, ACK_MAGIC, 4) == 0 &&
+	    get64(rec + 4) == ~get64(rec + 12))
+		return get64(rec + 4); /* a spool from before the runs */
+	return best_ack;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -290,12 +412,20 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Check the frames of one segment from local offset pos; returns the end
- * of the last good frame, adding their records to *recs. */
-static uint64_t verify_seg(int fd, uint64_t pos, uint64_t size, uint64_t start, uint64_t *recs,
-			   struct buf *tmp)
+/* Check the frames of one segment from local offset pos, stepping over
+ * the runs known done (their frames may be holes now); returns the end of
+ * the last good frame, adding the records of the others to *recs. */
+static uint64_t verify_seg(const struct spool *s, int fd, uint64_t pos, uint64_t size,
+			   uint64_t start, uint64_t *recs, struct buf *tmp)
 {
+	size_t r = 0;
 	while (pos < size) {
+		while (r < s->npre && s->pre[r].end <= start + pos)
+			r++;
+		if (r < s->npre && s->pre[r].off <= start + pos) {
+			pos = s->pre[r].end - start;
+			continue;
+		}
 		unsigned char hb[HDR_LEN];
 		struct hdr h;
 		if (size - pos < HDR_LEN || pread_all(fd, hb, HDR_LEN, pos) < 0 || decode_hdr(hb, &h) < 0)
@@ -316,6 +446,22 @@ static uint64_t verify_seg(int fd, uint64_t pos, uint64_t size, uint64_t start, 
 		pos += HDR_LEN + body;
 	}
 	return pos;
+}
+
+/* Keep the done runs that lie within [ack, end) of what recovery kept. */
+static void clip_runs(struct spool *s, uint64_t end)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < s->npre; i++) {
+		struct run r = s->pre[i];
+		if (r.off < s->ack)
+			r.off = s->ack;
+		if (r.end > end)
+			r.end = end;
+		if (r.off < r.end)
+			s->pre[k++] = r;
+	}
+	s->npre = k;
 }
 
 static int recover(struct spool *s, char *err, size_t errlen)
@@ -381,7 +527,7 @@ static int recover(struct spool *s, char *err, size_t errlen)
 		}
 		uint64_t size = (uint64_t)st.st_size;
 		uint64_t local = pos - starts[i];
-		uint64_t good = local > size ? size : verify_seg(fd, local, size, starts[i],
+		uint64_t good = local > size ? size : verify_seg(s, fd, local, size, starts[i],
 							      &s->backlog_recs, &tmp);
 		if (good < size) {
 			if (ftruncate(fd, (off_t)good) < 0 || fsync(fd) < 0) {
@@ -405,6 +551,7 @@ static int recover(struct spool *s, char *err, size_t errlen)
 	buf_free(&tmp);
 	if (s->ack > pos)
 		s->ack = pos;
+	clip_runs(s, pos);
 	if (s->ack == pos && s->nsegs > 0 && pos > s->segs[0].start) {
 		/* everything was delivered: start afresh, freeing the space */
 		while (s->nsegs > 1)
@@ -449,6 +596,7 @@ struct spool *spool_open(const struct spool_opts *o, char *err, size_t errlen)
 			s->seg_size = 8 * 1024 * 1024;
 	}
 	s->lockfd = s->ackfd = -1;
+	s->can_punch = true;
 	if (s->mem) {
 		if (seg_create(s, 0, err, errlen) < 0) {
 			spool_close(s);
@@ -515,6 +663,7 @@ void spool_close(struct spool *s)
 	fs_unlock(s->lockfd);
 	free(s->segs);
 	free(s->fl);
+	free(s->pre);
 	free(s->dir);
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->mu);
@@ -566,11 +715,30 @@ static int advance(struct spool *s)
 	return r;
 }
 
+/* The run known done from an earlier run that holds position off, or
+ * NULL. Lock held. */
+static const struct run *pre_run_at(struct spool *s, uint64_t off)
+{
+	while (s->npre && s->pre[0].end <= off) {
+		memmove(s->pre, s->pre + 1, (s->npre - 1) * sizeof *s->pre);
+		s->npre--;
+	}
+	return s->npre && s->pre[0].off <= off ? &s->pre[0] : NULL;
+}
+
 /* Step send over a gap left by segments deleted in an earlier run (their
- * frames were all done): the gap counts as done. Lock held. */
+ * frames were all done) and over runs the ack file says are done: they
+ * count as done. Lock held. */
 static void skip_gap(struct spool *s)
 {
 	while (s->send < s->wend) {
+		const struct run *r = pre_run_at(s, s->send);
+		if (r) {
+			uint64_t end = r->end < s->wend ? r->end : s->wend;
+			flight_push(s, s->send, end, 0, true);
+			s->send = end;
+			continue;
+		}
 		struct seg *g = seg_find(s, s->send);
 		size_t i = g ? (size_t)(g - s->segs) : 0;
 		if (!g || i + 1 >= s->nsegs || s->send < g->start + g->size)
@@ -626,6 +794,70 @@ static uint64_t room_boundary(struct spool *s)
 	return 0;
 }
 
+#define PUNCH_BLOCK 4096
+
+/* The bytes of the whole blocks inside [a, b). */
+static uint64_t whole_blocks(uint64_t a, uint64_t b)
+{
+	uint64_t x = (a + PUNCH_BLOCK - 1) / PUNCH_BLOCK, y = b / PUNCH_BLOCK;
+	return y > x ? (y - x) * PUNCH_BLOCK : 0;
+}
+
+/* Free the whole blocks of [a, b) in the segments holding it. 0, or -1
+ * with errno (EOPNOTSUPP where the file system cannot punch holes). */
+static int punch(struct spool *s, uint64_t a, uint64_t b)
+{
+	const uint64_t blk = PUNCH_BLOCK;
+	for (size_t i = 0; i < s->nsegs; i++) {
+		uint64_t lo = s->segs[i].start, hi = lo + s->segs[i].size;
+		uint64_t x = a > lo ? a - lo : 0, y = (b < hi ? b : hi) - lo;
+		if (b <= lo || a >= hi)
+			continue;
+		x = (x + blk - 1) / blk * blk;
+		y = y / blk * blk;
+		if (y > x && fallocate(s->segs[i].fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				       (off_t)x, (off_t)(y - x)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The file system is full: drop the oldest frames not handed out until
+ * the whole blocks they occupy add up to need, write the ack file (so
+ * that no restart takes the holes for a torn tail or resends what was
+ * dropped), sync it, and punch the holes. 1 room was made, 0 nothing is
+ * left to drop, -1 an error (errno; EOPNOTSUPP: no holes here, segments
+ * must go whole). Lock held. */
+static int drop_to_punch(struct spool *s, uint64_t need)
+{
+	struct run todo[16];
+	size_t n = 0;
+	uint64_t freed = 0;
+	while (freed < need && n < 16) {
+		skip_gap(s);
+		if (s->send >= s->wend)
+			break;
+		uint64_t from = s->send;
+		if (drop_one(s) < 0)
+			return -1;
+		if (n && todo[n - 1].end == from) {
+			freed -= whole_blocks(todo[n - 1].off, todo[n - 1].end);
+			todo[n - 1].end = s->send;
+		} else {
+			todo[n++] = (struct run){ from, s->send };
+		}
+		freed += whole_blocks(todo[n - 1].off, todo[n - 1].end);
+	}
+	if (!n)
+		return 0;
+	if (write_ack(s) < 0 || fdatasync(s->ackfd) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (punch(s, todo[i].off, todo[i].end) < 0)
+			return -1;
+	return 1;
+}
+
 static uint64_t used(const struct spool *s)
 {
 	return s->pend - s->ack - s->done_bytes;
@@ -636,56 +868,160 @@ static bool stopping(struct spool *s)
 	return s->aborted || sig_stop;
 }
 
-int spool_append(struct spool *s, const char *key, size_t keylen, const char *data,
-		 size_t len, uint32_t nrec, bool force, char *err, size_t errlen)
+static int read_error(struct spool *s, char *err, size_t errlen)
 {
-	uint64_t flen = HDR_LEN + keylen + len;
-	pthread_mutex_lock(&s->mu);
+	snprintf(err, errlen, "cannot read spool '%s': %s", s->dir ? s->dir : "(memory)",
+		 strerror(errno));
+	return -1;
+}
+
+/* Wait a little for the senders, letting the caller's idle hook run.
+ * Lock held. */
+static void wait_idle(struct spool *s, int ms)
+{
+	timed_wait(s, ms);
+	if (s->idle) {
+		pthread_mutex_unlock(&s->mu);
+		s->idle(s->idle_arg);
+		pthread_mutex_lock(&s->mu);
+	}
+}
+
+/* Until a frame of flen bytes fits under --spool-max: wait for
+ * acknowledgements, or with drop_oldest drop the oldest frames not
+ * handed out. 0, 1 stopped, -1 error. Lock held. */
+static int room_under_max(struct spool *s, uint64_t flen, bool force, char *err, size_t errlen)
+{
+	bool dropped = false;
+	int rc = 0;
 	for (;;) {
 		if (s->aborted && !force) {
-			pthread_mutex_unlock(&s->mu);
-			return 1;
+			rc = 1;
+			break;
 		}
 		if (force || used(s) == 0 || used(s) + flen <= s->max)
 			break;
 		if (s->drop_oldest && s->send < s->wend) {
 			if (drop_one(s) < 0) {
-				pthread_mutex_unlock(&s->mu);
-				snprintf(err, errlen, "cannot read spool '%s': %s",
-					 s->dir ? s->dir : "(memory)", strerror(errno));
-				return -1;
+				rc = read_error(s, err, errlen);
+				break;
 			}
+			dropped = true;
 			continue;
 		}
 		if (sig_stop) {
-			pthread_mutex_unlock(&s->mu);
-			return 1;
+			rc = 1;
+			break;
 		}
 		if (s->pend > s->wend) {
 			/* what waits for a sync must reach the senders, or
 			 * nothing ever makes room */
 			pthread_mutex_unlock(&s->mu);
-			if (spool_sync(s, err, errlen) < 0)
-				return -1;
+			rc = spool_sync(s, err, errlen);
 			pthread_mutex_lock(&s->mu);
+			if (rc < 0)
+				break;
 			continue;
 		}
-		timed_wait(s, 100);
-		if (s->idle) {
-			pthread_mutex_unlock(&s->mu);
-			s->idle(s->idle_arg);
-			pthread_mutex_lock(&s->mu);
+		wait_idle(s, 100);
+	}
+	/* frames dropped behind one in flight are done only once the ack
+	 * file says so */
+	if (dropped && write_ack(s) < 0 && rc == 0) {
+		snprintf(err, errlen, "cannot write '%s/ack': %s", s->dir, strerror(errno));
+		rc = -1;
+	}
+	return rc;
+}
+
+/* Where holes cannot be punched, only a whole segment makes room: drop
+ * the oldest frames not handed out up to the first segment that can go.
+ * true when one went. Lock held. */
+static int drop_to_boundary(struct spool *s, char *err, size_t errlen)
+{
+	uint64_t boundary = room_boundary(s);
+	if (!boundary)
+		return 0;
+	/* a gap after it is skipped, not taken for the next frame */
+	for (;;) {
+		skip_gap(s);
+		if (s->send >= boundary)
+			break;
+		if (drop_one(s) < 0)
+			return read_error(s, err, errlen);
+	}
+	advance(s);
+	cleanup(s);
+	if (write_ack(s) < 0) {
+		snprintf(err, errlen, "cannot write '%s/ack': %s", s->dir, strerror(errno));
+		return -1;
+	}
+	return 1;
+}
+
+/* The file system is full. Segments delivered out of order go first.
+ * With drop_oldest, the oldest frames not handed out are dropped and
+ * their blocks punched out of their segment (or, where the file system
+ * has no holes, dropped until a whole segment goes); otherwise, or when
+ * nothing is left to drop, wait up to a second for acknowledgements.
+ * 0 try again (in a new segment when *rotate), 1 stopped, -1 error. */
+static int room_on_full_fs(struct spool *s, uint64_t flen, bool force, bool *warned, bool *rotate,
+			   char *err, size_t errlen)
+{
+	/* what was written must reach the senders first */
+	if (spool_sync(s, err, errlen) < 0)
+		return -1;
+	pthread_mutex_lock(&s->mu);
+	if (!*warned)
+		s->st.full_waits++;
+	*warned = true;
+	*rotate = false;
+	size_t nsegs = s->nsegs;
+	cleanup(s);
+	int r = 0;
+	if (s->nsegs == nsegs && s->drop_oldest && s->can_punch) {
+		r = drop_to_punch(s, flen + PUNCH_BLOCK);
+		if (r < 0 && errno == EOPNOTSUPP) {
+			s->can_punch = false;
+			r = 0;
+		} else if (r < 0) {
+			snprintf(err, errlen, "cannot make room in spool '%s': %s", s->dir,
+				 strerror(errno));
 		}
 	}
-	uint64_t off = s->pend;
+	if (r == 0 && s->nsegs == nsegs && s->drop_oldest && !s->can_punch)
+		r = drop_to_boundary(s, err, errlen);
+	if (r != 0 || s->nsegs < nsegs) {
+		*rotate = s->nsegs < nsegs;
+		pthread_mutex_unlock(&s->mu);
+		return r < 0 ? -1 : 0;
+	}
+	if (force) {
+		pthread_mutex_unlock(&s->mu);
+		snprintf(err, errlen, "spool '%s' is full: %s", s->dir ? s->dir : "(memory)",
+			 strerror(ENOSPC));
+		return -1;
+	}
+	uint64_t gen = s->ack_gen;
+	for (int i = 0; i < 10 && gen == s->ack_gen && !stopping(s); i++)
+		wait_idle(s, 100);
+	bool stop = stopping(s);
+	pthread_mutex_unlock(&s->mu);
+	/* a new segment, so that the acknowledged ones can go */
+	*rotate = true;
+	return stop ? 1 : 0;
+}
+
+/* Write one frame at off, starting a segment when the current one is
+ * full or rotate asks, making room when the file system is full. 0, 1
+ * stopped, -1 error. */
+static int write_frame(struct spool *s, uint64_t off, const struct iovec iov[3], uint64_t flen, bool force,
+		       char *err, size_t errlen)
+{
+	bool warned = false, rotate = false;
+	pthread_mutex_lock(&s->mu);
 	struct seg g = s->segs[s->nsegs - 1];
 	pthread_mutex_unlock(&s->mu);
-
-	struct hdr h = { nrec, (uint32_t)keylen, len, { 0 } };
-	spool_batch_id(off, nrec, key, keylen, data, len, h.hash);
-	unsigned char hb[HDR_LEN];
-	encode_hdr(hb, &h);
-	bool warned = false, rotate = false;
 	for (;;) {
 		uint64_t local = off - g.start;
 		if (local > 0 && (rotate || local >= s->seg_size)) {
@@ -703,11 +1039,10 @@ int spool_append(struct spool *s, const char *key, size_t keylen, const char *da
 			local = 0;
 		}
 		rotate = false;
-		struct iovec iov[3] = {
-			{ hb, HDR_LEN }, { (void *)key, keylen }, { (void *)data, len },
-		};
-		if (pwritev_all(g.fd, iov, 3, local) == 0)
-			break;
+		struct iovec left[3]; /* pwritev_all consumes its vector */
+		memcpy(left, iov, sizeof left);
+		if (pwritev_all(g.fd, left, 3, local) == 0)
+			return 0;
 		int e = errno;
 		if (ftruncate(g.fd, (off_t)local) < 0) {
 			/* a torn frame left behind is cut off by the next recovery */
@@ -719,66 +1054,38 @@ int spool_append(struct spool *s, const char *key, size_t keylen, const char *da
 				 strerror(e));
 			return -1;
 		}
-	full:
-		if (force) {
-			snprintf(err, errlen, "spool '%s' is full: %s", s->dir ? s->dir : "(memory)",
-				 strerror(ENOSPC));
-			return -1;
-		}
-		/* The file system is full: wait for acknowledgements, then
-		 * start a new segment so that the acknowledged ones can go.
-		 * What was written must reach the senders first. */
-		if (spool_sync(s, err, errlen) < 0)
-			return -1;
+	full:;
+		int r = room_on_full_fs(s, flen, force, &warned, &rotate, err, errlen);
+		if (r != 0)
+			return r;
 		pthread_mutex_lock(&s->mu);
-		if (!warned)
-			s->st.full_waits++;
-		warned = true;
-		/* segments delivered out of order may be waiting to go: room
-		 * without dropping anything */
-		size_t nsegs = s->nsegs;
-		cleanup(s);
-		uint64_t boundary = s->nsegs < nsegs || !s->drop_oldest ? 0 : room_boundary(s);
-		if (boundary) {
-			/* make room as --spool-max would: drop the oldest frames
-			 * not handed out until a segment goes (a gap after it is
-			 * skipped, not taken for the next frame) */
-			for (;;) {
-				skip_gap(s);
-				if (s->send >= boundary)
-					break;
-				if (drop_one(s) < 0) {
-					pthread_mutex_unlock(&s->mu);
-					snprintf(err, errlen, "cannot read spool '%s': %s",
-						 s->dir ? s->dir : "(memory)", strerror(errno));
-					return -1;
-				}
-			}
-			advance(s);
-			cleanup(s);
-		}
-		if (s->nsegs < nsegs) {
-			g = s->segs[s->nsegs - 1];
-			pthread_mutex_unlock(&s->mu);
-			rotate = true;
-			continue;
-		}
-		uint64_t gen = s->ack_gen;
-		for (int i = 0; i < 10 && gen == s->ack_gen && !stopping(s); i++) {
-			timed_wait(s, 100);
-			if (s->idle) {
-				pthread_mutex_unlock(&s->mu);
-				s->idle(s->idle_arg);
-				pthread_mutex_lock(&s->mu);
-			}
-		}
-		bool stop = stopping(s);
 		g = s->segs[s->nsegs - 1];
 		pthread_mutex_unlock(&s->mu);
-		if (stop)
-			return 1;
-		rotate = true;
 	}
+}
+
+int spool_append(struct spool *s, const char *key, size_t keylen, const char *data,
+		 size_t len, uint32_t nrec, bool force, char *err, size_t errlen)
+{
+	uint64_t flen = HDR_LEN + keylen + len;
+	pthread_mutex_lock(&s->mu);
+	int rc = room_under_max(s, flen, force, err, errlen);
+	uint64_t off = s->pend;
+	pthread_mutex_unlock(&s->mu);
+	if (rc != 0)
+		return rc;
+
+	struct hdr h = { nrec, (uint32_t)keylen, len, { 0 } };
+	spool_batch_id(off, nrec, key, keylen, data, len, h.hash);
+	unsigned char hb[HDR_LEN];
+	encode_hdr(hb, &h);
+	struct iovec iov[3] = {
+		{ hb, HDR_LEN }, { (void *)key, keylen }, { (void *)data, len },
+	};
+	rc = write_frame(s, off, iov, flen, force, err, errlen);
+	if (rc != 0)
+		return rc;
+
 	pthread_mutex_lock(&s->mu);
 	s->pend = off + flen;
 	s->segs[s->nsegs - 1].size = s->pend - s->segs[s->nsegs - 1].start;

@@ -252,15 +252,77 @@ static uint64_t frames_in(const struct spool *s, size_t i)
 	return (s->segs[i + 1].start - s->segs[i].start) / (HDR_LEN + sizeof big_frame);
 }
 
-static struct spool *full_spool(const char *dir, int frames)
+/* A spool of frames; without punch, as on a file system that cannot
+ * punch holes (only whole segments make room there). */
+static struct spool *full_spool(const char *dir, int frames, bool punch)
 {
 	struct spool_opts o = { .dir = dir, .max = 1u << 30, .drop_oldest = true, .seg_size = 8192 };
 	char err[512];
 	struct spool *s = spool_open(&o, err, sizeof err);
+	if (s)
+		s->can_punch = punch;
 	for (int i = 0; s && i < frames; i++)
 		if (append_big(s) != 0)
 			return NULL;
 	return s;
+}
+
+/* Where holes can be punched, a full file system costs only the oldest
+ * frames needed to free room for the append, even inside the segment
+ * being written and behind a batch in flight; a restart sees them as
+ * dropped, never as a torn tail. */
+static void test_full_fs_punch(const char *mnt, const char *dir, const char *clean)
+{
+	struct spool_stats st;
+	struct spool_batch b;
+	char err[512];
+	const uint64_t flen = HDR_LEN + sizeof big_frame;
+
+	/* one segment: everything pending is in the segment being written */
+	struct spool *s = full_spool(dir, 3, true);
+	ok(s && s->nsegs == 1, "punch: one segment");
+	fill_up(mnt);
+	ok(append_big(s) == 0, "punch: one segment, the append fits");
+	spool_stats(s, &st);
+	ok(st.dropped_batches >= 1 && st.dropped_batches <= 3, "punch: one segment, %llu dropped",
+	   (unsigned long long)st.dropped_batches);
+	spool_close(s);
+	unfill(mnt);
+	ok(system(clean) == 0, "clean");
+
+	/* behind a batch in flight: only as many as the room needs, never
+	 * the batch in flight, and they stay dropped across a restart. The
+	 * room is the frame plus a block (5,136 bytes) in whole 4 KiB blocks;
+	 * with 8 KiB segments of 1,040-byte frames a partial block is lost at
+	 * both ends of each segment's part: at most 12 frames */
+	s = full_spool(dir, 40, true);
+	ok(s != NULL, "punch: 40 frames");
+	ok(spool_next(s, &b, err, sizeof err) == 1 && b.off == 0, "punch: the first batch is in flight");
+	fill_up(mnt);
+	ok(append_big(s) == 0, "punch: the append fits");
+	spool_stats(s, &st);
+	uint64_t dropped = st.dropped_batches;
+	ok(dropped >= 5 && dropped <= 12, "punch: %llu dropped, the fewest that free the room",
+	   (unsigned long long)dropped);
+	ok(s->send == b.end + dropped * flen, "punch: the oldest after the one in flight went");
+	uint64_t backlog = st.records;
+	spool_batch_free(&b);
+	spool_close(s);
+	struct spool_opts o = { .dir = dir, .max = 1u << 30, .seg_size = 8192 };
+	s = spool_open(&o, err, sizeof err);
+	ok(s != NULL, "punch: reopened: %s", s ? "" : err);
+	spool_stats(s, &st);
+	ok(s && st.records == backlog, "punch: the restart finds what was kept: %llu of %llu",
+	   (unsigned long long)st.records, (unsigned long long)backlog);
+	/* the batch that was in flight comes first, then the first not dropped */
+	ok(s && spool_next(s, &b, err, sizeof err) == 1 && b.off == 0, "punch: the batch in flight again");
+	spool_batch_free(&b);
+	ok(s && spool_next(s, &b, err, sizeof err) == 1 && b.off == (1 + dropped) * flen,
+	   "punch: then the oldest kept");
+	spool_batch_free(&b);
+	spool_close(s);
+	unfill(mnt);
+	ok(system(clean) == 0, "clean");
 }
 
 static void test_full_fs(const char *base)
@@ -282,7 +344,7 @@ static void test_full_fs(const char *base)
 
 	/* the oldest batch in flight: the rest of its segment and all of the
 	 * next go, exactly, and the append then fits */
-	struct spool *s = full_spool(dir, 40);
+	struct spool *s = full_spool(dir, 40, false);
 	ok(s && s->nsegs >= 4, "40 frames in several segments");
 	ok(spool_next(s, &b[0], err, sizeof err) == 1, "the first batch is in flight");
 	uint64_t want = frames_in(s, 0) - 1 + frames_in(s, 1);
@@ -299,7 +361,7 @@ static void test_full_fs(const char *base)
 
 	/* a segment delivered out of order frees room without a drop (one
 	 * more frame first, so that no rotation comes to clean up anyway) */
-	s = full_spool(dir, 41);
+	s = full_spool(dir, 41, false);
 	int nb = 0;
 	uint64_t seg1_end = s->segs[2].start;
 	while (s->send < seg1_end && nb < 64)
@@ -323,7 +385,7 @@ static void test_full_fs(const char *base)
 
 	/* after a restart with a gap (a segment delivered while an older
 	 * batch was in flight): exactly one segment's frames go */
-	s = full_spool(dir, 40);
+	s = full_spool(dir, 40, false);
 	nb = 0;
 	while (s->send < seg1_end && nb < 64)
 		if (spool_next(s, &b[nb], err, sizeof err) == 1) nb++; else break;
@@ -336,6 +398,8 @@ static void test_full_fs(const char *base)
 	struct spool_opts o = { .dir = dir, .max = 1u << 30, .drop_oldest = true, .seg_size = 8192 };
 	s = spool_open(&o, err, sizeof err);
 	ok(s != NULL, "reopened over the gap");
+	if (s)
+		s->can_punch = false;
 	/* the gap is not part of the first segment */
 	want = s ? s->segs[0].size / (HDR_LEN + sizeof big_frame) : 0;
 	fill_up(mnt);
@@ -357,7 +421,7 @@ static void test_full_fs(const char *base)
 	/* every pending batch in the segment being written: nothing can go
 	 * at once, so nothing is dropped and the append waits for deliveries
 	 * (here until stopped) */
-	s = full_spool(dir, 3);
+	s = full_spool(dir, 3, false);
 	fill_up(mnt);
 	pthread_t th;
 	pthread_create(&th, NULL, abort_later, s);
@@ -369,6 +433,7 @@ static void test_full_fs(const char *base)
 	unfill(mnt);
 	ok(system(cmd) == 0, "clean");
 
+	test_full_fs_punch(mnt, dir, cmd);
 	snprintf(cmd, sizeof cmd, "umount %s", mnt);
 	ok(system(cmd) == 0, "unmount");
 }

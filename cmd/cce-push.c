@@ -541,6 +541,10 @@ static int parse_options(int argc, char **argv, struct tool *t, struct config *c
 		case OPT_TIMEOUT:
 			if (cli_duration("--timeout", optarg, &c->sink.timeout_ms, err, sizeof err) < 0)
 				return diag_usage("%s", err);
+			/* 0 would mean "wait forever" to libcurl, and --retry-for
+			 * could never give up on a server that never answers */
+			if (c->sink.timeout_ms == 0)
+				return diag_usage("--timeout: '%s' must be more than 0", optarg);
 			break;
 		case OPT_QOS:
 			if (cli_uint("--qos", optarg, 0, 2, &v, err, sizeof err) < 0)

@@ -20,6 +20,9 @@ teardown() {
 	stderr_has "needs {batch}"
 	run_cce -64 cce-push --when-full never file:x
 	stderr_has "--when-full: invalid policy 'never'"
+	run_cce -64 cce-push --timeout 0 file:x
+	stderr_has "--timeout: '0' must be more than 0"
+	run_cce -64 cce-push --timeout 0ms file:x
 	run_cce -64 cce-push --drain --no-spool file:x
 	run_cce -64 cce-push --qos 3 mqtt://127.0.0.1/t
 	run_cce -64 cce-push --bearer-file /nonexistent http://127.0.0.1:1/x

@@ -198,3 +198,26 @@ accounted() {
 	[ $((kept + dead)) -eq "$read" ]
 	same_records <(sed -n "$((kept + 1)),$((kept + dead))p" "$d/in") "$d/dead.jsonl"
 }
+
+@test "--retry-for gives up on a server that accepts and never answers (--timeout cannot be 0)" {
+	local d=$BATS_TEST_TMPDIR port
+	port=$(free_port)
+	# a listener that takes the connection and says nothing
+	python3 -c '
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16)
+conns = []
+while True:
+    c, _ = s.accept(); conns.append(c)
+' "$port" 3>&- &
+	local srv=$!
+	wait_for 10 python3 -c "import socket; socket.create_connection(('127.0.0.1', $port)).close()"
+	gen 10 >"$d/in"
+	run_cce -64 cce-push --timeout 0 "http://127.0.0.1:$port/x" "$d/in"
+	run_cce -75 timeout 60 cce-push --spool "$d/spool" --timeout 300ms --backoff 100ms \
+		--retry-for 1s "http://127.0.0.1:$port/x" "$d/in"
+	kill "$srv"
+	stderr_like "timed out|Timeout"
+	stderr_like "10 records stay in the spool"
+}

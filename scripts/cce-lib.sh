@@ -70,6 +70,12 @@ cce_seconds() {
 	REPLY=$s${f:+.$f}
 }
 
+# cce_bytes TEXT: REPLY is the length of TEXT in bytes, whatever the locale.
+cce_bytes() {
+	local LC_ALL=C
+	REPLY=${#1}
+}
+
 # The control characters JSON has no short escape for, and their escapes.
 cce_ctl=() cce_ctl_esc=()
 for cce_i in 1 2 3 4 5 6 7 11 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31; do

@@ -104,6 +104,36 @@ setup() {
 	jq -e -s 'map(.[1:-1] | explode[0]) == ([range(1;32)] + [34, 92, 127])' <<<"$output"
 }
 
+# forks N: the processes cce-fleet --lines starts (clone, fork, vfork, as
+# strace counts them) for a node whose command prints N lines; a local
+# "ssh" runs the command, so that the count is cce-fleet's own
+forks() {
+	echo '{"node":"a","addr":"127.0.0.1"}' |
+		strace -f -qq -c -o "sum.$1" -e trace=clone,clone3,fork,vfork \
+			cce-fleet --ssh "$BATS_TEST_TMPDIR/local-ssh" --lines "seq $1" >"out.$1"
+	assert_equal "$(wc -l <"out.$1")" "$1"
+	awk '$NF ~ /^(clone|clone3|fork|vfork)$/ { n += $4 } END { print n + 0 }' "sum.$1"
+}
+
+@test "--lines starts no process per line" {
+	command -v strace >/dev/null || skip "strace is not installed"
+	strace -f -o /dev/null true || skip "strace cannot trace here"
+	cat >local-ssh <<'SH'
+#!/bin/sh
+# [-o opt]... host -- command: run command here
+while [ $# -gt 0 ]; do case "$1" in -o) shift 2 ;; --) shift; break ;; *) shift ;; esac; done
+exec sh -c "$*"
+SH
+	chmod +x local-ssh
+	local few many
+	few=$(forks 200)
+	many=$(forks 2000)
+	echo "forks: $few for 200 lines, $many for 2000 lines" >&3
+	# the same handful whatever the number of lines
+	[ "$few" -gt 0 ] && [ "$few" -lt 50 ]
+	[ "$many" -le $((few + 2)) ]
+}
+
 @test "--lines keeps records whole when many nodes write long lines at once" {
 	for i in $(seq 1 6); do printf '{"node":"n%d","addr":"127.0.0.1"}\n' "$i"; done >nodes
 	run_cce -0 fleet -j 6 --lines 'for i in $(seq 200); do head -c 3000 /dev/zero | tr "\0" y; echo; done' <nodes

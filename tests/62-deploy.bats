@@ -120,3 +120,27 @@ deploy() {
 	run_cce ! cce-deploy --nodes nodes.jsonl nope tasks.jsonl
 	assert_equal "$stderr" "cce-deploy: cannot read app directory 'nope': not a directory"
 }
+
+@test "inputs that cannot be read exit 74, a key that cannot be read 64: codes of cce(7) only" {
+	# 74, as cce-sync pack and cce-sched give for the same files
+	run_cce -74 deploy nope tasks.jsonl
+	assert_equal "$stderr" "cce-deploy: cannot read app directory 'nope': not a directory"
+	run_cce -74 deploy app no-tasks.jsonl
+	assert_equal "$stderr" "cce-deploy: cannot read tasks file 'no-tasks.jsonl'"
+	run_cce -74 cce-deploy --nodes no-nodes.jsonl --ssh "$FAKE_SSH" app tasks.jsonl
+	assert_equal "${stderr##*$'\n'}" "cce-deploy: cannot read node file 'no-nodes.jsonl'"
+	# 64, as cce-sync pack --sign gives
+	run_cce -64 deploy --sign no-key app tasks.jsonl
+	assert_equal "${stderr%%$'\n'*}" "cce-deploy: cannot read signing key 'no-key'"
+	# and no path of the script exits with a code cce(7) does not list
+	run grep -nE '(exit|die[^(]*) ("?[0-9]+"?)$|\<die .* [0-9]+$' "$CCE_ROOT/scripts/cce-deploy"
+	local line bad=()
+	while IFS= read -r line; do
+		[[ "$line" =~ [^0-9]([0-9]+)\"?$ ]] || continue
+		case "${BASH_REMATCH[1]}" in 0|1|64|65|69|74|75) ;; *) bad+=("$line") ;; esac
+	done <<<"$output"
+	[ "${#bad[@]}" -eq 0 ] || { printf 'exit code not in cce(7): %s\n' "${bad[@]}"; false; }
+	# the man page lists the same codes
+	run bash -c "mandoc -Tascii '$CCE_ROOT/man/cce-deploy.1' | col -b | sed -n '/^EXIT STATUS/,/^EXAMPLES/p' | grep -oE '^ +[0-9]+' | tr -d ' ' | tr '\n' ' '"
+	assert_output "0 1 64 69 74 "
+}

@@ -9,6 +9,17 @@ load lib/common
 	assert_line --partial "== 7. rescheduling"
 	assert_line --regexp '^   records in: 20000, rejected: [1-9][0-9]*, alerts: [1-9][0-9]*, delivered: [0-9]+ data \+ [1-9][0-9]* alerts$'
 	assert_line --regexp '^   placements: 2, moves: 1$'
+	# the alert lines: state, rule, then the message, which names the
+	# device once (or the device alone for a rule without a message)
+	assert_line --regexp '^     firing overheat dev-[0-9]{4} at [0-9]+(\.[0-9]+)?C$'
+	local line n=0
+	while IFS= read -r line; do
+		[[ "$line" =~ ^\ {5}(firing|resolved)\  ]] || continue
+		n=$((n + 1))
+		[[ "$line" =~ ^\ {5}(firing|resolved)\ (overheat\ dev-[0-9]{4}\ at\ -?[0-9]+(\.[0-9]+)?C|hot-average\ dev-[0-9]{4})$ ]] ||
+			{ echo "bad alert line: '$line'"; false; }
+	done <<<"$output"
+	assert_equal "$n" 5
 	# every record that was not rejected was delivered
 	local rejected delivered
 	rejected=$(sed -nE 's/.*rejected: ([0-9]+),.*/\1/p' <<<"$output")

@@ -634,10 +634,12 @@ static int run(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	tool_init(&g.t, "cce-register");
+	int status = tool_init(&g.t, "cce-register");
+	if (status)
+		return status;
 	g.ap.t = &g.t;
 	g.ap.verify = verify;
-	int status = run(argc, argv);
+	status = run(argc, argv);
 	status = tool_finish(&g.t, status);
 	store_close(g.store);
 	if (g.t.in)

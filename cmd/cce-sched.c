@@ -95,12 +95,14 @@ int main(int argc, char **argv)
 	};
 	struct tool t;
 	struct sched s;
-	tool_init(&t, "cce-sched");
+	int status = tool_init(&t, "cce-sched");
+	if (status)
+		return status;
 	sched_init(&s, &t.out);
 	const char *nodes = NULL, *state = NULL;
 	bool reschedule = false;
 	char err[512];
-	int c, status = 0;
+	int c;
 	while ((c = cli_getopt(&t.common, argc, argv, ":" CLI_COMMON_SHORTOPTS "n:s:", longopts, err,
 				 sizeof err)) != -1) {
 		if (c == CLI_BAD) {

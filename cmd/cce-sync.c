@@ -93,7 +93,9 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct tool t;
-	tool_init(&t, "cce-sync");
+	int held = tool_init(&t, "cce-sync");
+	if (held)
+		return held;
 	/* paths are UTF-8 (manifests are JSON): libarchive must not try to
 	 * convert them from the user's locale when it writes or reads pax */
 	if (!setlocale(LC_CTYPE, "C.UTF-8"))

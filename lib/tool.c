@@ -1,19 +1,47 @@
 #include "tool.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "sig.h"
 
-void tool_init(struct tool *t, const char *prog)
+/* 0, or -1 with errno: the lowest descriptor free is the one being held,
+ * since those below it are in use by then. */
+static int hold_std_fds(void)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		int nul = open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
+		if (nul < 0)
+			return -1;
+		if (nul != fd) {
+			int r = dup2(nul, fd);
+			int e = errno;
+			close(nul);
+			errno = e;
+			if (r < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+int tool_init(struct tool *t, const char *prog)
 {
 	memset(t, 0, sizeof *t);
 	diag_init(prog);
+	int held = hold_std_fds();
+	if (held < 0)
+		diag_error("cannot open '/dev/null' in place of a closed stdin, stdout or stderr: %s",
+			   strerror(errno));
 	sig_install();
 	cli_common_init(&t->common);
 	out_init(&t->out, 1, false);
+	return held < 0 ? CCE_EX_IOERR : 0;
 }
 
 void tool_start(struct tool *t)

@@ -1,8 +1,9 @@
 /*
  * tool: the skeleton every cmd/cce-NAME.c main shares.
  *
- * Promises: tool_init names the tool for diagnostics, installs the signal
- * flags and sets the common options to their defaults. tool_open_input
+ * Promises: tool_init names the tool for diagnostics, makes sure that
+ * descriptors 0, 1 and 2 are in use (see below), installs the signal flags
+ * and sets the common options to their defaults. tool_open_input
  * wires the reader to the contract: rejected lines reported through diag as
  * "cce-NAME: SOURCE:LINE: reason", --rejects, --strict, --max-line, and the
  * output flushed whenever input would block. tool_finish flushes and closes
@@ -27,7 +28,15 @@ struct tool {
 	bool input_failed;    /* a source could not be read */
 };
 
-void tool_init(struct tool *t, const char *prog);
+/* Call first in main, before any file is opened: a tool started with
+ * stdin, stdout or stderr closed would otherwise give that number to the
+ * next file it opens, and read its own lock file as input or write its
+ * records into its state. Each closed one is held by /dev/null, opened the
+ * other way round (stdin write-only, stdout and stderr read-only) so that
+ * using it still fails with EBADF, as using the closed one would have.
+ * Returns 0, or CCE_EX_IOERR (reported) when /dev/null cannot be opened:
+ * main must then return that code at once. */
+int tool_init(struct tool *t, const char *prog);
 /* Call after options are parsed (applies -q and -u). */
 void tool_start(struct tool *t);
 struct jsonl_reader *tool_open_input(struct tool *t, char *const *files, int nfiles,

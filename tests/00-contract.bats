@@ -265,3 +265,102 @@ null
 	run_cce -0 jsonl-echo in.jsonl
 	assert_equal "$(jq -c . <<<"$output")" "$(jq -c . in.jsonl)"
 }
+
+# ---- closed standard descriptors: a tool started with stdin, stdout or
+# stderr closed must not hand that number to a file of its own (a lock read
+# as input, records written into the state); using the closed one fails as
+# it would have, EBADF, and the tool says so
+
+# closed_in CMD... / closed_out CMD...: CMD with stdin or stdout closed,
+# the rest into files (run's own pipe would take the closed number); sets
+# status, output and stderr
+closed_in() {
+	status=0
+	"$@" <&- >"$BATS_TEST_TMPDIR/closed.out" 2>"$BATS_TEST_TMPDIR/closed.err" || status=$?
+	output=$(cat "$BATS_TEST_TMPDIR/closed.out")
+	stderr=$(cat "$BATS_TEST_TMPDIR/closed.err")
+}
+closed_out() {
+	status=0
+	"$@" >&- 2>"$BATS_TEST_TMPDIR/closed.err" || status=$?
+	output=
+	stderr=$(cat "$BATS_TEST_TMPDIR/closed.err")
+}
+
+@test "stdin or stdout closed: jsonl-echo fails with EBADF" {
+	closed_in jsonl-echo
+	assert_equal "$status" 74
+	assert_equal "$stderr" "jsonl-echo: cannot read 'stdin': Bad file descriptor"
+	closed_out jsonl-echo <<<"$good1"
+	assert_equal "$status" 74
+	assert_equal "$stderr" "jsonl-echo: cannot write to stdout: Bad file descriptor"
+}
+
+@test "stdin or stdout closed: cce-push reads no spool file as input, writes no receipt into the spool" {
+	closed_in cce-push "file:$BATS_TEST_TMPDIR/out.jsonl"
+	assert_equal "$status" 74
+	assert_equal "$stderr" "cce-push: cannot read 'stdin': Bad file descriptor"
+	assert_output ""
+	[[ "$(cat "$CCE_HOME"/spool/*/lock)" =~ ^[0-9]+$ ]]
+	closed_out cce-push --receipts "file:$BATS_TEST_TMPDIR/out.jsonl" <<<"$good1"
+	assert_equal "$status" 74
+	assert_equal "$stderr" "cce-push: cannot write to stdout: Bad file descriptor"
+	assert_equal "$(cat out.jsonl)" "$good1"
+	run grep -rl '"batch"' "$CCE_HOME/spool"
+	assert_output ""
+	[[ "$(cat "$CCE_HOME"/spool/*/lock)" =~ ^[0-9]+$ ]]
+}
+
+@test "stdin or stdout closed: cce-rule reads no state lock as input, writes no alert into it" {
+	printf '%s\n' '[{"name":"hot","key":".device","when":".temp > 30"}]' >rules.json
+	closed_in cce-rule -r rules.json --state st
+	assert_equal "$status" 74
+	assert_equal "$stderr" "cce-rule: cannot read 'stdin': Bad file descriptor"
+	closed_out cce-rule -r rules.json --state st2 <<<"$good2"
+	assert_equal "$status" 74
+	assert_equal "$stderr" "cce-rule: cannot write to stdout: Bad file descriptor"
+	run grep -l firing st2.lock
+	assert_output ""
+}
+
+@test "stdin, stdout or stderr closed: cce-sched keeps its input, output and rejects apart" {
+	printf '%s\n' '{"node":"n1","state":"ready","capacity":{"cpu":4,"mem_mb":1024}}' >nodes.jsonl
+	# the node file must not stand in for the tasks on stdin
+	closed_in cce-sched --nodes nodes.jsonl
+	assert_equal "$status" 74
+	assert_equal "$stderr" "cce-sched: cannot read 'stdin': Bad file descriptor"
+	# nor the rejects file for stdout or stderr
+	closed_out cce-sched --nodes nodes.jsonl --rejects rej <<<'bad
+{"task":"t","cpu":1}'
+	assert_equal "$status" 74
+	assert_equal "$(cat rej)" "bad"
+	printf 'bad\n' | cce-sched --nodes nodes.jsonl --rejects rej2 2>&- || true
+	assert_equal "$(cat rej2)" "bad"
+}
+
+@test "stdin or stdout closed: cce-register reads stdin for '-', writes no event into its rejects" {
+	run_cce cce-register init
+	: >ops.jsonl
+	# the ops file, read first, must not stand in for stdin
+	closed_in cce-register apply ops.jsonl -
+	assert_equal "$status" 74
+	assert_equal "$stderr" "cce-register: cannot read 'stdin': Bad file descriptor"
+	closed_out cce-register apply --rejects rej <<<'{"op":"reboot","node":"n1"}'
+	assert_equal "$status" 74
+	assert_equal "$(cat rej)" '{"op":"reboot","node":"n1"}'
+	[[ "$stderr" == *"cce-register: cannot write to stdout: Bad file descriptor" ]]
+}
+
+@test "stdin or stdout closed: cce-sync reads no directory as its stream, exit 74" {
+	mkdir -p src/d && printf 'x\n' >src/d/f
+	closed_in cce-sync unpack dst
+	assert_equal "$status" 74
+	assert_equal "$stderr" "cce-sync: cannot read the stream: Bad file descriptor"
+	run ls -A dst
+	assert_output ""
+	closed_out cce-sync manifest src
+	assert_equal "$status" 74
+	assert_equal "$stderr" "cce-sync: cannot write to stdout: Bad file descriptor"
+	closed_out cce-sync pack src
+	assert_equal "$status" 74
+}

@@ -569,6 +569,7 @@ static int receive(struct unpack *u, struct archive *a, struct archive_entry *ae
 
 struct source {
 	int fd;
+	bool failed;  /* a read failed: what broke the stream is I/O, not data */
 	char buf[1 << 20];
 };
 
@@ -585,6 +586,7 @@ static la_ssize_t source_read(struct archive *a, void *arg, const void **out)
 			return n;
 		}
 		if (errno != EINTR || sig_stop) {
+			s->failed = !sig_stop;
 			archive_set_error(a, errno, "%s", sig_stop ? "interrupted" : strerror(errno));
 			return -1;
 		}
@@ -611,6 +613,7 @@ static int read_stream(struct unpack *u, struct buf *mtext, struct buf *otext)
 	}
 	src = xmalloc(sizeof *src);
 	src->fd = u->o->in_fd;
+	src->failed = false;
 	/* a larger pipe lets the sender run ahead while this side writes;
 	 * not a pipe, or not allowed: no matter */
 	fcntl(src->fd, F_SETPIPE_SZ, 1 << 20);
@@ -692,6 +695,8 @@ out:
 		r = fail(u, CCE_EX_IOERR, "%s", u->w.why);
 	if (r < 0 && sig_stop)
 		fail(u, sig_exit_code(), "interrupted");
+	else if (r < 0 && src && src->failed && u->status == CCE_EX_DATAERR)
+		u->status = CCE_EX_IOERR;
 	buf_free(&sig);
 	archive_read_free(a);
 	free(src);

@@ -32,7 +32,9 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct tool t;
-	tool_init(&t, "jsonl-echo");
+	int held = tool_init(&t, "jsonl-echo");
+	if (held)
+		return held;
 	bool any = false;
 	int tick = -1;
 	char err[256];

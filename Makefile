@@ -39,7 +39,10 @@ UNITS    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TESTTOOL_SRC := $(sort $(wildcard tests/tools/*.c))
 TESTTOOLS := $(TESTTOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
 MANPAGES := $(sort $(wildcard man/*.[1-9]))
-SCRIPTS  := $(sort $(wildcard scripts/cce-*))
+SCRIPTS  := $(filter-out scripts/cce-lib.sh,$(sort $(wildcard scripts/cce-*)))
+# the scripts' shared shell library, found by them in ../lib/cce
+SHLIB    := scripts/cce-lib.sh
+SHLIBDIR  = $(PREFIX)/lib/cce
 COMPS    := $(sort $(wildcard completions/*))
 
 all: $(LIBCCE) $(BINS) $(TESTTOOLS)
@@ -109,6 +112,8 @@ install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 \
 		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
 	for b in $(BINS) $(SCRIPTS); do install -m 0755 "$$b" $(DESTDIR)$(BINDIR)/; done
+	mkdir -p $(DESTDIR)$(SHLIBDIR)
+	install -m 0644 $(SHLIB) $(DESTDIR)$(SHLIBDIR)/
 	for m in $(MANPAGES); do s=$${m##*.}; mkdir -p $(DESTDIR)$(MANDIR)/man$$s; \
 		install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man$$s/; done
 	for c in $(COMPS); do case "$$c" in \
@@ -117,6 +122,8 @@ install: all
 
 uninstall:
 	for b in $(TOOLS) $(notdir $(SCRIPTS)); do rm -f $(DESTDIR)$(BINDIR)/$$b; done
+	rm -f $(DESTDIR)$(SHLIBDIR)/$(notdir $(SHLIB))
+	-rmdir $(DESTDIR)$(SHLIBDIR) 2>/dev/null
 	for m in $(MANPAGES); do s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$$(basename "$$m"); done
 	for c in $(COMPS); do case "$$c" in \
 		*.bash) rm -f $(DESTDIR)$(BASHCOMPDIR)/$$(basename "$$c" .bash);; \

@@ -19,8 +19,17 @@ load lib/common
 	done
 	for t in "$CCE_ROOT"/scripts/cce-*; do
 		[ -e "$t" ] || continue
+		[ "${t##*/}" = cce-lib.sh ] && continue
 		assert_file_executable "$d/usr/bin/${t##*/}"
 	done
+	# the scripts' shell library is not a command: it goes to lib/cce,
+	# where the installed scripts find it
+	assert_file_not_exists "$d/usr/bin/cce-lib.sh"
+	assert_file_exists "$d/usr/lib/cce/cce-lib.sh"
+	run "$d/usr/bin/cce-fleet" --timeout 1.5s --help
+	assert_success
+	run "$d/usr/bin/cce-fleet" --timeout 1x --help
+	assert_failure 64
 	# helper scripts of the build are not installed
 	assert_file_not_exists "$d/usr/bin/install-deps"
 	assert_file_not_exists "$d/usr/bin/check"

@@ -63,11 +63,7 @@ static int load(struct tool *t, struct sched *s, const char *path, bool state, u
 			st = jsonl_reject(r, &line, "%s", err);
 		}
 		if (st == JSONL_FATAL) {
-			if (jsonl_fatal_exit(r) == CCE_EX_IOERR)
-				diag_error("%s", jsonl_error(r));
-			else
-				diag_error("stopping at the first rejected line (--strict)");
-			status = jsonl_fatal_exit(r);
+			status = tool_fatal(r);
 			break;
 		}
 	}
@@ -191,8 +187,7 @@ int main(int argc, char **argv)
 		if (sched_parse_task(&s, &doc, false, &ti, err, sizeof err) < 0 ||
 		    (sched_claim_name(&s, ti, err, sizeof err) < 0 && (sched_drop_task(&s, ti), 1))) {
 			if (jsonl_reject(t.in, &line, "%s", err) == JSONL_FATAL) {
-				diag_error("stopping at the first rejected line (--strict)");
-				status = jsonl_fatal_exit(t.in);
+				status = tool_fatal(t.in);
 				break;
 			}
 			continue;

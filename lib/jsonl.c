@@ -160,16 +160,26 @@ static int rejects_write(struct jsonl_reader *r, const char *p, size_t n, bool n
 	return 0;
 }
 
-static int rejected(struct jsonl_reader *r, uint64_t lineno, const char *msg)
+static void count_reject(struct jsonl_reader *r, const char *source, uint64_t lineno,
+			 const char *msg)
 {
 	r->rejected++;
 	if (r->o.report)
-		r->o.report(r->o.arg, r->source, lineno, msg);
-	if (r->o.strict) {
-		r->fatal_exit = CCE_EX_DATAERR;
-		return JSONL_FATAL;
-	}
-	return 0;
+		r->o.report(r->o.arg, source, lineno, msg);
+}
+
+static int strict_stop(struct jsonl_reader *r)
+{
+	if (!r->o.strict)
+		return 0;
+	r->fatal_exit = CCE_EX_DATAERR;
+	return JSONL_FATAL;
+}
+
+static int rejected(struct jsonl_reader *r, uint64_t lineno, const char *msg)
+{
+	count_reject(r, r->source, lineno, msg);
+	return strict_stop(r);
 }
 
 int jsonl_reject(struct jsonl_reader *r, const struct jsonl_line *line, const char *fmt, ...)
@@ -179,9 +189,11 @@ int jsonl_reject(struct jsonl_reader *r, const struct jsonl_line *line, const ch
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	/* the line's own reason first, even when the rejects file then fails */
+	count_reject(r, line->source ? line->source : r->source, line->lineno, msg);
 	if (rejects_write(r, line->raw, line->raw_len, true) < 0)
 		return JSONL_FATAL;
-	return rejected(r, line->lineno, msg);
+	return strict_stop(r);
 }
 
 /* Read more into the buffer: JSONL_LINE on progress (or end of source,

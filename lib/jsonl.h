@@ -70,15 +70,19 @@ int jsonl_next(struct jsonl_reader *r, struct jsonl_line *line, int timeout_ms);
  * reasons, several times faster). */
 int jsonl_next_json(struct jsonl_reader *r, struct jsonl_line *line, struct json_doc *doc,
 		    int timeout_ms);
-/* Reject a line for a tool's own reason (wrong type of a field...).
- * Returns 0, or JSONL_FATAL when the run must end. */
+/* Reject a line for a tool's own reason (wrong type of a field...): it is
+ * reported (as line->source:line->lineno, so a line kept from an earlier
+ * source can be rejected later), counted, then appended to the rejects
+ * file. Returns 0, or JSONL_FATAL when the run must end. */
 int jsonl_reject(struct jsonl_reader *r, const struct jsonl_line *line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 uint64_t jsonl_rejected(const struct jsonl_reader *r);
 uint64_t jsonl_lines(const struct jsonl_reader *r);  /* non-blank lines yielded or rejected */
 const char *jsonl_error(const struct jsonl_reader *r);
-int jsonl_fatal_exit(const struct jsonl_reader *r);  /* 65 or 74 */
+/* After JSONL_FATAL: 74 when the rejects file failed (jsonl_error says
+ * which and why), 65 when --strict met a rejected line. */
+int jsonl_fatal_exit(const struct jsonl_reader *r);
 /* true while the current source is a pipe or terminal */
 bool jsonl_interactive(const struct jsonl_reader *r);
 /* the descriptor being read, for tools that poll it with others; -1 when none */

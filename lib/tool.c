@@ -87,14 +87,20 @@ int tool_next(struct tool *t, struct jsonl_line *line, struct json_doc *doc, int
 			t->input_failed = true;
 			continue;
 		}
-		if (st == JSONL_FATAL) {
-			if (jsonl_fatal_exit(t->in) == CCE_EX_IOERR)
-				diag_error("%s", jsonl_error(t->in));
-			else
-				diag_error("stopping at the first rejected line (--strict)");
-		}
+		if (st == JSONL_FATAL)
+			tool_fatal(t->in);
 		return st;
 	}
+}
+
+int tool_fatal(const struct jsonl_reader *r)
+{
+	int code = jsonl_fatal_exit(r);
+	if (code == CCE_EX_IOERR)
+		diag_error("%s", jsonl_error(r));
+	else
+		diag_error("stopping at the first rejected line (--strict)");
+	return code;
 }
 
 int tool_finish(struct tool *t, int status)

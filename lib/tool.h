@@ -49,6 +49,10 @@ struct jsonl_opts tool_jsonl_opts(const struct tool *t, bool objects_only);
 /* jsonl_next_json with JSONL_IOERR reported and skipped: returns LINE, EOF,
  * TIMEOUT, INTR or FATAL (already reported). */
 int tool_next(struct tool *t, struct jsonl_line *line, struct json_doc *doc, int timeout_ms);
+/* The end of a run that reader r stopped with JSONL_FATAL: reports why
+ * (the rejects file that failed and its error, or the --strict stop) and
+ * returns the exit code, 74 or 65. Every tool reports a FATAL through it. */
+int tool_fatal(const struct jsonl_reader *r);
 /* Flushes and closes stdout, closes the input and frees both; returns the
  * run's exit code given the tool's own status. */
 int tool_finish(struct tool *t, int status);

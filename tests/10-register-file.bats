@@ -22,6 +22,23 @@ load register/functional
 @test "watch streams changes as they are applied" { t_watch_streams_changes_as; }
 @test "usage errors exit 64 and name the culprit" { t_usage_errors_exit_64; }
 
+@test "apply: a --rejects file that cannot be written names itself and the error, exit 74" {
+	# a line the parser refuses, and an op the store refuses
+	for bad in '{"op":"reboot","node":"edge-1"}' '{"op":"cordon","node":"nope"}'; do
+		run_cce -74 cce-register apply --rejects /dev/full <<<"$bad"
+		[[ "$stderr" == *"cce-register: stdin:1: "* ]]
+		[[ "$stderr" == *"
+cce-register: cannot write rejects file '/dev/full': No space left on device" ]]
+		[[ "$stderr" != *"--strict"* ]]
+	done
+	# --strict stops with the words every tool uses, and keeps the line
+	run_cce -65 cce-register apply --strict --rejects rej <<<'{"op":"cordon","node":"nope"}
+{"op":"cordon","node":"nope2"}'
+	assert_equal "$stderr" "cce-register: stdin:1: nope: unknown node
+cce-register: stopping at the first rejected line (--strict)"
+	assert_equal "$(cat rej)" '{"op":"cordon","node":"nope"}'
+}
+
 # what bash offers for the words given (the last one is being completed)
 complete_words() {
 	bash -c '

@@ -167,6 +167,29 @@ cce-sched: $f:10: state: expected a string, got number"
 	refute_output --partial '"task":"long"'
 }
 
+@test "sched: a --rejects file that cannot be written names itself and the error, exit 74" {
+	# a task line rejected for a field, an invalid line, a bad node line
+	run_cce -74 cce-sched --nodes "$POOL" --rejects /dev/full <<<'{"task":"a","cpu":-1}
+{"task":"b"}'
+	assert_output ''
+	assert_equal "$stderr" "cce-sched: stdin:1: cpu: negative value -1
+cce-sched: cannot write rejects file '/dev/full': No space left on device"
+	run_cce -74 cce-sched --nodes "$POOL" --rejects /dev/full <<<'nope
+{"task":"b"}'
+	assert_output ''
+	assert_equal "$stderr" "cce-sched: stdin:1: invalid JSON at byte 1: invalid literal 'nope'
+cce-sched: cannot write rejects file '/dev/full': No space left on device"
+	printf '%s\n' '{"node":"x"}' >"$BATS_TEST_TMPDIR/nodes.jsonl"
+	run_cce -74 cce-sched --nodes "$BATS_TEST_TMPDIR/nodes.jsonl" --rejects /dev/full <<<'{"task":"b"}'
+	assert_equal "$stderr" "cce-sched: $BATS_TEST_TMPDIR/nodes.jsonl:1: capacity: missing
+cce-sched: cannot write rejects file '/dev/full': No space left on device"
+	# --strict stops with its own words, and keeps the line
+	run_cce -65 cce-sched --nodes "$POOL" --strict --rejects "$BATS_TEST_TMPDIR/rej" <<<'{"task":"a","cpu":-1}'
+	assert_equal "$stderr" "cce-sched: stdin:1: cpu: negative value -1
+cce-sched: stopping at the first rejected line (--strict)"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/rej")" '{"task":"a","cpu":-1}'
+}
+
 @test "sched: usage errors exit 64 without output" {
 	run_cce -64 cce-sched <<<'{"task":"a"}'
 	assert_output ''

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fsutil.h"
 #include "sig.h"
 #include "timeutil.h"
 
@@ -23,18 +22,20 @@ void applier_item_free(struct item *it)
 	memset(it, 0, sizeof *it);
 }
 
-static void append_reject(struct applier *a, const struct item *it)
+/* An op the store refused: from an input line, it goes the way of any
+ * rejected line (SOURCE:LINE on stderr, the rejects file, --strict) */
+static void reject_op(struct applier *a, const struct item *it, bool from_input)
 {
-	if (!a->t->common.rejects || !it->raw)
+	a->rejected++;
+	if (!from_input || !it->raw) {
+		diag_error("%s: %s", it->op.name, it->why);
 		return;
-	struct buf b = BUF_INIT;
-	buf_add(&b, it->raw, it->raw_len);
-	buf_addc(&b, '\n');
-	char err[512];
-	if (fs_append(a->t->common.rejects, b.data, b.len, 0644, false, err, sizeof err) < 0 &&
-	    !a->rejects_failed++)
-		diag_error("%s", err);
-	buf_free(&b);
+	}
+	struct jsonl_line l = { .data = it->raw, .len = it->raw_len, .raw = it->raw,
+				.raw_len = it->raw_len, .source = it->source, .lineno = it->lineno };
+	if (jsonl_reject(a->t->in, &l, "%s: %s", it->op.name, it->why) == JSONL_FATAL &&
+	    !a->stopped)
+		a->stopped = tool_fatal(a->t->in);
 }
 
 /* Commits the pending items and prints their events (after they are
@@ -67,14 +68,8 @@ int applier_commit(struct applier *a, bool from_input)
 		event_json(&b, ev_name(it->ev), name, name ? strlen(name) : 0, now,
 			   it->ev == EV_REJECTED ? it->why : NULL);
 		out_line(&a->t->out, b.data, b.len);
-		if (it->ev == EV_REJECTED && !it->decided) {
-			a->rejected++;
-			if (from_input)
-				diag_at(it->source, it->lineno, "%s: %s", it->op.name, it->why);
-			else
-				diag_error("%s: %s", it->op.name, it->why);
-			append_reject(a, it);
-		}
+		if (it->ev == EV_REJECTED && !it->decided)
+			reject_op(a, it, from_input);
 		applier_item_free(it);
 	}
 	buf_free(&b);
@@ -100,7 +95,7 @@ int applier_run(struct applier *a, char **files, int nfiles)
 	json_doc_init(&doc);
 	struct jsonl_line line;
 	int st = JSONL_EOF;
-	while (!sig_stop && !out_done(&a->t->out) && !a->status) {
+	while (!sig_stop && !out_done(&a->t->out) && !a->status && !a->stopped) {
 		st = tool_next(a->t, &line, &doc, -1);
 		if (st != JSONL_LINE)
 			break;
@@ -117,8 +112,7 @@ int applier_run(struct applier *a, char **files, int nfiles)
 			it->ev = EV_REJECTED;
 			it->decided = true;
 			if (jsonl_reject(a->t->in, &line, "%s", it->why) == JSONL_FATAL) {
-				st = JSONL_FATAL;
-				diag_error("stopping at the first rejected line (--strict)");
+				a->stopped = tool_fatal(a->t->in);
 				break;
 			}
 		} else {
@@ -131,10 +125,6 @@ int applier_run(struct applier *a, char **files, int nfiles)
 		 * is applied */
 		if (a->nitems == BATCH_MAX || a->t->common.strict)
 			applier_commit(a, true);
-		if (a->rejected && a->t->common.strict) {
-			diag_error("stopping at the first rejected op (--strict)");
-			break;
-		}
 	}
 	applier_commit(a, true);
 	/* what a failed commit left unacknowledged */
@@ -145,6 +135,8 @@ int applier_run(struct applier *a, char **files, int nfiles)
 	free(a->items);
 	if (a->status)
 		return a->status;
+	if (a->stopped)
+		return a->stopped;
 	if (st == JSONL_FATAL)
 		return jsonl_fatal_exit(a->t->in);
 	if (sig_stop)

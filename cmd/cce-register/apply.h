@@ -6,10 +6,12 @@
  * batches of up to 8192 ops whenever the input would block, when a batch
  * is full and at the end; --strict commits op by op and stops at the first
  * rejection. applier_commit prints each op's event only after the store
- * made the batch durable, reports every op the store refused on stderr
- * ("SOURCE:LINE: NODE: reason") and in the rejects file, and counts it in
- * rejected. A failed commit is reported once, kept in status, and ends the
- * run; its ops are not acknowledged.
+ * made the batch durable, and rejects every op the store refused the way
+ * the reader rejects a line ("SOURCE:LINE: NODE: reason" on stderr, the
+ * rejects file, --strict), counting it in rejected. A failed commit is
+ * reported once, kept in status, and ends the run; its ops are not
+ * acknowledged. A rejection that ends the run (--strict, a failed rejects
+ * file) is kept in stopped.
  */
 #ifndef CCE_REGISTER_APPLY_H
 #define CCE_REGISTER_APPLY_H
@@ -30,7 +32,7 @@ struct applier {
 	size_t nitems;
 	uint64_t rejected;       /* ops the store refused */
 	int status;              /* exit code of a failed commit */
-	int rejects_failed;
+	int stopped;             /* exit code of a rejection that ends the run */
 };
 
 /* The whole `apply` run over files (none: stdin); its exit code. */

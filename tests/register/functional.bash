@@ -183,7 +183,7 @@ t_bad_names_unknown_nodes() {
 	printf '%s\n' '{"op":"cordon","node":"nope"}' '{"op":"cordon","node":"edge-1"}' \
 		>"$BATS_TEST_TMPDIR/strict"
 	run_cce -65 cce-register apply --strict -u <"$BATS_TEST_TMPDIR/strict"
-	[[ "$stderr" == *"stopping at the first rejected op (--strict)"* ]]
+	[[ "$stderr" == *"stopping at the first rejected line (--strict)"* ]]
 	run_cce cce-register list
 	run jq -r .state <<<"$output"
 	assert_output ready

@@ -113,22 +113,21 @@ static struct {
 	struct applier ap;
 } g;
 
+/* $CCE_HOME ready in g.home: 0, or the exit code (reported once) */
 static int need_home(void)
 {
-	if (g.home[0])
-		return 0;
-	if (cce_home(g.home, sizeof g.home) < 0) {
-		diag_error("cannot find a state directory: set CCE_HOME or HOME");
-		return -1;
-	}
-	return 0;
+	static int status = -1;
+	if (status < 0)
+		status = tool_home(g.home, sizeof g.home);
+	return status;
 }
 
+/* NULL when the home is needed and cannot be used: need_home() says why */
 static const char *secret_path(void)
 {
 	if (g.secret_path)
 		return g.secret_path;
-	if (need_home() < 0)
+	if (need_home())
 		return NULL;
 	snprintf(g.secret_buf, sizeof g.secret_buf, "%s/secret", g.home);
 	return g.secret_buf;
@@ -139,7 +138,7 @@ static int load_secret(void)
 	const char *p = secret_path();
 	char err[512];
 	if (!p)
-		return CCE_EX_USAGE;
+		return need_home();
 	if (secret_load(p, &g.secret, err, sizeof err) < 0) {
 		diag_error("cannot read the cluster secret: %s", err);
 		return CCE_EX_IOERR;
@@ -152,8 +151,9 @@ static int open_store(void)
 {
 	const char *url = g.store_url ? g.store_url : getenv("CCE_STORE");
 	if (!url || !*url) {
-		if (need_home() < 0)
-			return CCE_EX_USAGE;
+		int r = need_home();
+		if (r)
+			return r;
 		snprintf(g.store_buf, sizeof g.store_buf, "file:%s/registry", g.home);
 		url = g.store_buf;
 	}
@@ -343,7 +343,9 @@ static int build_op(const char *opname, const char *node, struct buf *b)
 		if (g.load) {
 			buf_adds(b, ",\"load\":");
 			if (!strcmp(g.load, "auto")) {
-				load_auto(b, need_home() == 0 ? g.home : "/");
+				/* the home's file system, if it has one; nothing is made */
+				char home[4096];
+				load_auto(b, cce_home(home, sizeof home) == 0 ? home : "/");
 			} else {
 				char err[256];
 				if (load_pairs(b, g.load, err, sizeof err) < 0)
@@ -513,7 +515,7 @@ static int cmd_simple(const char *sub)
 	if (!strcmp(sub, "init")) {
 		const char *sp = secret_path();
 		if (!sp)
-			return CCE_EX_USAGE;
+			return need_home();
 		if ((r = store_init(g.store, err, sizeof err)) == 0) {
 			char *slash = strrchr(sp, '/');
 			if (slash && slash != sp) {

@@ -208,23 +208,97 @@ void fs_unlock(int fd)
 		close(fd); /* releases the flock */
 }
 
-int cce_home(char *out, size_t outlen)
+/* Where the state directory comes from: base, the directory a variable
+ * names, and what lies below it (rest, "" for CCE_HOME). */
+static int home_parts(const char **var, const char **base, const char **rest)
 {
-	const char *h = getenv("CCE_HOME");
-	int n;
-	if (h && *h) {
-		n = snprintf(out, outlen, "%s", h);
+	const char *h;
+	if ((h = getenv("CCE_HOME")) && *h) {
+		*var = "CCE_HOME", *base = h, *rest = "";
 	} else if ((h = getenv("XDG_STATE_HOME")) && *h == '/') {
-		n = snprintf(out, outlen, "%s/cce", h);
+		*var = "XDG_STATE_HOME", *base = h, *rest = "/cce";
 	} else if ((h = getenv("HOME")) && *h) {
-		n = snprintf(out, outlen, "%s/.local/state/cce", h);
+		*var = "HOME", *base = h, *rest = "/.local/state/cce";
 	} else {
 		errno = ENOENT;
 		return -1;
 	}
+	return 0;
+}
+
+int cce_home(char *out, size_t outlen)
+{
+	const char *var, *base, *rest;
+	if (home_parts(&var, &base, &rest) < 0)
+		return -1;
+	int n = snprintf(out, outlen, "%s%s", base, rest);
 	if (n < 0 || (size_t)n >= outlen) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
+	return 0;
+}
+
+static int home_fail(char *err, size_t errlen, const char *verb, const char *var,
+		     const char *dir, int e)
+{
+	snprintf(err, errlen, "%s %s '%s': %s", verb, var, dir, strerror(e));
+	errno = e;
+	return -1;
+}
+
+/* mkdir of the directory a variable names, when its parent exists */
+static int make_named(const char *var, const char *dir, char *err, size_t errlen)
+{
+	char *parent = xstrdup(dir);
+	size_t n = strlen(parent);
+	while (n > 1 && parent[n - 1] == '/')
+		parent[--n] = 0;
+	char *slash = strrchr(parent, '/');
+	if (!slash)
+		strcpy(parent, ".");
+	else
+		slash[slash == parent] = 0; /* "/a" has the parent "/" */
+	struct stat st;
+	int r = stat(parent, &st);
+	if (r < 0 || !S_ISDIR(st.st_mode)) {
+		int e = r < 0 ? errno : ENOTDIR;
+		const char *why = e == ENOENT ? "does not exist" : e == ENOTDIR ? "is not a directory" : NULL;
+		if (why)
+			snprintf(err, errlen, "cannot create %s '%s': '%s' %s", var, dir, parent, why);
+		else
+			snprintf(err, errlen, "cannot create %s '%s': '%s': %s", var, dir, parent,
+				 strerror(e));
+		free(parent);
+		errno = e;
+		return -1;
+	}
+	free(parent);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return home_fail(err, errlen, "cannot create", var, dir, errno);
+	return 0;
+}
+
+int cce_home_ready(char *out, size_t outlen, char *err, size_t errlen)
+{
+	const char *var, *base, *rest;
+	if (home_parts(&var, &base, &rest) < 0) {
+		snprintf(err, errlen, "cannot find a state directory: set CCE_HOME or HOME");
+		return -1;
+	}
+	if (cce_home(out, outlen) < 0)
+		return home_fail(err, errlen, "cannot use", var, base, errno);
+	struct stat st;
+	if (stat(base, &st) < 0) {
+		/* HOME is never made, the others only below what exists */
+		if (errno != ENOENT || !strcmp(var, "HOME"))
+			return home_fail(err, errlen, "cannot use", var, base, errno);
+		if (make_named(var, base, err, errlen) < 0)
+			return -1;
+	} else if (!S_ISDIR(st.st_mode)) {
+		return home_fail(err, errlen, "cannot use", var, base, ENOTDIR);
+	}
+	if (*rest && fs_mkdirs(out, 0700) < 0)
+		return failf(err, errlen, "cannot create", out);
 	return 0;
 }

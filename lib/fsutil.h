@@ -38,8 +38,20 @@ int fs_read_file(const char *path, size_t max, struct buf *out, char *err, size_
 int fs_lock(const char *lockpath, bool wait, char *err, size_t errlen);
 void fs_unlock(int fd);
 
-/* $CCE_HOME, else $XDG_STATE_HOME/cce, else $HOME/.local/state/cce.
- * Does not create it. -1 when none can be found. */
+/* $CCE_HOME, else $XDG_STATE_HOME/cce (when absolute), else
+ * $HOME/.local/state/cce, found without touching the file system; -1
+ * (ENOENT) when none can be found. */
 int cce_home(char *out, size_t outlen);
+/* cce_home made ready for use, the one rule of cce(7): a directory a
+ * variable names (CCE_HOME, XDG_STATE_HOME) is used as is and, when
+ * missing, created only if its parent exists, since a whole missing path
+ * is likelier a typo than a wish; $HOME is never created; what the
+ * default adds below them (cce, .local/state/cce) is created as needed.
+ * Every directory made has mode 0700. -1 with errno and a reason in err
+ * naming the directory: ENOENT "cannot find a state directory: set
+ * CCE_HOME or HOME", ENOENT "cannot create CCE_HOME '/a/b': '/a' does not
+ * exist", ENOTDIR "cannot use CCE_HOME '/f': Not a directory", or the
+ * error of mkdir, "cannot create '/h/.local/state/cce': Permission denied". */
+int cce_home_ready(char *out, size_t outlen, char *err, size_t errlen);
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "sig.h"
 
 /* 0, or -1 with errno: the lowest descriptor free is the one being held,
@@ -91,6 +92,16 @@ int tool_next(struct tool *t, struct jsonl_line *line, struct json_doc *doc, int
 			tool_fatal(t->in);
 		return st;
 	}
+}
+
+int tool_home(char *out, size_t outlen)
+{
+	char err[1024];
+	if (cce_home_ready(out, outlen, err, sizeof err) == 0)
+		return 0;
+	int e = errno;
+	diag_error("%s", err);
+	return e == ENOENT || e == ENOTDIR || e == ENAMETOOLONG ? CCE_EX_USAGE : CCE_EX_IOERR;
 }
 
 int tool_fatal(const struct jsonl_reader *r)

@@ -49,6 +49,11 @@ struct jsonl_opts tool_jsonl_opts(const struct tool *t, bool objects_only);
 /* jsonl_next_json with JSONL_IOERR reported and skipped: returns LINE, EOF,
  * TIMEOUT, INTR or FATAL (already reported). */
 int tool_next(struct tool *t, struct jsonl_line *line, struct json_doc *doc, int timeout_ms);
+/* The state directory made ready for use (cce_home_ready) into out: 0,
+ * or the exit code after reporting why not: 64 when it cannot be found or
+ * CCE_HOME is refused (its parent is missing, it is not a directory), 74
+ * when it cannot be created. */
+int tool_home(char *out, size_t outlen);
 /* The end of a run that reader r stopped with JSONL_FATAL: reports why
  * (the rejects file that failed and its error, or the --strict stop) and
  * returns the exit code, 74 or 65. Every tool reports a FATAL through it. */

@@ -68,6 +68,39 @@ int main(void)
 	setenv("HOME", "/h", 1);
 	ok(cce_home(home, sizeof home) == 0 && strcmp(home, "/h/.local/state/cce") == 0, "HOME fallback");
 
+	/* cce_home_ready: a named directory only below what exists, HOME never */
+	char want[1024], sub[300];
+	snprintf(sub, sizeof sub, "%s/miss/zz", dir);
+	setenv("CCE_HOME", sub, 1);
+	ok(cce_home_ready(home, sizeof home, err, sizeof err) < 0 && errno == ENOENT,
+	   "CCE_HOME below a missing parent: refused");
+	snprintf(want, sizeof want, "cannot create CCE_HOME '%s/miss/zz': '%s/miss' does not exist", dir, dir);
+	is_str(err, want, "naming the missing parent");
+	snprintf(sub, sizeof sub, "%s/miss", dir);
+	ok(access(sub, F_OK) < 0, "and making nothing");
+	snprintf(sub, sizeof sub, "%s/made/", dir);
+	setenv("CCE_HOME", sub, 1);
+	ok(cce_home_ready(home, sizeof home, err, sizeof err) == 0 && !strcmp(home, sub) &&
+	   stat(sub, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0700,
+	   "CCE_HOME below an existing parent: made 0700");
+	ok(cce_home_ready(home, sizeof home, err, sizeof err) == 0, "and used as is the next time");
+	snprintf(sub, sizeof sub, "%s/log", dir);
+	setenv("CCE_HOME", sub, 1);
+	ok(cce_home_ready(home, sizeof home, err, sizeof err) < 0 && errno == ENOTDIR, "a file: refused");
+	unsetenv("CCE_HOME");
+	snprintf(sub, sizeof sub, "%s/nohome", dir);
+	setenv("HOME", sub, 1);
+	ok(cce_home_ready(home, sizeof home, err, sizeof err) < 0 && errno == ENOENT &&
+	   access(sub, F_OK) < 0, "a missing HOME is not made");
+	snprintf(sub, sizeof sub, "%s/a", dir);
+	setenv("HOME", sub, 1);
+	snprintf(want, sizeof want, "%s/a/.local/state/cce", dir);
+	ok(cce_home_ready(home, sizeof home, err, sizeof err) == 0 && !strcmp(home, want) &&
+	   stat(want, &st) == 0 && (st.st_mode & 0777) == 0700, "the default is made below HOME, 0700");
+	unsetenv("HOME");
+	ok(cce_home_ready(home, sizeof home, err, sizeof err) < 0 && errno == ENOENT, "no home at all");
+	is_str(err, "cannot find a state directory: set CCE_HOME or HOME", "says what to set");
+
 	int64_t ms;
 	ok(time_parse_rfc3339("2023-11-14T22:13:20Z", 20, &ms) == 0 && ms == 1700000000000LL, "rfc3339 Z");
 	ok(time_parse_rfc3339("2023-11-14T23:13:20.5+01:00", 27, &ms) == 0 && ms == 1700000000500LL, "rfc3339 offset");

@@ -39,6 +39,24 @@ cce-register: stopping at the first rejected line (--strict)"
 	assert_equal "$(cat rej)" '{"op":"cordon","node":"nope"}'
 }
 
+@test "tokens: only the exact text of a token is valid, not another spelling of its numbers" {
+	join edge-1
+	local good issued expires mac t
+	good=$(token edge-1)
+	IFS=. read -r _ issued expires mac <<<"$good"
+	for t in "1.0$issued.$expires.$mac" "1.$issued.0$expires.$mac" "1.+$issued.$expires.$mac" \
+		"01.$issued.$expires.$mac" "1.$issued.$expires.${mac^^}" "$good " " $good" '\n'"$good" \
+		"$good\\n" "$good.x" "${good}0"; do
+		# after the good token in the same run, so that its cached check is tried too
+		printf '{"op":"heartbeat","node":"edge-1","token":"%s"}\n' "$good" "$t" >ops.jsonl
+		run_cce -65 cce-register apply -v --rejects rej ops.jsonl
+		run jq -r '"\(.event) \(.reason)"' <<<"$output"
+		assert_output "heartbeat null
+rejected bad token"
+		assert_equal "$(tail -n1 rej)" "$(tail -n1 ops.jsonl)"
+	done
+}
+
 # what bash offers for the words given (the last one is being completed)
 complete_words() {
 	bash -c '

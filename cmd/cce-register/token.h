@@ -33,7 +33,9 @@ int secret_load(const char *path, struct secret *s, char *err, size_t errlen);
 /* out needs TOKEN_MAX bytes */
 void token_make(const struct secret *s, const char *node, int64_t issued, int64_t expires,
 		char *out);
-/* The times inside a well-formed token; -1 if it is not one. */
+/* The times inside a well-formed token; -1 if it is not one, or not
+ * exactly as token_make spells it (a leading zero, a '+', upper-case hex,
+ * anything before or after). */
 int token_times(const char *tok, int64_t *issued, int64_t *expires);
 /* 0 when tok is a valid, unexpired token for node; else -1 with why. */
 int token_check(const struct secret *s, const char *node, const char *tok, int64_t now,

@@ -204,6 +204,18 @@ static void test_tokens(void)
 	ok(token_times("1.2.3.abc", &issued, &expires) < 0, "short MAC");
 	ok(token_times("2.1.2.x", &issued, &expires) < 0, "other version");
 	ok(token_times("1.99999999999999999999.2.x", &issued, &expires) < 0, "overflow");
+	/* other spellings of the same numbers are not the token */
+	const char *mac = tok + strlen(tok) - 64;
+	const char *const variants[][2] = {
+		{ "1.01000.2000.", "" }, { "1.1000.02000.", "" }, { "1.+1000.2000.", "" },
+		{ "01.1000.2000.", "" }, { " 1.1000.2000.", "" }, { "1.1000.2000.", " " },
+		{ "1.1000.2000.", "\n" }, { "1.1000.2000.", "." }, { "1.1000.2000.", "x" },
+	};
+	for (size_t i = 0; i < sizeof variants / sizeof *variants; i++) {
+		snprintf(forged, sizeof forged, "%s%s%s", variants[i][0], mac, variants[i][1]);
+		ok(token_check(&s, "edge-1", forged, 1500, &why) < 0 && !strcmp(why, "bad token") &&
+		   token_times(forged, &issued, &expires) < 0, "not the token: %s", t_show(forged));
+	}
 }
 
 static int by_strcmp(const void *a, const void *b)

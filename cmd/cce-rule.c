@@ -27,11 +27,12 @@ static const char usage[] =
 	"      --status FILE     write per-rule status records to FILE\n"
 	"      --pass            copy every input record to stdout, alerts after it\n"
 	"      --emit-pending    also emit pending transitions\n"
-	"      --eval-timeout DUR  time budget of one expression on one record (default 100ms)\n";
+	"      --eval-timeout DUR  time budget of one expression on one record (default 100ms)\n"
+	"      --eval-memory SIZE  memory budget of one expression on one record (default 64MiB)\n";
 
 enum {
 	OPT_TIME = CLI_OPT_TOOL, OPT_LATENESS, OPT_STATE, OPT_CHECKPOINT, OPT_STATUS,
-	OPT_PASS, OPT_PENDING, OPT_EVAL_TIMEOUT,
+	OPT_PASS, OPT_PENDING, OPT_EVAL_TIMEOUT, OPT_EVAL_MEMORY,
 };
 
 static int save_all(struct engine *e, const char *state, const char *status)
@@ -69,6 +70,7 @@ int main(int argc, char **argv)
 		{ "pass", no_argument, NULL, OPT_PASS },
 		{ "emit-pending", no_argument, NULL, OPT_PENDING },
 		{ "eval-timeout", required_argument, NULL, OPT_EVAL_TIMEOUT },
+		{ "eval-memory", required_argument, NULL, OPT_EVAL_MEMORY },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct tool t;
@@ -78,7 +80,8 @@ int main(int argc, char **argv)
 	bool check = false;
 	const char *state = NULL, *status = NULL;
 	int64_t checkpoint = 10000;
-	struct engine_opts eo = { .time_src = ".ts", .eval_timeout = 100 };
+	struct engine_opts eo = { .time_src = ".ts", .eval_timeout = 100,
+				  .eval_memory = (uint64_t)64 << 20 };
 	char err[512];
 	int c;
 #define USAGE(...) do { free(rules); return diag_usage(__VA_ARGS__); } while (0)
@@ -112,6 +115,15 @@ int main(int argc, char **argv)
 			if (eo.eval_timeout <= 0)
 				USAGE("--eval-timeout: must be positive");
 			break;
+		case OPT_EVAL_MEMORY:
+			/* libjq needs some memory to do anything at all */
+			if (cli_size("--eval-memory", optarg, &eo.eval_memory, err, sizeof err) < 0)
+				USAGE("%s", err);
+			if (eo.eval_memory < 64 << 10)
+				USAGE("--eval-memory: must be at least 64KiB");
+			if (eo.eval_memory > (uint64_t)SIZE_MAX / 4)
+				USAGE("--eval-memory: too large for this machine");
+			break;
 		}
 	}
 	if (!nrules)
@@ -120,7 +132,7 @@ int main(int argc, char **argv)
 		USAGE("--check takes no input files");
 #undef USAGE
 	tool_start(&t);
-	jqx_init(check ? 0 : eo.eval_timeout);
+	jqx_init(check ? 0 : eo.eval_timeout, check ? 0 : (size_t)eo.eval_memory);
 
 	struct ruleset rs;
 	if (rules_load(rules, nrules, &rs) < 0) {

@@ -6,12 +6,12 @@ _cce_rule() {
 	-r|--rules|--state|--status|--rejects)
 		_filedir
 		return ;;
-	--time|--lateness|--checkpoint|--eval-timeout|--max-line)
+	--time|--lateness|--checkpoint|--eval-timeout|--eval-memory|--max-line)
 		return ;;
 	esac
 	if [[ "$cur" == -* ]]; then
 		COMPREPLY=($(compgen -W '--rules --check --time --lateness --state
-			--checkpoint --status --pass --emit-pending --eval-timeout --help
+			--checkpoint --status --pass --emit-pending --eval-timeout --eval-memory --help
 			--version --quiet --unbuffered --rejects --strict --max-line' -- "$cur"))
 		return
 	fi

@@ -225,7 +225,8 @@ load rule/helpers
 	        {"name":"loop","when":"last(range(1e15)) > 0"},
 	        {"name":"ok","when":".t > 1"}]'
 	input '{"ts":1,"t":2,"s":"abc"}' '{"ts":2,"t":0,"s":"abc"}'
-	# what an abandoned evaluation held is never freed, on purpose
+	# the record an abandoned evaluation ran on is never freed: the
+	# references the evaluation took cannot be given back
 	no_leak_check
 	run_cce cce_rule -r "$R" --eval-timeout 50ms --status "$BATS_TEST_TMPDIR/st" "$IN"
 	assert_equal "$(alerts '[.rule,.state]' | tr -d '\n')" '["ok","firing"]["ok","resolved"]'

@@ -328,27 +328,48 @@ static void rule_error(struct rule *r, struct rec *rc, const char *what, const c
 		diag_warn("rule '%s': %s: %s", r->name, what, msg);
 }
 
-static void rule_disable(struct engine *e, struct rule *r, struct rec *rc, const char *what)
+/* A size as the options take it: 64MiB, 512KiB, 1000. */
+static void fmt_size(uint64_t n, struct buf *out)
 {
-	char reason[256];
-	snprintf(reason, sizeof reason, "%s: evaluation ran past the time budget (--eval-timeout %lldms)",
-		 what, (long long)e->o.eval_timeout);
-	free(r->rt->disabled);
-	r->rt->disabled = xstrdup(reason);
-	r->rt->errors++;
-	if (rc && rc->source)
-		diag_at(rc->source, rc->lineno, "rule '%s' disabled: %s", r->name, reason);
-	else
-		diag_error("rule '%s' disabled: %s", r->name, reason);
+	static const char *const units[] = { "GiB", "MiB", "KiB" };
+	for (int i = 0; i < 3; i++) {
+		uint64_t u = (uint64_t)1 << (10 * (3 - i));
+		if (n && n % u == 0) {
+			buf_addf(out, "%llu%s", (unsigned long long)(n / u), units[i]);
+			return;
+		}
+	}
+	buf_add_u64(out, n);
 }
 
-/* The outcome of a failed jq evaluation: -2 when it ran past its budget
- * (the rule is disabled), -1 for an error of this record. */
+static void rule_disable(struct engine *e, struct rule *r, struct rec *rc, const char *what, int st)
+{
+	struct buf reason;
+	buf_init(&reason);
+	if (st == JQX_MEMORY) {
+		buf_addf(&reason, "%s: evaluation ran past the memory budget (--eval-memory ", what);
+		fmt_size(e->o.eval_memory, &reason);
+		buf_addc(&reason, ')');
+	} else {
+		buf_addf(&reason, "%s: evaluation ran past the time budget (--eval-timeout %lldms)",
+			 what, (long long)e->o.eval_timeout);
+	}
+	free(r->rt->disabled);
+	r->rt->disabled = buf_detach(&reason, NULL);
+	r->rt->errors++;
+	if (rc && rc->source)
+		diag_at(rc->source, rc->lineno, "rule '%s' disabled: %s", r->name, r->rt->disabled);
+	else
+		diag_error("rule '%s' disabled: %s", r->name, r->rt->disabled);
+}
+
+/* The outcome of a failed jq evaluation: -2 when it ran past a budget (the
+ * rule is disabled), -1 for an error of this record. */
 static int jq_failed(struct engine *e, struct rule *r, struct rec *rc, const char *what,
 		     int st, const char *err)
 {
-	if (st == JQX_TIMEOUT) {
-		rule_disable(e, r, rc, what);
+	if (st == JQX_TIMEOUT || st == JQX_MEMORY) {
+		rule_disable(e, r, rc, what, st);
 		return -2;
 	}
 	rule_error(r, rc, what, err);

@@ -8,7 +8,7 @@
  * pass, the records) are written to the engine's output in a deterministic
  * order: rules in definition order, keys by their first appearance for
  * scans. A run-time error in one rule never stops the others; a rule whose
- * expression outruns the budget is disabled. engine_save writes the whole
+ * expression outruns its time or memory budget is disabled. engine_save writes the whole
  * state crash-safely; engine_restore takes it back, dropping the state of
  * rules whose definition changed.
  */
@@ -30,6 +30,7 @@ struct engine_opts {
 	int64_t lateness;
 	const char *time_src;       /* jq path of the event time */
 	int64_t eval_timeout;
+	uint64_t eval_memory;       /* bytes */
 	struct out *out;
 	struct jsonl_reader *in;    /* for rejecting records */
 };

@@ -3,10 +3,12 @@
 #include <ctype.h>
 #include <errno.h>
 #include <link.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +21,7 @@
 struct jqx {
 	jq_state *jq;
 	char *src;
-	bool dead;
+	int dead;           /* 0, or the JQX_ status it always returns */
 };
 
 /*
@@ -45,6 +47,253 @@ static int n_jq_text;
 /* Abandoned states: kept reachable, never freed (they may be torn). */
 static jq_state **graveyard;
 static size_t n_graveyard;
+
+/*
+ * The memory budget. libjq 1.6 allocates every value, frame and stack
+ * through jv_mem_alloc, jv_mem_calloc, jv_mem_realloc and jv_mem_free,
+ * exported functions that it calls through its PLT: the ones below, defined
+ * in the executable, take their place. They sit on whatever malloc is in
+ * use (glibc's, AddressSanitizer's, valgrind's), so the budget holds in
+ * every build. libjq's nomem handler (jq_set_nomem_handler) would come too
+ * late: it runs once malloc has failed, which with overcommit is once the
+ * machine has run out of memory, after seconds spent in libc's memcpy
+ * where the time budget cannot interrupt (a string doubled forty times).
+ *
+ * While an evaluation runs, the blocks it allocates are kept in a table and
+ * their bytes counted; an allocation that would take the count past the
+ * budget abandons the evaluation instead, and so does a malloc that fails
+ * (libjq would abort). The blocks of an abandoned evaluation that are still
+ * in the table are freed: only its buried jq_state points into them. What
+ * an abandoned evaluation leaves is bounded: its jq_state and program, the
+ * references it took on its input (which is then never freed), and a
+ * regular expression's own allocations (bounded by oniguruma's limits, see
+ * jqx_init). When an evaluation ends, the table is forgotten; its blocks
+ * (the output, the jq_state's stack) are freed later like any other.
+ *
+ * A table beside the blocks rather than a header in front of them: libjq
+ * 1.6 frees strdup's copies of symbol names with jv_mem_free. Outside an
+ * evaluation the functions only pass through to malloc.
+ */
+struct mslot {
+	void *p;            /* NULL: empty, TOMB: deleted */
+	uint32_t gen;       /* a slot of another generation is empty */
+};
+#define TOMB ((void *)1)
+/* each block's share of the table, counted with it */
+#define SLOT_COST (3 * sizeof(struct mslot))
+static struct mslot *tab;
+static uint32_t tab_cap, tab_used, tab_gen = 1;   /* used: live and deleted */
+static bool metering;
+static size_t held, mem_budget;
+
+/* libjq's allocator (its jv_alloc.h is not installed) */
+void *jv_mem_alloc(size_t sz);
+void *jv_mem_alloc_unguarded(size_t sz);
+void *jv_mem_calloc(size_t nemb, size_t sz);
+void *jv_mem_calloc_unguarded(size_t nemb, size_t sz);
+char *jv_mem_strdup(const char *s);
+char *jv_mem_strdup_unguarded(const char *s);
+void jv_mem_free(void *p);
+void *jv_mem_realloc(void *p, size_t sz);
+
+enum { JUMP_TIME = 1, JUMP_MEMORY = 2 };
+
+static _Noreturn void over_budget(void)
+{
+	in_eval = 0;
+	siglongjmp(eval_jb, JUMP_MEMORY);
+}
+
+static uint32_t slot_of(const void *p)
+{
+	uint64_t h = ((uint64_t)(uintptr_t)p >> 4) * 0x9e3779b97f4a7c15ull;
+	return (uint32_t)(h >> 32) & (tab_cap - 1);
+}
+
+/* The slot holding p, or NULL. */
+static struct mslot *tab_find(const void *p)
+{
+	if (!tab_cap)
+		return NULL;
+	for (uint32_t i = slot_of(p);; i = (i + 1) & (tab_cap - 1)) {
+		struct mslot *s = &tab[i];
+		if (s->gen != tab_gen || !s->p)
+			return NULL;
+		if (s->p == p)
+			return s;
+	}
+}
+
+static void tab_put(void *p)
+{
+	for (uint32_t i = slot_of(p);; i = (i + 1) & (tab_cap - 1)) {
+		struct mslot *s = &tab[i];
+		if (s->gen != tab_gen || !s->p) {
+			s->p = p;
+			s->gen = tab_gen;
+			tab_used++;
+			return;
+		}
+	}
+}
+
+/* Room for one more entry, the table's own memory taken from the budget
+ * through SLOT_COST. A table that cannot grow ends the evaluation. */
+static void tab_reserve(void)
+{
+	if ((tab_used + 1) * 4 <= tab_cap * 3)
+		return;
+	uint32_t live = 0;
+	for (uint32_t i = 0; i < tab_cap; i++)
+		if (tab[i].gen == tab_gen && tab[i].p && tab[i].p != TOMB)
+			live++;
+	uint32_t nc = 64;
+	while (nc < (live + 1) * 2 && nc < UINT32_MAX / 2)
+		nc *= 2;
+	struct mslot *old = tab;
+	uint32_t oc = tab_cap, og = tab_gen;
+	tab = calloc(nc, sizeof *tab);
+	if (!tab) {
+		tab = old;
+		over_budget();
+	}
+	tab_cap = nc;
+	tab_used = 0;
+	tab_gen = 1;
+	for (uint32_t i = 0; i < oc; i++)
+		if (old[i].gen == og && old[i].p && old[i].p != TOMB)
+			tab_put(old[i].p);
+	free(old);
+}
+
+static void hold(void *p)
+{
+	tab_reserve();
+	tab_put(p);
+	held += malloc_usable_size(p) + SLOT_COST;
+}
+
+/* The end of an evaluation: its blocks are freed (it was abandoned) or
+ * left to their owners. */
+static void release_held(bool free_them)
+{
+	if (free_them)
+		for (uint32_t i = 0; i < tab_cap; i++)
+			if (tab[i].gen == tab_gen && tab[i].p && tab[i].p != TOMB)
+				free(tab[i].p);
+	if (tab_cap > 4096) {
+		/* a big evaluation's table is not kept for the small ones */
+		free(tab);
+		tab = NULL;
+		tab_cap = 0;
+	} else if (++tab_gen == 0) {
+		if (tab)
+			memset(tab, 0, tab_cap * sizeof *tab);
+		tab_gen = 1;
+	}
+	tab_used = 0;
+	held = 0;
+	metering = false;
+}
+
+/* May sz more bytes be taken (freed of them coming back)? Abandons the
+ * evaluation when not. */
+static void budget_check(size_t sz, size_t freed)
+{
+	if (sz > SIZE_MAX / 2 || (mem_budget && sz + SLOT_COST > mem_budget - (held - freed)))
+		over_budget();
+}
+
+static _Noreturn void out_of_memory(void)
+{
+	static const char m[] = "cce-rule: out of memory in jq\n";
+	diag_raw(m, sizeof m - 1);
+	abort();
+}
+
+/* What malloc gave (NULL: it failed). Outside an evaluation a failure
+ * aborts, as every other allocation of the tool does, unless the caller
+ * copes (libjq's unguarded forms). */
+static void *taken(void *p, bool guarded)
+{
+	if (!p) {
+		if (metering)
+			over_budget();
+		if (guarded)
+			out_of_memory();
+		return NULL;
+	}
+	if (metering)
+		hold(p);
+	return p;
+}
+
+static void *mem_alloc(size_t sz, bool guarded)
+{
+	if (metering)
+		budget_check(sz, 0);
+	return taken(malloc(sz ? sz : 1), guarded);
+}
+
+static void *mem_calloc(size_t nemb, size_t sz, bool guarded)
+{
+	if (metering)
+		budget_check(sz && nemb > SIZE_MAX / 2 / sz ? SIZE_MAX : nemb * sz, 0);
+	return taken(calloc(nemb ? nemb : 1, sz ? sz : 1), guarded);
+}
+
+static char *mem_strdup(const char *s, bool guarded)
+{
+	size_t n = strlen(s) + 1;
+	char *p = mem_alloc(n, guarded);
+	if (p)
+		memcpy(p, s, n);
+	return p;
+}
+
+void *jv_mem_alloc(size_t sz) { return mem_alloc(sz, true); }
+void *jv_mem_alloc_unguarded(size_t sz) { return mem_alloc(sz, false); }
+void *jv_mem_calloc(size_t nemb, size_t sz) { return mem_calloc(nemb, sz, true); }
+void *jv_mem_calloc_unguarded(size_t nemb, size_t sz) { return mem_calloc(nemb, sz, false); }
+char *jv_mem_strdup(const char *s) { return mem_strdup(s, true); }
+char *jv_mem_strdup_unguarded(const char *s) { return mem_strdup(s, false); }
+
+/* p's entry is dropped and its bytes credited: true when it had one. */
+static bool unhold(void *p)
+{
+	struct mslot *s = metering ? tab_find(p) : NULL;
+	if (!s)
+		return false;
+	s->p = TOMB;
+	held -= malloc_usable_size(p) + SLOT_COST;
+	return true;
+}
+
+void jv_mem_free(void *p)
+{
+	if (p)
+		unhold(p);
+	free(p);
+}
+
+void *jv_mem_realloc(void *p, size_t sz)
+{
+	if (!metering)
+		return taken(realloc(p, sz ? sz : 1), true);
+	/* a block of the evaluation's or, growing, of its jq_state's: either
+	 * way it goes with the evaluation if that is abandoned */
+	size_t old = p && tab_find(p) ? malloc_usable_size(p) + SLOT_COST : 0;
+	budget_check(sz, old);
+	tab_reserve();  /* before realloc: a failure must leave p in the table */
+	bool had = p && unhold(p);
+	void *n = realloc(p, sz ? sz : 1);
+	if (!n) {
+		if (had)
+			hold(p);
+		over_budget();
+	}
+	return taken(n, true);
+}
 
 static int find_libjq(struct dl_phdr_info *info, size_t size, void *arg)
 {
@@ -89,7 +338,7 @@ static void on_budget(int sig, siginfo_t *si, void *uc)
 	expired = 1;
 	if (pc_in_libjq(uc)) {
 		in_eval = 0;
-		siglongjmp(eval_jb, 1);
+		siglongjmp(eval_jb, JUMP_TIME);
 	}
 }
 
@@ -119,9 +368,10 @@ static void *watch(void *arg)
 	return NULL;
 }
 
-void jqx_init(int64_t budget_ms)
+void jqx_init(int64_t budget_ms, size_t mem_budget_bytes)
 {
 	budget = budget_ms;
+	mem_budget = mem_budget_bytes;
 	eval_thread = pthread_self();
 	dl_iterate_phdr(find_libjq, NULL);
 	struct sigaction sa;
@@ -183,13 +433,6 @@ static void on_debug(void *data, jv msg)
 {
 	(void)data;
 	jv_free(msg);
-}
-
-static void on_nomem(void *data)
-{
-	(void)data;
-	static const char m[] = "cce-rule: out of memory in jq\n";
-	diag_raw(m, sizeof m - 1);
 }
 
 static jv no_input(jq_state *jq, void *data)
@@ -310,7 +553,6 @@ static jq_state *compile(const char *src, char *err, size_t errlen)
 	buf_init(&msg);
 	jq_set_error_cb(jq, on_error, &msg);
 	jq_set_debug_cb(jq, on_debug, NULL);
-	jq_set_nomem_handler(jq, on_nomem, NULL);
 	jq_set_input_cb(jq, no_input, NULL);
 	jq_set_attr(jq, jv_string("JQ_LIBRARY_PATH"), jv_array());
 	jq_set_attr(jq, jv_string("JQ_ORIGIN"), jv_string("/nonexistent"));
@@ -337,22 +579,27 @@ void jqx_free(struct jqx *x)
 }
 
 const char *jqx_source(const struct jqx *x) { return x->src; }
-bool jqx_dead(const struct jqx *x) { return x->dead; }
+bool jqx_dead(const struct jqx *x) { return x->dead != 0; }
 
-static void bury(struct jqx *x)
+/* An abandoned evaluation: what it allocated goes, its state is kept. */
+static void bury(struct jqx *x, int why)
 {
+	in_eval = 0;
+	expired = 0;
+	release_held(true);
 	graveyard = xrealloc(graveyard, (n_graveyard + 1) * sizeof *graveyard);
 	graveyard[n_graveyard++] = x->jq;
 	x->jq = NULL;
-	x->dead = true;
+	x->dead = why;
 }
 
 int jqx_first(struct jqx *x, jv in, jv *out, char *err, size_t errlen)
 {
 	if (x->dead) {
 		jv_free(in);
-		snprintf(err, errlen, "disabled after running past the time budget");
-		return JQX_TIMEOUT;
+		snprintf(err, errlen, "disabled after running past the %s budget",
+			 x->dead == JQX_MEMORY ? "memory" : "time");
+		return x->dead;
 	}
 	if (!jv_is_valid(in)) {
 		/* a record libjq's parser refused (its own depth limit) */
@@ -366,26 +613,34 @@ int jqx_first(struct jqx *x, jv in, jv *out, char *err, size_t errlen)
 		jv_free(in);
 		return JQX_ERROR;
 	}
-	jq_start(x->jq, in, 0);
 	jv v;
-	if (sigsetjmp(eval_jb, 0)) {
-		in_eval = 0;
-		expired = 0;
-		bury(x);
+	switch (sigsetjmp(eval_jb, 0)) {
+	case 0:
+		break;
+	case JUMP_MEMORY:
+		bury(x, JQX_MEMORY);
+		snprintf(err, errlen, "evaluation ran past the memory budget");
+		return JQX_MEMORY;
+	default:
+		bury(x, JQX_TIMEOUT);
 		snprintf(err, errlen, "evaluation ran past the time budget");
 		return JQX_TIMEOUT;
 	}
+	/* jq_start too: it may grow the jq_state's stack */
+	metering = true;
+	jq_start(x->jq, in, 0);
 	expired = 0;
 	atomic_fetch_add_explicit(&eval_seq, 1, memory_order_relaxed);
 	in_eval = 1;
 	v = jq_next(x->jq);
 	in_eval = 0;
+	release_held(false);
 	if (expired) {
 		/* it finished, but only after the budget: disable it all the same */
 		expired = 0;
 		jv_free(v);
 		jq_teardown(&x->jq);
-		x->dead = true;
+		x->dead = JQX_TIMEOUT;
 		snprintf(err, errlen, "evaluation ran past the time budget");
 		return JQX_TIMEOUT;
 	}

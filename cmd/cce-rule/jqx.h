@@ -4,13 +4,14 @@
  * Promises: jqx_compile refuses what libjq 1.6 cannot run safely inside a
  * long-lived process (halt, halt_error, input, inputs, import, include,
  * modules) with a message naming the culprit, and otherwise returns jq's own
- * compile error text. Every jq_state has its input, debug, error and nomem
+ * compile error text. Every jq_state has its input, debug and error
  * callbacks set, JQ_LIBRARY_PATH set to [] and is compiled with an object of
  * arguments. jqx_first runs an expression on one input and returns its first
- * output under a time budget (jqx_init): a runaway evaluation is abandoned
- * (its jq_state is kept aside, never touched again, so nothing it held is
- * freed twice) and JQX_TIMEOUT is returned; that expression then always
- * returns JQX_TIMEOUT. Inputs are consumed (jv ownership passes to jqx).
+ * output under a time and a memory budget (jqx_init): a runaway evaluation
+ * is abandoned (its jq_state is kept aside, never touched again, and what
+ * the evaluation allocated through libjq is freed) and JQX_TIMEOUT or
+ * JQX_MEMORY is returned; that expression then always returns the same.
+ * Inputs are consumed (jv ownership passes to jqx). jqx is for one thread.
  */
 #ifndef CCE_RULE_JQX_H
 #define CCE_RULE_JQX_H
@@ -25,13 +26,16 @@ enum jqx_status {
 	JQX_OK = 0,       /* *out holds the first output */
 	JQX_EMPTY = 1,    /* no output */
 	JQX_ERROR = 2,    /* run-time error, message in err */
-	JQX_TIMEOUT = 3,  /* ran past the budget; the expression is dead */
+	JQX_TIMEOUT = 3,  /* ran past the time budget; the expression is dead */
+	JQX_MEMORY = 4,   /* ran past the memory budget; the expression is dead */
 };
 
 struct jqx;
 
-/* Starts the watchdog: evaluations longer than budget_ms are abandoned. */
-void jqx_init(int64_t budget_ms);
+/* Starts the watchdog: evaluations longer than budget_ms are abandoned, and
+ * so are those that hold more than mem_budget bytes allocated by libjq at
+ * once (0: no limit). */
+void jqx_init(int64_t budget_ms, size_t mem_budget);
 void jqx_shutdown(void);
 
 struct jqx *jqx_compile(const char *src, char *err, size_t errlen);

@@ -1,5 +1,6 @@
 /* Unit tests of cce-rule's fast path and of its jq wrapper (the .c files
  * are included: unit tests link only lib/). */
+#include <malloc.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -124,7 +125,7 @@ int main(void)
 	ok(forbidden("1 | halt_error", w, sizeof w) && strcmp(w, "halt_error") == 0, "halt_error");
 	ok(forbidden("# halt\n.a", w, sizeof w) == NULL, "halt in a comment");
 	ok(forbidden("include \"x\"; .", w, sizeof w) != NULL, "include");
-	jqx_init(0);
+	jqx_init(0, 1 << 20);
 	struct jqx *x = jqx_compile(".a.b", err, sizeof err);
 	ok(x != NULL, "compile");
 	jv out;
@@ -146,6 +147,52 @@ int main(void)
 	ok(jqx_first(x, jv_invalid_with_msg(jv_string("deep")), &out, err, sizeof err) == JQX_ERROR &&
 	   strstr(err, "deep"), "an input libjq could not parse is an error, not a crash");
 	jqx_free(x);
+
+	/* the memory budget: 1MiB */
+	x = jqx_compile("[range(100000)] | length", err, sizeof err);
+	ok(jqx_first(x, jv_null(), &out, err, sizeof err) == JQX_MEMORY &&
+	   strstr(err, "memory budget"), "an evaluation past the memory budget is abandoned: %s", err);
+	ok(jqx_first(x, jv_null(), &out, err, sizeof err) == JQX_MEMORY && jqx_dead(x),
+	   "and its expression is dead");
+	ok(!metering && held == 0, "nothing is counted after it");
+	jqx_free(x);
+	x = jqx_compile("reduce range(40) as $i (\"x\"; . + .) | length", err, sizeof err);
+	ok(jqx_first(x, jv_null(), &out, err, sizeof err) == JQX_MEMORY,
+	   "a string doubled forty times stops at the budget");
+	jqx_free(x);
+	x = jqx_compile("[range(1000)] | tostring | length", err, sizeof err);
+	ok(jqx_first(x, jv_null(), &out, err, sizeof err) == JQX_OK && jv_number_value(out) == 3891,
+	   "an evaluation within the budget runs");
+	jv_free(out);
+	ok(jqx_first(x, jv_null(), &out, err, sizeof err) == JQX_OK && jv_number_value(out) == 3891,
+	   "and runs again");
+	jv_free(out);
+	jqx_free(x);
+	x = jqx_compile("[range(30000)] | map(tostring) | length", err, sizeof err);
+	ok(jqx_first(x, jv_null(), &out, err, sizeof err) == JQX_MEMORY,
+	   "many small blocks count too");
+	jqx_free(x);
+	/* what an abandoned evaluation allocated is freed: seen through glibc's
+	 * counters, which say nothing when another malloc (a sanitizer's,
+	 * valgrind's) stands in */
+	char *volatile probe = malloc(1 << 20);  /* volatile: not optimized away */
+	probe[0] = 1;
+	struct mallinfo2 m0 = mallinfo2();
+	free(probe);
+	struct mallinfo2 m1 = mallinfo2();
+	if (m0.uordblks + m0.hblkhd < m1.uordblks + m1.hblkhd + (1 << 20)) {
+		printf("ok %d # skip mallinfo2 does not see this malloc (a sanitizer's or valgrind's)\n",
+		       ++t_count);
+	} else {
+		x = jqx_compile("[range(1000) | tostring] + [range(100000)]", err, sizeof err);
+		m0 = mallinfo2();
+		ok(jqx_first(x, jv_null(), &out, err, sizeof err) == JQX_MEMORY, "abandoned");
+		m1 = mallinfo2();
+		ok(m1.uordblks + m1.hblkhd < m0.uordblks + m0.hblkhd + (64 << 10),
+		   "and what it allocated is freed (%zu bytes more in use)",
+		   m1.uordblks + m1.hblkhd - (m0.uordblks + m0.hblkhd));
+		jqx_free(x);
+	}
 	jqx_shutdown();
 
 	fast_shutdown();

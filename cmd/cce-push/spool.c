@@ -682,13 +682,20 @@ static void timed_wait(struct spool *s, int ms)
 
 static void flight_push(struct spool *s, uint64_t off, uint64_t end, uint32_t nrec, bool done)
 {
+	if (done)
+		s->done_bytes += end - off;
+	/* frames done one after the other are one entry: a long outage with
+	 * drop-oldest behind a batch in flight keeps the list short */
+	if (done && s->nfl && s->fl[s->nfl - 1].done && s->fl[s->nfl - 1].end == off) {
+		s->fl[s->nfl - 1].end = end;
+		s->fl[s->nfl - 1].nrec += nrec;
+		return;
+	}
 	if (s->nfl == s->flcap) {
 		s->flcap = s->flcap ? 2 * s->flcap : 16;
 		s->fl = xrealloc(s->fl, s->flcap * sizeof *s->fl);
 	}
 	s->fl[s->nfl++] = (struct flight){ off, end, nrec, done };
-	if (done)
-		s->done_bytes += end - off;
 }
 
 /* Move the acknowledged position over the frames that are done; lock

@@ -769,6 +769,19 @@ char *json_strdup(const struct json_doc *d, int i)
 	return buf_detach(&b, NULL);
 }
 
+char *json_cstr(const struct json_doc *d, int i, bool *nul)
+{
+	struct buf b;
+	buf_init(&b);
+	*nul = false;
+	if (!json_str(d, i, &b) || memchr(b.data, 0, b.len)) {
+		*nul = i >= 0 && d->tok[i].type == JSON_STRING;
+		buf_free(&b);
+		return NULL;
+	}
+	return buf_detach(&b, NULL);
+}
+
 bool json_num(const struct json_doc *d, int i, double *v)
 {
 	if (i < 0 || d->tok[i].type != JSON_NUMBER)

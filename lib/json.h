@@ -91,8 +91,18 @@ const char *json_raw(const struct json_doc *d, int i, size_t *len);
 bool json_str(const struct json_doc *d, int i, struct buf *out);
 /* String token equal to s (decoding escapes when needed). */
 bool json_str_eq(const struct json_doc *d, int i, const char *s);
-/* A NUL-terminated copy of the decoded string (caller frees), or NULL. */
+/* A NUL-terminated copy of the decoded string (caller frees), or NULL.
+ * A U+0000 in the string is copied too, so the copy reads short as a C
+ * string: names, keys, labels and paths go through json_cstr instead. */
 char *json_strdup(const struct json_doc *d, int i);
+/* The NUL policy of every tool: JSON allows U+0000 in a string
+ * ("a\u0000b"), a C string cannot hold it and would read "a", another
+ * name. So a string a tool uses as a C string is taken with json_cstr,
+ * which refuses it, and the line is rejected as "FIELD" JSON_NUL_REASON.
+ * json_cstr: a NUL-terminated copy of string token i (caller frees); NULL
+ * when i is not a string, and NULL with *nul set when it holds U+0000. */
+#define JSON_NUL_REASON "contains a NUL character"
+char *json_cstr(const struct json_doc *d, int i, bool *nul);
 bool json_num(const struct json_doc *d, int i, double *v);
 /* Integer without fraction or exponent that fits in int64. */
 bool json_int(const struct json_doc *d, int i, int64_t *v);

@@ -152,6 +152,25 @@ cce-sched: $f:9: capacity.mem_mb: missing
 cce-sched: $f:10: state: expected a string, got number"
 }
 
+@test "sched: a node or task name, a label or a selector holding U+0000 is rejected, not cut short" {
+	local f="$BATS_TEST_TMPDIR/nodes.jsonl"
+	printf '%s\n' '{"node":"a\u0000b","capacity":{"cpu":4,"mem_mb":1024}}' \
+		'{"node":"c","capacity":{"cpu":4,"mem_mb":1024},"labels":{"k\u0000x":"v"}}' \
+		'{"node":"d","capacity":{"cpu":4,"mem_mb":1024},"labels":{"k":"v\u0000w"}}' \
+		'{"node":"a","capacity":{"cpu":4,"mem_mb":1024},"labels":{"k":"v"}}' >"$f"
+	run_cce -65 cce-sched --nodes "$f" --rejects "$BATS_TEST_TMPDIR/rej" <<<'{"task":"t\u0000x"}
+{"task":"u","selector":{"k":"v\u0000"}}
+{"task":"t","selector":{"k":"v"}}'
+	# the real "a" is placed, not refused as a duplicate of "a\u0000b"
+	assert_output '{"task":"t","replica":0,"node":"a","score":1,"selector":{"k":"v"}}'
+	assert_equal "$stderr" "cce-sched: $f:1: node: contains a NUL character
+cce-sched: $f:2: labels: a key contains a NUL character
+cce-sched: $f:3: labels.k: contains a NUL character
+cce-sched: stdin:1: task: contains a NUL character
+cce-sched: stdin:2: selector.k: contains a NUL character"
+	assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/rej")" 5
+}
+
 @test "sched: --strict stops at the first bad line; --max-line rejects long lines" {
 	run_cce -65 cce-sched --nodes "$POOL" --strict <<<'{"task":"a"}
 {"task":"b","cpu":-1}

@@ -327,19 +327,26 @@ static int str_field(const struct json_doc *d, const char *key, size_t max, char
 			 json_type_name(json_type_of(d, v)));
 		return -1;
 	}
-	struct buf b = BUF_INIT;
-	json_str(d, v, &b);
-	if (b.len > max || memchr(b.data, 0, b.len)) {
-		if (b.len > max)
+	bool nul;
+	char *s = json_cstr(d, v, &nul);
+	if (!s || strlen(s) > max) {
+		if (s)
 			snprintf(why, whylen, "\"%s\" is longer than %zu bytes", key, max);
 		else
-			snprintf(why, whylen, "\"%s\" holds a NUL character", key);
-		buf_free(&b);
+			snprintf(why, whylen, "\"%s\" %s", key, JSON_NUL_REASON);
+		free(s);
 		return -1;
 	}
-	char *s = buf_detach(&b, NULL);
 	*out = s;
 	return 0;
+}
+
+/* string token v holds U+0000 (see json_cstr) */
+static bool holds_nul(const struct json_doc *d, int v)
+{
+	bool nul;
+	free(json_cstr(d, v, &nul));
+	return nul;
 }
 
 static int num_field(const struct json_doc *d, int obj, const char *key, const char *what,
@@ -370,6 +377,8 @@ static const char *label_ok(const struct json_doc *d, int k)
 		return "label values must be strings";
 	if (d->tok[k].len > 255 || d->tok[k + 1].len > 255)
 		return "labels are at most 255 bytes";
+	if (holds_nul(d, k) || holds_nul(d, k + 1))
+		return "\"labels\" " JSON_NUL_REASON;
 	return NULL;
 }
 
@@ -421,6 +430,8 @@ int op_parse(const struct json_doc *d, size_t reclen, struct op *op, char *why, 
 		FAIL("missing \"node\"");
 	if (json_type_of(d, v) != JSON_STRING)
 		FAIL("\"node\" must be a string, not %s", json_type_name(json_type_of(d, v)));
+	if (holds_nul(d, v))
+		FAIL("\"node\" %s", JSON_NUL_REASON);
 	if (d->tok[v].escaped || !name_valid(d->text + d->tok[v].start, d->tok[v].len))
 		FAIL("bad node name (1-63 of A-Z a-z 0-9 . _ -)");
 	memcpy(op->name, d->text + d->tok[v].start, d->tok[v].len);

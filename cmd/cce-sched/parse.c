@@ -123,9 +123,10 @@ static int get_str(const struct json_doc *d, int obj, const char *key, const cha
 		return required ? fail(err, errlen, "%s: missing", path) : 0;
 	if (json_type_of(d, i) != JSON_STRING)
 		return fail(err, errlen, "%s: expected a string, got %s", path, tname_of(d, i));
-	*out = json_strdup(d, i);
+	bool nul;
+	*out = json_cstr(d, i, &nul);
 	if (!*out)
-		return fail(err, errlen, "%s: invalid string", path);
+		return fail(err, errlen, "%s: %s", path, JSON_NUL_REASON);
 	if (nonempty && !**out) {
 		free(*out);
 		*out = NULL;
@@ -198,10 +199,16 @@ static int get_kv(const struct json_doc *d, int obj, const char *key, bool sort,
 	struct kv *kv = xcalloc(d->tok[o].count + 1, sizeof *kv);
 	int n = 0;
 	for (int k = json_first(d, o); k >= 0; k = json_next_member(d, o, k)) {
-		char *name = json_strdup(d, k);
-		if (json_type_of(d, k + 1) != JSON_STRING) {
-			fail(err, errlen, "%s.%s: expected a string, got %s", key,
-			     name ? name : "?", tname_of(d, k + 1));
+		bool nul;
+		char *name = json_cstr(d, k, &nul), *v = NULL;
+		if (!name)
+			fail(err, errlen, "%s: a key %s", key, JSON_NUL_REASON);
+		else if (json_type_of(d, k + 1) != JSON_STRING)
+			fail(err, errlen, "%s.%s: expected a string, got %s", key, name,
+			     tname_of(d, k + 1));
+		else if (!(v = json_cstr(d, k + 1, &nul)))
+			fail(err, errlen, "%s.%s: %s", key, name, JSON_NUL_REASON);
+		if (!v) {
 			free(name);
 			kv_free(kv, n);
 			return -1;
@@ -217,7 +224,7 @@ static int get_kv(const struct json_doc *d, int obj, const char *key, bool sort,
 			kv[j].k = name;
 			n++;
 		}
-		kv[j].v = json_strdup(d, k + 1);
+		kv[j].v = v;
 	}
 	if (sort)
 		qsort(kv, (size_t)n, sizeof *kv, kv_cmp);

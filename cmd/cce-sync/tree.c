@@ -475,20 +475,19 @@ static bool resolve_inside(const struct manifest *m, struct buf *cur, const char
 	return true;
 }
 
-static bool get_str(const struct json_doc *d, int o, const char *k, char **out)
+/* String member k as a C string; false with *why set to bad, or to nul
+ * when it holds U+0000 (see json_cstr). */
+static bool get_str(const struct json_doc *d, const char *k, char **out, const char *bad,
+		    const char *nul, const char **why)
 {
-	int v = json_get(d, o, k);
-	if (v < 0 || json_type_of(d, v) != JSON_STRING)
-		return false;
-	struct buf b = BUF_INIT;
-	json_str(d, v, &b);
-	if (strlen(b.data) != b.len) { /* an embedded NUL */
-		buf_free(&b);
-		return false;
-	}
-	*out = buf_detach(&b, NULL);
-	return true;
+	bool has_nul = false;
+	*out = json_cstr(d, json_get(d, 0, k), &has_nul);
+	if (!*out)
+		*why = has_nul ? nul : bad;
+	return *out != NULL;
 }
+#define STR_MEMBER(k, out) \
+	get_str(d, k, out, "missing or bad \"" k "\"", "\"" k "\" " JSON_NUL_REASON, why)
 
 static bool get_u64(const struct json_doc *d, int o, const char *k, uint64_t *out)
 {
@@ -506,10 +505,8 @@ static int parse_entry(const struct json_doc *d, struct entry *e, const char **w
 	uint64_t u;
 	int64_t mt;
 	int t;
-	if (!get_str(d, 0, "path", &e->path))
-		return *why = "missing or bad \"path\"", -1;
-	if (!get_str(d, 0, "type", &s))
-		return *why = "missing or bad \"type\"", -1;
+	if (!STR_MEMBER("path", &e->path) || !STR_MEMBER("type", &s))
+		return -1;
 	if (!strcmp(s, "file"))
 		e->type = ENT_FILE;
 	else if (!strcmp(s, "dir"))
@@ -523,7 +520,9 @@ static int parse_entry(const struct json_doc *d, struct entry *e, const char **w
 	free(s);
 	s = NULL;
 	char *endp;
-	if (!get_str(d, 0, "mode", &s) || !*s || (u = strtoul(s, &endp, 8), *endp) || u > 07777) {
+	if (!STR_MEMBER("mode", &s))
+		return -1;
+	if (!*s || (u = strtoul(s, &endp, 8), *endp) || u > 07777) {
 		free(s);
 		return *why = "missing or bad \"mode\"", -1;
 	}
@@ -537,15 +536,18 @@ static int parse_entry(const struct json_doc *d, struct entry *e, const char **w
 	if (e->type == ENT_FILE) {
 		if (!get_u64(d, 0, "size", &e->size))
 			return *why = "missing or bad \"size\"", -1;
-		if (!get_str(d, 0, "sha256", &s) || strlen(s) != 64 ||
-		    strspn(s, "0123456789abcdef") != 64) {
+		if (!STR_MEMBER("sha256", &s))
+			return -1;
+		if (strlen(s) != 64 || strspn(s, "0123456789abcdef") != 64) {
 			free(s);
 			return *why = "missing or bad \"sha256\"", -1;
 		}
 		memcpy(e->sha, s, 65);
 		free(s);
 	} else if (e->type == ENT_SYMLINK) {
-		if (!get_str(d, 0, "target", &e->target) || !*e->target)
+		if (!STR_MEMBER("target", &e->target))
+			return -1;
+		if (!*e->target)
 			return *why = "missing or bad \"target\"", -1;
 	}
 	return 0;

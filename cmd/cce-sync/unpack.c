@@ -281,7 +281,10 @@ static int parse_ops(struct unpack *u, const char *text, size_t len)
 		struct entry *e = manifest_find(&u->m, path.data);
 		if (kind < 0) {
 			r = fail(u, CCE_EX_DATAERR, "ops line %ju: unknown op", (uintmax_t)lineno);
-		} else if (strlen(path.data) != path.len || !path_ok(path.data, &why)) {
+		} else if (memchr(path.data, 0, path.len)) { /* see json_cstr */
+			r = fail(u, CCE_EX_DATAERR, "ops line %ju: \"path\" %s", (uintmax_t)lineno,
+				 JSON_NUL_REASON);
+		} else if (!path_ok(path.data, &why)) {
 			r = fail(u, CCE_EX_DATAERR, "ops line %ju: bad path '%s'", (uintmax_t)lineno, path.data);
 		} else if (kind == OP_DELETE ? e != NULL : e == NULL) {
 			r = fail(u, CCE_EX_DATAERR, "ops line %ju: '%s' %s the manifest", (uintmax_t)lineno,

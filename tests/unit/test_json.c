@@ -140,6 +140,20 @@ int main(void)
 	char *s = json_strdup(&d, json_get(&d, 0, "esca"));
 	is_str(s, "x\ny", "escaped key found and value decoded");
 	free(s);
+	bool nul;
+	s = json_cstr(&d, json_get(&d, 0, "esca"), &nul);
+	ok(s && !nul && !strcmp(s, "x\ny"), "json_cstr: a string without U+0000");
+	free(s);
+	ok(!json_cstr(&d, json_get(&d, 0, "n"), &nul) && !nul, "json_cstr: not a string");
+	ok(!json_cstr(&d, -1, &nul) && !nul, "json_cstr: absent");
+	{
+		struct json_doc d2;
+		json_doc_init(&d2);
+		const char *t = "{\"a\":\"x\\u0000y\"}";
+		ok(json_parse(&d2, t, strlen(t), &e) == 0 && !json_cstr(&d2, json_get(&d2, 0, "a"), &nul) &&
+		   nul, "json_cstr: U+0000 refused, not cut short");
+		json_doc_free(&d2);
+	}
 	ok(json_get(&d, 0, "missing") == -1, "missing key");
 	size_t rl;
 	const char *raw = json_raw(&d, tags, &rl);

@@ -64,6 +64,26 @@ hostile() {
 	refused s "refused: 'out' is a symlink"
 }
 
+@test "sync hostile: a symlink loop is refused as a loop (ELOOP), naming the link" {
+	mkdir loop
+	ln -s l2 loop/l1
+	ln -s l1 loop/l2
+	cce-sync pack loop >s
+	refused s "refused: symlink 'l1' -> 'l2' leads into a symlink loop: Too many levels of symbolic links"
+	rm -r loop
+	mkdir -p loop/d
+	ln -s d/../l1 loop/l1
+	cce-sync pack loop >s
+	refused s "refused: symlink 'l1' -> 'd/../l1' leads into a symlink loop: Too many levels of symbolic links"
+	# no loop, but more links in a row than the kernel follows
+	rm -r loop
+	mkdir loop
+	printf 'x\n' >loop/l41
+	for i in $(seq 0 40); do ln -s "l$((i + 1))" "loop/l$i"; done
+	cce-sync pack loop >s
+	refused s "refused: symlink 'l0' -> 'l1': Too many levels of symbolic links"
+}
+
 @test "sync hostile: hard link, device node, FIFO" {
 	hostile hardlink >s
 	refused s "refused: 'h' is a hard link"

@@ -439,19 +439,25 @@ bool path_ok(const char *p, const char **why)
 	}
 }
 
+enum resolved { INSIDE, OUTSIDE, LOOP, TOO_DEEP };
+
 /* Resolves target as the symlink at path would, through the manifest's own
- * symlinks, and fails when it would climb above the root. Components that
- * the manifest does not name are taken as plain names. */
-static bool resolve_inside(const struct manifest *m, struct buf *cur, const char *target, int depth)
+ * symlinks: OUTSIDE when it would climb above the root or is absolute,
+ * LOOP when it comes back to a symlink it is resolving (the kernel would
+ * say ELOOP), TOO_DEEP past MAX_SYMLINK_DEPTH links. Components that the
+ * manifest does not name are taken as plain names. seen holds the links
+ * being resolved, depth of them. */
+static enum resolved resolve_inside(const struct manifest *m, struct buf *cur, const char *target,
+				    const struct entry **seen, int depth)
 {
-	if (depth > MAX_SYMLINK_DEPTH || *target == '/')
-		return false;
+	if (*target == '/')
+		return OUTSIDE;
 	for (const char *c = target; *c;) {
 		const char *s = strchr(c, '/');
 		size_t n = s ? (size_t)(s - c) : strlen(c);
 		if (n == 2 && c[0] == '.' && c[1] == '.') {
 			if (!cur->len)
-				return false;
+				return OUTSIDE;
 			char *slash = memrchr(cur->data, '/', cur->len);
 			cur->len = slash ? (size_t)(slash - cur->data) : 0;
 			cur->data[cur->len] = 0;
@@ -462,17 +468,24 @@ static bool resolve_inside(const struct manifest *m, struct buf *cur, const char
 			buf_add(cur, c, n);
 			const struct entry *e = manifest_find(m, cur->data);
 			if (e && e->type == ENT_SYMLINK) {
+				for (int i = 0; i < depth; i++)
+					if (seen[i] == e)
+						return LOOP;
+				if (depth == MAX_SYMLINK_DEPTH)
+					return TOO_DEEP;
+				seen[depth] = e;
 				cur->len = before;
 				cur->data[before] = 0;
-				if (!resolve_inside(m, cur, e->target, depth + 1))
-					return false;
+				enum resolved r = resolve_inside(m, cur, e->target, seen, depth + 1);
+				if (r != INSIDE)
+					return r;
 			}
 		}
 		if (!s)
 			break;
 		c = s + 1;
 	}
-	return true;
+	return INSIDE;
 }
 
 /* String member k as a C string; false with *why set to bad, or to nul
@@ -646,10 +659,25 @@ int manifest_parse(const char *text, size_t len, bool strict, const struct limit
 			buf_reset(&cur);
 			if (slash)
 				buf_add(&cur, e->path, (size_t)(slash - e->path));
-			if (!resolve_inside(m, &cur, e->target, 0)) {
+			const struct entry *seen[MAX_SYMLINK_DEPTH] = { e };
+			switch (resolve_inside(m, &cur, e->target, seen, 1)) {
+			case INSIDE:
+				break;
+			case OUTSIDE:
 				seterr(err, errlen, "symlink '%s' -> '%s' points outside the tree",
 				       e->path, e->target);
 				r = -1;
+				break;
+			case LOOP:
+				seterr(err, errlen, "symlink '%s' -> '%s' leads into a symlink loop: %s", e->path,
+				       e->target, strerror(ELOOP));
+				r = -1;
+				break;
+			case TOO_DEEP:
+				seterr(err, errlen, "symlink '%s' -> '%s': %s", e->path, e->target,
+				       strerror(ELOOP));
+				r = -1;
+				break;
 			}
 		}
 	}

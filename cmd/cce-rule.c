@@ -28,11 +28,13 @@ static const char usage[] =
 	"      --pass            copy every input record to stdout, alerts after it\n"
 	"      --emit-pending    also emit pending transitions\n"
 	"      --eval-timeout DUR  time budget of one expression on one record (default 100ms)\n"
-	"      --eval-memory SIZE  memory budget of one expression on one record (default 64MiB)\n";
+	"      --eval-memory SIZE  memory budget of one expression on one record (default 64MiB)\n"
+	"      --max-overruns N  disable a rule whose regular expressions hit their limits\n"
+	"                        N times (default 3)\n";
 
 enum {
 	OPT_TIME = CLI_OPT_TOOL, OPT_LATENESS, OPT_STATE, OPT_CHECKPOINT, OPT_STATUS,
-	OPT_PASS, OPT_PENDING, OPT_EVAL_TIMEOUT, OPT_EVAL_MEMORY,
+	OPT_PASS, OPT_PENDING, OPT_EVAL_TIMEOUT, OPT_EVAL_MEMORY, OPT_MAX_OVERRUNS,
 };
 
 static int save_all(struct engine *e, const char *state, const char *status)
@@ -71,6 +73,7 @@ int main(int argc, char **argv)
 		{ "emit-pending", no_argument, NULL, OPT_PENDING },
 		{ "eval-timeout", required_argument, NULL, OPT_EVAL_TIMEOUT },
 		{ "eval-memory", required_argument, NULL, OPT_EVAL_MEMORY },
+		{ "max-overruns", required_argument, NULL, OPT_MAX_OVERRUNS },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct tool t;
@@ -81,7 +84,8 @@ int main(int argc, char **argv)
 	const char *state = NULL, *status = NULL;
 	int64_t checkpoint = 10000;
 	struct engine_opts eo = { .time_src = ".ts", .eval_timeout = 100,
-				  .eval_memory = (uint64_t)64 << 20 };
+				  .eval_memory = (uint64_t)64 << 20, .max_overruns = 3 };
+	uint64_t overruns;
 	char err[512];
 	int c;
 #define USAGE(...) do { free(rules); return diag_usage(__VA_ARGS__); } while (0)
@@ -123,6 +127,11 @@ int main(int argc, char **argv)
 				USAGE("--eval-memory: must be at least 64KiB");
 			if (eo.eval_memory > (uint64_t)SIZE_MAX / 4)
 				USAGE("--eval-memory: too large for this machine");
+			break;
+		case OPT_MAX_OVERRUNS:
+			if (cli_uint("--max-overruns", optarg, 1, 1000000, &overruns, err, sizeof err) < 0)
+				USAGE("%s", err);
+			eo.max_overruns = (unsigned)overruns;
 			break;
 		}
 	}

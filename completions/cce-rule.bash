@@ -6,12 +6,13 @@ _cce_rule() {
 	-r|--rules|--state|--status|--rejects)
 		_filedir
 		return ;;
-	--time|--lateness|--checkpoint|--eval-timeout|--eval-memory|--max-line)
+	--time|--lateness|--checkpoint|--eval-timeout|--eval-memory|--max-overruns|--max-line)
 		return ;;
 	esac
 	if [[ "$cur" == -* ]]; then
 		COMPREPLY=($(compgen -W '--rules --check --time --lateness --state
-			--checkpoint --status --pass --emit-pending --eval-timeout --eval-memory --help
+			--checkpoint --status --pass --emit-pending --eval-timeout --eval-memory
+			--max-overruns --help
 			--version --quiet --unbuffered --rejects --strict --max-line' -- "$cur"))
 		return
 	fi

@@ -1,8 +1,9 @@
 #!/usr/bin/env bats
 # cce-rule: what one expression may cost on one record: time
-# (--eval-timeout) and memory (--eval-memory). A rule past a budget is
-# disabled, said on stderr and in status; the other rules go on, the
-# process never aborts and its state is saved.
+# (--eval-timeout), memory (--eval-memory) and, for regular expressions,
+# oniguruma's limits (--max-overruns). A rule past a budget is disabled,
+# said on stderr and in status; the other rules go on, the process never
+# aborts and its state is saved.
 
 load lib/common
 load rule/helpers
@@ -85,5 +86,58 @@ DOUBLE='reduce range(40) as $i (\"x\"; .+.) | length>0'
 	run_cce cce_rule -r "$R" --eval-memory 64KiB "$IN"
 	assert_equal "$(alerts .state)" '"firing"'
 	run_cce cce_rule -r "$R" --eval-memory=1GiB "$IN"
+	assert_equal "$(alerts .state)" '"firing"'
+}
+
+# forty a's and a b: ^(a|a)*$ would take 2^40 steps to fail
+BACKTRACK='.s | test(\"^(a|a)*$\")'
+A40B=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab
+
+@test "rule: a backtracking regular expression fails each record and its rule is disabled at the third overrun" {
+	rules '[{"name":"re","when":"'"$BACKTRACK"'"},{"name":"ok","when":".t > 1"}]'
+	for i in 1 2 3 4 5 6; do echo "{\"ts\":$i,\"t\":$((i % 2 * 5)),\"s\":\"$A40B\"}"; done >"$BATS_TEST_TMPDIR/in.jsonl"
+	ST="$BATS_TEST_TMPDIR/st"
+	# the time budget is out of the way (valgrind is slow): the limits
+	# stop oniguruma well before any budget would
+	run_cce cce_rule -r "$R" --eval-timeout 1h --status "$ST" "$BATS_TEST_TMPDIR/in.jsonl"
+	assert_err "in.jsonl:1: rule 're': when: Regex failure: retry-limit-in-match over (overrun 1 of --max-overruns 3)"
+	assert_err "in.jsonl:2: rule 're': when: Regex failure: retry-limit-in-match over (overrun 2 of --max-overruns 3)"
+	why='when: regular expression ran past its budget 3 times (--max-overruns): Regex failure: retry-limit-in-match over'
+	assert_err "in.jsonl:3: rule 're' disabled: $why"
+	refute_err "in.jsonl:4"
+	assert_equal "$(jq -c 'select(.rule=="re") | [.evaluated,.errors,.overruns,.disabled]' "$ST")" "[3,3,3,\"$why\"]"
+	# the other rule saw every record
+	assert_equal "$(alerts '[.rule,.state,.ts]' | tr -d '\n')" \
+		'["ok","firing",1]["ok","resolved",2]["ok","firing",3]["ok","resolved",4]["ok","firing",5]["ok","resolved",6]'
+	assert_equal "$(jq -c 'select(.rule=="ok") | [.evaluated,.overruns,.disabled]' "$ST")" '[6,0,false]'
+}
+
+@test "rule: --max-overruns 1 disables a rule at its first overrun; regular expressions within their limits run" {
+	rules '[{"name":"re","when":"'"$BACKTRACK"'"},{"name":"fine","when":".s | test(\"^(a|a)*b$\")"}]'
+	input "{\"ts\":1,\"s\":\"$A40B\"}" "{\"ts\":2,\"s\":\"ab\"}"
+	run_cce cce_rule -r "$R" --max-overruns 1 --eval-timeout 1h --status "$BATS_TEST_TMPDIR/st" "$IN"
+	assert_err "in.jsonl:1: rule 're' disabled: when: regular expression ran past its budget 1 times (--max-overruns)"
+	assert_equal "$(alerts '[.rule,.state]' | tr -d '\n')" '["fine","firing"]'
+}
+
+@test "rule: a regular expression's backtracking stack is bounded by --eval-memory" {
+	rules '[{"name":"st","when":".s | test(\"^(a|b)*$\")"}]'
+	printf '{"ts":1,"s":"%s"}\n' "$(head -c 100000 /dev/zero | tr '\0' a)" >"$BATS_TEST_TMPDIR/in.jsonl"
+	run_cce cce_rule -r "$R" --eval-memory 1MiB --eval-timeout 1h "$BATS_TEST_TMPDIR/in.jsonl"
+	assert_err "rule 'st': when: Regex failure: match-stack limit over (overrun 1 of --max-overruns 3)"
+	assert_equal "$output" ""
+	run_cce cce_rule -r "$R" --eval-timeout 1h "$BATS_TEST_TMPDIR/in.jsonl"
+	assert_equal "$(alerts .state)" '"firing"'
+}
+
+@test "rule: --max-overruns takes a count from 1; other values are usage errors" {
+	rules '{"name":"a","when":".x"}'
+	for bad in 0 -1 abc 1.5 ''; do
+		run_cce -64 cce-rule -r "$R" --max-overruns "$bad"
+		assert_equal "$output" ""
+		assert_err "--max-overruns"
+	done
+	input '{"ts":1,"x":true}'
+	run_cce cce_rule -r "$R" --max-overruns 1000 "$IN"
 	assert_equal "$(alerts .state)" '"firing"'
 }

@@ -48,6 +48,7 @@ struct kmap {
 struct rule_rt {
 	struct kmap keys;
 	uint64_t evaluated, matched, fired, resolved, suppressed, errors, late;
+	uint64_t overruns;  /* evaluations past a budget, this run */
 	int64_t last_fired;
 	bool fired_once;
 	char *disabled;
@@ -342,7 +343,8 @@ static void fmt_size(uint64_t n, struct buf *out)
 	buf_add_u64(out, n);
 }
 
-static void rule_disable(struct engine *e, struct rule *r, struct rec *rc, const char *what, int st)
+static void rule_disable(struct engine *e, struct rule *r, struct rec *rc, const char *what, int st,
+			 const char *err)
 {
 	struct buf reason;
 	buf_init(&reason);
@@ -350,6 +352,9 @@ static void rule_disable(struct engine *e, struct rule *r, struct rec *rc, const
 		buf_addf(&reason, "%s: evaluation ran past the memory budget (--eval-memory ", what);
 		fmt_size(e->o.eval_memory, &reason);
 		buf_addc(&reason, ')');
+	} else if (st == JQX_REGEX) {
+		buf_addf(&reason, "%s: regular expression ran past its budget %llu times (--max-overruns): %s",
+			 what, (unsigned long long)r->rt->overruns, err);
 	} else {
 		buf_addf(&reason, "%s: evaluation ran past the time budget (--eval-timeout %lldms)",
 			 what, (long long)e->o.eval_timeout);
@@ -363,14 +368,31 @@ static void rule_disable(struct engine *e, struct rule *r, struct rec *rc, const
 		diag_error("rule '%s' disabled: %s", r->name, r->rt->disabled);
 }
 
-/* The outcome of a failed jq evaluation: -2 when it ran past a budget (the
- * rule is disabled), -1 for an error of this record. */
+/*
+ * The outcome of a failed jq evaluation: -2 when the rule got disabled,
+ * -1 for an error of this record. An evaluation past the time or memory
+ * budget was abandoned: its rule goes at once. A regular expression past
+ * its limits failed this record only (oniguruma stopped it, jq is intact):
+ * the rule goes at the --max-overruns'th, since each one costs up to the
+ * limits on every record.
+ */
 static int jq_failed(struct engine *e, struct rule *r, struct rec *rc, const char *what,
 		     int st, const char *err)
 {
-	if (st == JQX_TIMEOUT || st == JQX_MEMORY) {
-		rule_disable(e, r, rc, what, st);
+	struct rule_rt *rt = r->rt;
+	if (st == JQX_TIMEOUT || st == JQX_MEMORY || st == JQX_REGEX)
+		rt->overruns++;
+	if (st == JQX_TIMEOUT || st == JQX_MEMORY ||
+	    (st == JQX_REGEX && rt->overruns >= e->o.max_overruns)) {
+		rule_disable(e, r, rc, what, st, err);
 		return -2;
+	}
+	if (st == JQX_REGEX) {
+		char msg[600];
+		snprintf(msg, sizeof msg, "%.500s (overrun %llu of --max-overruns %u)", err,
+			 (unsigned long long)rt->overruns, e->o.max_overruns);
+		rule_error(r, rc, what, msg);
+		return -1;
 	}
 	rule_error(r, rc, what, err);
 	return -1;
@@ -1368,11 +1390,12 @@ void engine_status(struct engine *e, struct buf *b)
 		buf_add_json_str(b, r->name, strlen(r->name));
 		buf_addf(b, ",\"evaluated\":%llu,\"matched\":%llu,\"fired\":%llu,\"resolved\":%llu,"
 			    "\"suppressed\":%llu,\"errors\":%llu,\"late\":%llu,\"keys\":%u,\"firing_keys\":%llu,"
-			    "\"last_fired\":",
+			    "\"overruns\":%llu,\"last_fired\":",
 			 (unsigned long long)rt->evaluated, (unsigned long long)rt->matched,
 			 (unsigned long long)rt->fired, (unsigned long long)rt->resolved,
 			 (unsigned long long)rt->suppressed, (unsigned long long)rt->errors,
-			 (unsigned long long)rt->late, rt->keys.n, (unsigned long long)firing);
+			 (unsigned long long)rt->late, rt->keys.n, (unsigned long long)firing,
+			 (unsigned long long)rt->overruns);
 		if (rt->fired_once)
 			buf_add_i64(b, rt->last_fired);
 		else

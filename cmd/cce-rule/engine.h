@@ -8,7 +8,8 @@
  * pass, the records) are written to the engine's output in a deterministic
  * order: rules in definition order, keys by their first appearance for
  * scans. A run-time error in one rule never stops the others; a rule whose
- * expression outruns its time or memory budget is disabled. engine_save writes the whole
+ * expression outruns its time or memory budget is disabled, and so is one
+ * whose regular expressions run past their limits max_overruns times. engine_save writes the whole
  * state crash-safely; engine_restore takes it back, dropping the state of
  * rules whose definition changed.
  */
@@ -31,6 +32,7 @@ struct engine_opts {
 	const char *time_src;       /* jq path of the event time */
 	int64_t eval_timeout;
 	uint64_t eval_memory;       /* bytes */
+	unsigned max_overruns;      /* regular expressions past their limits */
 	struct out *out;
 	struct jsonl_reader *in;    /* for rejecting records */
 };

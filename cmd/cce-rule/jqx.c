@@ -1,7 +1,9 @@
 #include "jqx.h"
 
 #include <ctype.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <link.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -368,10 +370,55 @@ static void *watch(void *arg)
 	return NULL;
 }
 
+/*
+ * Regular expressions. The watchdog cannot interrupt oniguruma (it may be
+ * inside malloc), and jq 1.6 compiles and runs a regex in one call, so a
+ * backtracking pattern (^(a|a)*$ on forty a's and a b) would run for as
+ * long as oniguruma lets it: 10 million steps per starting position by
+ * default, seconds on a small machine. The search is bounded instead, as a
+ * whole (JQX_REGEX_STEPS, about 10ms here and 100ms on a Raspberry Pi 3),
+ * and its backtracking stack, which oniguruma allocates with plain malloc,
+ * by the memory budget. Past a limit, jq reports "Regex failure: ... limit
+ * over": JQX_REGEX. The setters are looked up in the libonig that libjq
+ * loaded (its headers need not be installed); an older one without them
+ * keeps its own defaults.
+ */
+static void regex_limits(size_t stack_bytes)
+{
+	int (*set_steps)(unsigned long);
+	int (*set_stack)(unsigned int);
+	*(void **)&set_steps = dlsym(RTLD_DEFAULT, "onig_set_retry_limit_in_match");
+	if (set_steps)
+		set_steps(JQX_REGEX_STEPS);
+	*(void **)&set_steps = dlsym(RTLD_DEFAULT, "onig_set_retry_limit_in_search");
+	if (set_steps)
+		set_steps(JQX_REGEX_STEPS);
+	*(void **)&set_stack = dlsym(RTLD_DEFAULT, "onig_set_match_stack_limit_size");
+	if (set_stack && stack_bytes) {
+		/* entries of 32 bytes (oniguruma 6.9 on 64 bits) */
+		size_t n = stack_bytes / 32;
+		set_stack(n > UINT_MAX ? UINT_MAX : (unsigned)n);
+	}
+}
+
+static bool regex_limit_error(const char *msg)
+{
+	static const char *const over[] = { "retry-limit-in-match over", "retry-limit-in-search over",
+					    "match-stack limit over",
+					    "subexp-call-limit-in-search over", NULL };
+	if (strncmp(msg, "Regex failure: ", 15) != 0)
+		return false;
+	for (int i = 0; over[i]; i++)
+		if (strcmp(msg + 15, over[i]) == 0)
+			return true;
+	return false;
+}
+
 void jqx_init(int64_t budget_ms, size_t mem_budget_bytes)
 {
 	budget = budget_ms;
 	mem_budget = mem_budget_bytes;
+	regex_limits(mem_budget_bytes);
 	eval_thread = pthread_self();
 	dl_iterate_phdr(find_libjq, NULL);
 	struct sigaction sa;
@@ -652,6 +699,10 @@ int jqx_first(struct jqx *x, jv in, jv *out, char *err, size_t errlen)
 		jv m = jv_invalid_get_msg(v);
 		if (jv_get_kind(m) == JV_KIND_STRING) {
 			snprintf(err, errlen, "%s", jv_string_value(m));
+			if (regex_limit_error(jv_string_value(m))) {
+				jv_free(m);
+				return JQX_REGEX;
+			}
 		} else {
 			jv d = jv_dump_string(m, 0);
 			snprintf(err, errlen, "%s (not a string)", jv_string_value(d));

@@ -28,13 +28,19 @@ enum jqx_status {
 	JQX_ERROR = 2,    /* run-time error, message in err */
 	JQX_TIMEOUT = 3,  /* ran past the time budget; the expression is dead */
 	JQX_MEMORY = 4,   /* ran past the memory budget; the expression is dead */
+	JQX_REGEX = 5,    /* a regular expression hit its limits (JQX_REGEX_STEPS
+			     backtracking steps, a stack of a 32nd of the memory
+			     budget): an error, message in err */
 };
+
+/* Oniguruma cannot be interrupted: its searches are bounded instead. */
+#define JQX_REGEX_STEPS 1000000
 
 struct jqx;
 
 /* Starts the watchdog: evaluations longer than budget_ms are abandoned, and
  * so are those that hold more than mem_budget bytes allocated by libjq at
- * once (0: no limit). */
+ * once (0: no limit). Sets oniguruma's limits (process-wide). */
 void jqx_init(int64_t budget_ms, size_t mem_budget);
 void jqx_shutdown(void);
 

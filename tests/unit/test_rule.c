@@ -172,6 +172,30 @@ int main(void)
 	ok(jqx_first(x, jv_null(), &out, err, sizeof err) == JQX_MEMORY,
 	   "many small blocks count too");
 	jqx_free(x);
+	/* regular expressions: bounded by oniguruma's limits, an error */
+	x = jqx_compile("test(\"^(a|a)*$\")", err, sizeof err);
+	ok(jqx_first(x, jv_string("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab"), &out, err, sizeof err) == JQX_REGEX &&
+	   strcmp(err, "Regex failure: retry-limit-in-match over") == 0,
+	   "a backtracking regex stops at its step limit: %s", err);
+	ok(jqx_first(x, jv_string("aaa"), &out, err, sizeof err) == JQX_OK && jv_get_kind(out) == JV_KIND_TRUE,
+	   "and its expression lives on");
+	jv_free(out);
+	jqx_free(x);
+	x = jqx_compile("test(\"^(a|b)*$\")", err, sizeof err);
+	{
+		char *long_a = xmalloc(100001);
+		memset(long_a, 'a', 100000);
+		long_a[100000] = 0;
+		ok(jqx_first(x, jv_string(long_a), &out, err, sizeof err) == JQX_REGEX &&
+		   strcmp(err, "Regex failure: match-stack limit over") == 0,
+		   "its stack is bounded by the memory budget: %s", err);
+		free(long_a);
+	}
+	jqx_free(x);
+	x = jqx_compile("error(\"Regex failure: parse depth limit over\")", err, sizeof err);
+	ok(jqx_first(x, jv_null(), &out, err, sizeof err) == JQX_ERROR, "other errors are errors");
+	jqx_free(x);
+
 	/* what an abandoned evaluation allocated is freed: seen through glibc's
 	 * counters, which say nothing when another malloc (a sanitizer's,
 	 * valgrind's) stands in */

@@ -136,6 +136,7 @@ struct reader {
 	struct open_batch ob[MAX_OPEN];
 	size_t nob;
 	bool failed;          /* the spool could not be written */
+	int fatal;            /* exit code of a rejection that ended the input */
 	uint64_t lost;        /* records read but never spooled, nor dead-lettered */
 	uint64_t unspooled;   /* records read that went to the dead-letter file instead */
 };
@@ -175,10 +176,10 @@ static bool valid_header(const char *h)
 
 /* $CCE_HOME/spool/NAME: the URL made safe for a file name, plus a hash so
  * that two URLs never share a spool. */
-static char *default_spool(const char *url)
+static char *default_spool(const char *url, int *status)
 {
 	char home[4096];
-	if (cce_home(home, sizeof home) < 0)
+	if ((*status = tool_home(home, sizeof home)) != 0)
 		return NULL;
 	struct buf b;
 	buf_init(&b);
@@ -409,14 +410,20 @@ static void read_loop(struct tool *t, struct config *c, struct reader *r, const 
 			sync_spool(r);
 			lines = 1023; /* check the senders on the next turn */
 		}
-		if (st == JSONL_EOF || st == JSONL_FATAL)
+		if (st == JSONL_FATAL) {
+			r->fatal = jsonl_fatal_exit(t->in); /* tool_next said why */
+			break;
+		}
+		if (st == JSONL_EOF)
 			break;
 		if (st != JSONL_LINE)
 			continue;
 		buf_reset(&key);
 		if (target_key(tg, &doc, &key, err, sizeof err) < 0) {
-			if (jsonl_reject(t->in, &line, "%s", err))
+			if (jsonl_reject(t->in, &line, "%s", err)) {
+				r->fatal = tool_fatal(t->in);
 				break;
+			}
 			continue;
 		}
 		struct open_batch *ob = batch_for(r, &key, now);
@@ -591,7 +598,9 @@ static int parse_options(int argc, char **argv, struct tool *t, struct config *c
 int main(int argc, char **argv)
 {
 	struct tool t;
-	tool_init(&t, "cce-push");
+	int held = tool_init(&t, "cce-push");
+	if (held)
+		return held;
 	struct config c;
 	memset(&c, 0, sizeof c);
 	c.spool_max = (uint64_t)1 << 30;
@@ -644,36 +653,36 @@ int main(int argc, char **argv)
 	tool_start(&t);
 
 	char *spool_dir = NULL, *dead = NULL;
+	int home_status = 0; /* tool_home reports why it is not 0 */
 	if (!c.no_spool) {
-		spool_dir = c.spool_dir ? xstrdup(c.spool_dir) : default_spool(url);
+		spool_dir = c.spool_dir ? xstrdup(c.spool_dir) : default_spool(url, &home_status);
 		if (!spool_dir) {
-			diag_error("cannot find a spool directory: set CCE_HOME or use --spool");
 			target_free(&tg);
-			return CCE_EX_USAGE;
+			return home_status;
 		}
 	}
 	if (c.dead_letter) {
 		dead = xstrdup(c.dead_letter);
 	} else {
-		char *base = spool_dir ? xstrdup(spool_dir) : default_spool(url);
-		if (base) {
-			size_t n = strlen(base);
-			while (n > 1 && base[n - 1] == '/')
-				base[--n] = 0;
-			struct buf b;
-			buf_init(&b);
-			buf_addf(&b, "%s.dead.jsonl", base);
-			dead = buf_detach(&b, NULL);
-			free(base);
-			/* beside the spool: its parent must exist */
-			char *slash = strrchr(dead, '/');
-			if (slash) {
-				*slash = 0;
-				fs_mkdirs(dead, 0700);
-				*slash = '/';
-			}
-		} else {
-			dead = xstrdup("cce-push.dead.jsonl");
+		char *base = spool_dir ? xstrdup(spool_dir) : default_spool(url, &home_status);
+		if (!base) {
+			target_free(&tg);
+			return home_status;
+		}
+		size_t n = strlen(base);
+		while (n > 1 && base[n - 1] == '/')
+			base[--n] = 0;
+		struct buf b;
+		buf_init(&b);
+		buf_addf(&b, "%s.dead.jsonl", base);
+		dead = buf_detach(&b, NULL);
+		free(base);
+		/* beside the spool: its parent must exist */
+		char *slash = strrchr(dead, '/');
+		if (slash) {
+			*slash = 0;
+			fs_mkdirs(dead, 0700);
+			*slash = '/';
 		}
 	}
 
@@ -794,6 +803,8 @@ int main(int argc, char **argv)
 	if (!status) {
 		if (r.failed || r.lost || r.unspooled || sh->failed)
 			status = CCE_EX_IOERR;
+		else if (r.fatal)
+			status = r.fatal;
 		else if (st.records)
 			status = CCE_EX_TEMPFAIL;
 		else if (sh->dead_records)

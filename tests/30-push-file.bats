@@ -331,3 +331,14 @@ teardown() {
 	run_cce cce-push --drain --spool "$d/spool2" "file:$d/no2/out"
 	[ "$(wc -l <"$d/no2/out")" -gt 0 ]
 }
+
+@test "a --rejects file that cannot be written names itself and the error, exit 74; --strict stops with its own words" {
+	run_cce -74 cce-push --rejects /dev/full "file:$BATS_TEST_TMPDIR/p-{site}.jsonl" <<<'{}
+{"site":"a"}'
+	assert_equal "$stderr" "cce-push: stdin:1: no field 'site' for the URL placeholder {site}
+cce-push: cannot write rejects file '/dev/full': No space left on device"
+	run_cce -65 cce-push --strict "file:$BATS_TEST_TMPDIR/p-{site}.jsonl" <<<'{}
+{"site":"a"}'
+	assert_equal "$stderr" "cce-push: stdin:1: no field 'site' for the URL placeholder {site}
+cce-push: stopping at the first rejected line (--strict)"
+}

@@ -29,7 +29,9 @@ struct jqx {
 /*
  * The budget. libjq 1.6 has no way to interrupt jq_next, so a watchdog
  * thread notices an evaluation that has been running for longer than the
- * budget and signals the evaluating thread. The handler jumps out only when
+ * budget and signals the evaluating thread. Running is processor time of
+ * the evaluating thread (an evaluation never waits on anything): on a busy
+ * machine, time spent on other work would otherwise disable good rules. The handler jumps out only when
  * the thread was interrupted inside libjq's own code: libjq takes no locks,
  * so leaving it half-way is safe as long as its jq_state is never used
  * again; inside libc (malloc holds a lock) or oniguruma the handler returns
@@ -40,6 +42,8 @@ static volatile sig_atomic_t in_eval;
 static volatile sig_atomic_t expired;
 static sigjmp_buf eval_jb;
 static pthread_t eval_thread, watchdog;
+static clockid_t eval_clock;
+static bool have_eval_clock;
 static atomic_int watchdog_stop;
 static bool watchdog_running;
 static int64_t budget;
@@ -344,11 +348,20 @@ static void on_budget(int sig, siginfo_t *si, void *uc)
 	}
 }
 
+/* The evaluating thread's processor time in ms, or -1. */
+static int64_t eval_cpu_ms(void)
+{
+	struct timespec t;
+	if (!have_eval_clock || clock_gettime(eval_clock, &t) < 0)
+		return -1;
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
 static void *watch(void *arg)
 {
 	(void)arg;
 	unsigned long last = 0;
-	int64_t ran = 0;
+	int64_t ran = 0, start = -1;
 	int64_t tick = budget / 4;
 	if (tick < 1)
 		tick = 1;
@@ -361,9 +374,12 @@ static void *watch(void *arg)
 		if (!in_eval || s != last) {
 			last = s;
 			ran = 0;
+			start = eval_cpu_ms();
 			continue;
 		}
-		ran += tick;
+		/* without a thread clock, wall time */
+		int64_t now = start >= 0 ? eval_cpu_ms() : -1;
+		ran = now >= 0 ? now - start : ran + tick;
 		if (ran >= budget)
 			pthread_kill(eval_thread, SIGRTMIN);
 	}
@@ -420,6 +436,7 @@ void jqx_init(int64_t budget_ms, size_t mem_budget_bytes)
 	mem_budget = mem_budget_bytes;
 	regex_limits(mem_budget_bytes);
 	eval_thread = pthread_self();
+	have_eval_clock = pthread_getcpuclockid(eval_thread, &eval_clock) == 0;
 	dl_iterate_phdr(find_libjq, NULL);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);

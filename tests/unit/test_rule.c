@@ -2,7 +2,12 @@
  * are included: unit tests link only lib/). */
 #include <malloc.h>
 #include <math.h>
+#include <sched.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "../../cmd/cce-rule/fast.c"
 #include "../../cmd/cce-rule/jqx.c"
@@ -29,6 +34,64 @@ static bool fast(const char *src)
 	struct fexpr *e = fexpr_compile(src);
 	fexpr_free(e);
 	return e != NULL;
+}
+
+static int64_t ms_of(clockid_t c)
+{
+	struct timespec t;
+	clock_gettime(c, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* The time budget is the evaluating thread's processor time: an evaluation
+ * slowed down by other work on its processor runs to its end. Last: it
+ * leaves this thread on one processor at the lowest priority. */
+static void budget_is_processor_time(void)
+{
+	char err[512];
+	jv out;
+	/* an evaluation of at least 20ms of processor time, without a budget */
+	struct jqx *x = NULL;
+	int64_t cost = 0;
+	for (int n = 1 << 15; n < 1 << 27 && cost < 20; n *= 2) {
+		char src[64];
+		snprintf(src, sizeof src, "reduce range(%d) as $i (0; . + 1)", n);
+		jqx_free(x);
+		x = jqx_compile(src, err, sizeof err);
+		int64_t t0 = ms_of(CLOCK_THREAD_CPUTIME_ID);
+		jqx_first(x, jv_null(), &out, err, sizeof err);
+		jv_free(out);
+		cost = ms_of(CLOCK_THREAD_CPUTIME_ID) - t0;
+	}
+	int64_t budget_ms = 3 * cost;
+	jqx_init(budget_ms, 1 << 20);
+	/* a busy process on this thread's processor, and this thread (not the
+	 * watchdog, made before) below it */
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	sched_setaffinity((pid_t)syscall(SYS_gettid), sizeof one, &one);
+	pid_t hog = fork();
+	if (hog == 0) {
+		for (;;)
+			;
+	}
+	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
+	int64_t w0 = ms_of(CLOCK_MONOTONIC);
+	int st = jqx_first(x, jv_null(), &out, err, sizeof err);
+	int64_t wall = ms_of(CLOCK_MONOTONIC) - w0;
+	kill(hog, SIGKILL);
+	waitpid(hog, NULL, 0);
+	if (st == JQX_OK)
+		jv_free(out);
+	if (wall <= budget_ms)
+		printf("ok %d # skip the evaluation was not slowed down (%lld ms of wall time)\n", ++t_count,
+		       (long long)wall);
+	else
+		ok(st == JQX_OK, "an evaluation of %lld ms of processor time, %lld ms of wall time, "
+		   "within a budget of %lld ms runs: %s", (long long)cost, (long long)wall,
+		   (long long)budget_ms, st == JQX_OK ? "ok" : err);
+	jqx_free(x);
 }
 
 int main(void)
@@ -217,6 +280,7 @@ int main(void)
 		   m1.uordblks + m1.hblkhd - (m0.uordblks + m0.hblkhd));
 		jqx_free(x);
 	}
+	budget_is_processor_time();
 	jqx_shutdown();
 
 	fast_shutdown();

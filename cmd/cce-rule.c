@@ -30,11 +30,13 @@ static const char usage[] =
 	"      --eval-timeout DUR  time budget of one expression on one record (default 100ms)\n"
 	"      --eval-memory SIZE  memory budget of one expression on one record (default 64MiB)\n"
 	"      --max-overruns N  disable a rule whose regular expressions hit their limits\n"
-	"                        N times (default 3)\n";
+	"                        N times (default 3)\n"
+	"      --max-keys N      keys a rule keeps state for, the longest idle forgotten\n"
+	"                        past it (default 100000; a rule's max_keys wins)\n";
 
 enum {
 	OPT_TIME = CLI_OPT_TOOL, OPT_LATENESS, OPT_STATE, OPT_CHECKPOINT, OPT_STATUS,
-	OPT_PASS, OPT_PENDING, OPT_EVAL_TIMEOUT, OPT_EVAL_MEMORY, OPT_MAX_OVERRUNS,
+	OPT_PASS, OPT_PENDING, OPT_EVAL_TIMEOUT, OPT_EVAL_MEMORY, OPT_MAX_OVERRUNS, OPT_MAX_KEYS,
 };
 
 static int save_all(struct engine *e, const char *state, const char *status)
@@ -74,6 +76,7 @@ int main(int argc, char **argv)
 		{ "eval-timeout", required_argument, NULL, OPT_EVAL_TIMEOUT },
 		{ "eval-memory", required_argument, NULL, OPT_EVAL_MEMORY },
 		{ "max-overruns", required_argument, NULL, OPT_MAX_OVERRUNS },
+		{ "max-keys", required_argument, NULL, OPT_MAX_KEYS },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct tool t;
@@ -85,7 +88,7 @@ int main(int argc, char **argv)
 	int64_t checkpoint = 10000;
 	struct engine_opts eo = { .time_src = ".ts", .eval_timeout = 100,
 				  .eval_memory = (uint64_t)64 << 20, .max_overruns = 3 };
-	uint64_t overruns;
+	uint64_t overruns, max_keys = 100000;
 	char err[512];
 	int c;
 #define USAGE(...) do { free(rules); return diag_usage(__VA_ARGS__); } while (0)
@@ -133,6 +136,10 @@ int main(int argc, char **argv)
 				USAGE("%s", err);
 			eo.max_overruns = (unsigned)overruns;
 			break;
+		case OPT_MAX_KEYS:
+			if (cli_uint("--max-keys", optarg, 1, UINT32_MAX, &max_keys, err, sizeof err) < 0)
+				USAGE("%s", err);
+			break;
 		}
 	}
 	if (!nrules)
@@ -144,7 +151,7 @@ int main(int argc, char **argv)
 	jqx_init(check ? 0 : eo.eval_timeout, check ? 0 : (size_t)eo.eval_memory);
 
 	struct ruleset rs;
-	if (rules_load(rules, nrules, &rs) < 0) {
+	if (rules_load(rules, nrules, (uint32_t)max_keys, &rs) < 0) {
 		jqx_shutdown();
 		fast_shutdown();
 		free(rules);
@@ -220,7 +227,7 @@ int main(int argc, char **argv)
 		if (sig_reload) {
 			sig_reload = 0;
 			struct ruleset nrs;
-			if (rules_load(rules, nrules, &nrs) < 0) {
+			if (rules_load(rules, nrules, (uint32_t)max_keys, &nrs) < 0) {
 				diag_error("reload failed: keeping the rules in use");
 			} else {
 				engine_reload(e, &nrs);

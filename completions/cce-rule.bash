@@ -6,13 +6,13 @@ _cce_rule() {
 	-r|--rules|--state|--status|--rejects)
 		_filedir
 		return ;;
-	--time|--lateness|--checkpoint|--eval-timeout|--eval-memory|--max-overruns|--max-line)
+	--time|--lateness|--checkpoint|--eval-timeout|--eval-memory|--max-overruns|--max-keys|--max-line)
 		return ;;
 	esac
 	if [[ "$cur" == -* ]]; then
 		COMPREPLY=($(compgen -W '--rules --check --time --lateness --state
 			--checkpoint --status --pass --emit-pending --eval-timeout --eval-memory
-			--max-overruns --help
+			--max-overruns --max-keys --help
 			--version --quiet --unbuffered --rejects --strict --max-line' -- "$cur"))
 		return
 	fi

@@ -29,6 +29,8 @@ struct kext {
 struct kstate {
 	char *key;
 	uint32_t klen, hash, order;
+	uint32_t save_at;   /* its place in the state file being written */
+	struct kstate *newer, *older;   /* by the last record seen */
 	uint8_t st;
 	bool has_id;
 	int64_t since, last_ts, last_true, last_emit, last_seen;
@@ -43,6 +45,9 @@ struct kmap {
 	uint8_t *filter;        /* counts of keys by other bits of their hash: a
 				   zero says "absent" without probing the table */
 	uint32_t cap, n;
+	/* every key in one list, by the last record seen: the oldest is the
+	 * one to go past the rule's max_keys (O(1) both ways) */
+	struct kstate *newest, *oldest;
 };
 
 struct rule_rt {
@@ -58,6 +63,8 @@ struct rule_rt {
 	int64_t next_due;   /* window closes, deadmen: INT64_MAX when none */
 	int reported;
 	uint32_t next_order;
+	uint64_t evicted;   /* keys forgotten past max_keys */
+	bool evict_warned;
 };
 
 /* The record being looked at, with its jq value made on demand. */
@@ -94,6 +101,39 @@ static uint32_t fnv(const char *s, size_t n)
 
 #define FILTER(h) (((h) >> 16) & 4095)
 
+static void lru_unlink(struct kmap *m, struct kstate *k)
+{
+	if (k->newer)
+		k->newer->older = k->older;
+	else
+		m->newest = k->older;
+	if (k->older)
+		k->older->newer = k->newer;
+	else
+		m->oldest = k->newer;
+	k->newer = k->older = NULL;
+}
+
+static void lru_push(struct kmap *m, struct kstate *k)
+{
+	k->newer = NULL;
+	k->older = m->newest;
+	if (m->newest)
+		m->newest->newer = k;
+	else
+		m->oldest = k;
+	m->newest = k;
+}
+
+/* A record of k's was seen. */
+static void lru_touch(struct kmap *m, struct kstate *k)
+{
+	if (m->newest != k) {
+		lru_unlink(m, k);
+		lru_push(m, k);
+	}
+}
+
 static struct kstate *kmap_get_h(struct kmap *m, const char *key, size_t n, uint32_t h,
 				 bool create, struct rule_rt *rt)
 {
@@ -102,8 +142,10 @@ static struct kstate *kmap_get_h(struct kmap *m, const char *key, size_t n, uint
 			struct kstate *k = m->slot[i];
 			if (!k)
 				break;
-			if (m->hash[i] == h && k->klen == n && memcmp(k->key, key, n) == 0)
+			if (m->hash[i] == h && k->klen == n && memcmp(k->key, key, n) == 0) {
+				lru_touch(m, k);
 				return k;
+			}
 		}
 	}
 	if (!create)
@@ -139,6 +181,7 @@ static struct kstate *kmap_get_h(struct kmap *m, const char *key, size_t n, uint
 	m->slot[j] = k;
 	m->hash[j] = h;
 	m->n++;
+	lru_push(m, k);
 	if (!m->filter)
 		m->filter = xcalloc(4096, 1);
 	if (m->filter[FILTER(h)] < 255)
@@ -188,6 +231,7 @@ static void kmap_del(struct kmap *m, struct kstate *k)
 	}
 done:
 	m->n--;
+	lru_unlink(m, k);
 	if (m->filter[FILTER(k->hash)] < 255)
 		m->filter[FILTER(k->hash)]--;
 	kstate_free(k);
@@ -199,6 +243,24 @@ static void maybe_drop(struct rule *r, struct kstate *k)
 {
 	if (k->st == ST_INACTIVE && !r->absent_ms && !r->an && (!k->x || !k->x->n))
 		kmap_del(&r->rt->keys, k);
+}
+
+/* Past max_keys the longest idle keys are forgotten, with one warning per
+ * rule: a key such as .ts by mistake must not take all the memory. */
+static void evict(struct rule *r, const char *why)
+{
+	struct rule_rt *rt = r->rt;
+	if (rt->keys.n <= r->max_keys)
+		return;
+	if (!rt->evict_warned) {
+		rt->evict_warned = true;
+		diag_warn("rule '%s': %s %u keys (max_keys): the longest idle are forgotten, "
+			  "counted in status as evicted", r->name, why, r->max_keys);
+	}
+	while (rt->keys.n > r->max_keys) {
+		rt->evicted++;
+		kmap_del(&rt->keys, rt->keys.oldest);
+	}
 }
 
 static void rt_free(struct rule_rt *rt)
@@ -1019,10 +1081,24 @@ static void anomaly_add(struct rule *r, struct kext *x, int64_t t, double v)
 		}
 		return;
 	}
-	if (!x->cap) {
-		x->cap = r->an_n;
-		x->v = xmalloc(x->cap * sizeof *x->v);
-		x->ts = xmalloc(x->cap * sizeof *x->ts);
+	if (x->n == x->cap && x->cap < r->an_n) {
+		/* the ring grows with the history up to n: a key seen once (a
+		 * mistaken key such as .ts) costs 128 bytes, not 16 per n */
+		uint32_t nc = x->cap ? x->cap * 2 : 8;
+		if (nc > r->an_n)
+			nc = r->an_n;
+		double *nv = xcalloc(nc, sizeof *nv);
+		int64_t *ts = xcalloc(nc, sizeof *ts);
+		for (uint32_t i = 0; i < x->n; i++) {
+			nv[i] = x->v[(x->head + i) % x->cap];
+			ts[i] = x->ts[(x->head + i) % x->cap];
+		}
+		free(x->v);
+		free(x->ts);
+		x->v = nv;
+		x->ts = ts;
+		x->cap = nc;
+		x->head = 0;
 	}
 	uint32_t at = (x->head + x->n) % x->cap;
 	if (x->n == x->cap)
@@ -1237,6 +1313,7 @@ static void apply(struct engine *e, struct rule *r, struct rec *rc, int64_t t, b
 	struct kstate *k = kmap_get_h(&rt->keys, kb->data, kb->len, h, !plain || c, rt);
 	if (!k)
 		return;
+	evict(r, "more than");
 	/* a key's time never runs backwards */
 	if (t < k->last_ts && r->win == W_NONE)
 		t = k->last_ts;
@@ -1368,6 +1445,7 @@ void engine_reload(struct engine *e, struct ruleset *rs)
 		}
 		if (!n->rt)
 			n->rt = rt_new();
+		evict(n, "more than");
 	}
 	free_rules(&e->rs);
 	e->rs = *rs;
@@ -1390,12 +1468,12 @@ void engine_status(struct engine *e, struct buf *b)
 		buf_add_json_str(b, r->name, strlen(r->name));
 		buf_addf(b, ",\"evaluated\":%llu,\"matched\":%llu,\"fired\":%llu,\"resolved\":%llu,"
 			    "\"suppressed\":%llu,\"errors\":%llu,\"late\":%llu,\"keys\":%u,\"firing_keys\":%llu,"
-			    "\"overruns\":%llu,\"last_fired\":",
+			    "\"max_keys\":%u,\"evicted\":%llu,\"overruns\":%llu,\"last_fired\":",
 			 (unsigned long long)rt->evaluated, (unsigned long long)rt->matched,
 			 (unsigned long long)rt->fired, (unsigned long long)rt->resolved,
 			 (unsigned long long)rt->suppressed, (unsigned long long)rt->errors,
 			 (unsigned long long)rt->late, rt->keys.n, (unsigned long long)firing,
-			 (unsigned long long)rt->overruns);
+			 r->max_keys, (unsigned long long)rt->evicted, (unsigned long long)rt->overruns);
 		if (rt->fired_once)
 			buf_add_i64(b, rt->last_fired);
 		else
@@ -1430,18 +1508,20 @@ int engine_save(struct engine *e, const char *path, char *err, size_t errlen)
 			buf_addc(&b, ',');
 		buf_adds(&b, "\n{\"name\":");
 		buf_add_json_str(&b, r->name, strlen(r->name));
-		buf_addf(&b, ",\"sig\":\"%s\",\"stats\":[%llu,%llu,%llu,%llu,%llu,%llu,%llu,%lld,%d],"
+		buf_addf(&b, ",\"sig\":\"%s\",\"stats\":[%llu,%llu,%llu,%llu,%llu,%llu,%llu,%lld,%d,%llu],"
 			     "\"limit\":[%lld,%u,%llu],\"due\":%lld,\"keys\":[",
 			 r->sig, (unsigned long long)rt->evaluated, (unsigned long long)rt->matched,
 			 (unsigned long long)rt->fired, (unsigned long long)rt->resolved,
 			 (unsigned long long)rt->suppressed, (unsigned long long)rt->errors,
 			 (unsigned long long)rt->late, (long long)rt->last_fired, rt->fired_once,
+			 (unsigned long long)rt->evicted,
 			 (long long)rt->lim_start, rt->lim_count, (unsigned long long)rt->lim_supp,
 			 (long long)(rt->next_due == INT64_MAX ? -1 : rt->next_due));
 		uint32_t n;
 		struct kstate **ks = keys_sorted(rt, &n);
 		for (uint32_t j = 0; j < n; j++) {
 			struct kstate *k = ks[j];
+			k->save_at = j;
 			if (j)
 				buf_addc(&b, ',');
 			buf_addf(&b, "\n[%s,%d,%lld,%lld,%lld,%lld,%lld", k->key, k->st,
@@ -1476,6 +1556,10 @@ int engine_save(struct engine *e, const char *path, char *err, size_t errlen)
 			buf_addc(&b, ']');
 		}
 		free(ks);
+		/* the keys from the longest idle to the last seen */
+		buf_adds(&b, "],\"lru\":[");
+		for (struct kstate *k = rt->keys.oldest; k; k = k->newer)
+			buf_addf(&b, k == rt->keys.oldest ? "%u" : ",%u", k->save_at);
 		buf_adds(&b, "]}");
 	}
 	buf_adds(&b, "]}\n");
@@ -1525,19 +1609,24 @@ static void restore_rule(struct rule *r, struct json_doc *d, int o)
 	rt->late = (uint64_t)at_i64(d, st, 6);
 	rt->last_fired = at_i64(d, st, 7);
 	rt->fired_once = at_i64(d, st, 8) != 0;
+	rt->evicted = (uint64_t)at_i64(d, st, 9);
 	rt->lim_start = at_i64(d, li, 0);
 	rt->lim_count = (uint32_t)at_i64(d, li, 1);
 	rt->lim_supp = (uint64_t)at_i64(d, li, 2);
 	int64_t dv = -1;
 	tok_i64(d, due, &dv);
 	rt->next_due = dv < 0 ? INT64_MAX : dv;
-	for (int kt = json_first(d, keys); kt >= 0; kt = json_next_elem(d, keys, kt)) {
+	/* the keys by their place in the file, for the lru order */
+	uint32_t nkeys = d->tok[keys].count, at = 0;
+	struct kstate **by_at = xcalloc(nkeys + 1, sizeof *by_at);
+	for (int kt = json_first(d, keys); kt >= 0; kt = json_next_elem(d, keys, kt), at++) {
 		int kk = json_index(d, kt, 0);
 		if (kk < 0)
 			continue;
 		size_t n;
 		const char *raw = json_raw(d, kk, &n);
 		struct kstate *k = kmap_get(&rt->keys, raw, n, true, rt);
+		by_at[at] = k;
 		k->st = (uint8_t)at_i64(d, kt, 1);
 		k->since = at_i64(d, kt, 2);
 		k->last_ts = at_i64(d, kt, 3);
@@ -1561,7 +1650,8 @@ static void restore_rule(struct rule *r, struct json_doc *d, int o)
 		uint32_t nvs = vs >= 0 ? d->tok[vs].count : 0;
 		if (r->an && r->an != AN_EWMA) {
 			x->cap = cap;
-			if (cap != r->an_n || nts != cap || nvs != cap || x->n > cap || x->head >= cap) {
+			if (cap > r->an_n || nts != cap || nvs != cap || x->n > cap ||
+			    (cap && x->head >= cap)) {
 				x->n = x->cap = x->head = 0; /* not ours: start again */
 				continue;
 			}
@@ -1581,6 +1671,16 @@ static void restore_rule(struct rule *r, struct json_doc *d, int o)
 			}
 		}
 	}
+	/* files without "lru" keep the keys' order of first appearance */
+	int lru = json_get(d, o, "lru");
+	if (lru >= 0 && json_type_of(d, lru) == JSON_ARRAY)
+		for (int t = json_first(d, lru); t >= 0; t = json_next_elem(d, lru, t)) {
+			int64_t i;
+			if (tok_i64(d, t, &i) && i >= 0 && i < nkeys && by_at[i])
+				lru_touch(&rt->keys, by_at[i]);
+		}
+	free(by_at);
+	evict(r, "the state holds more than");
 }
 
 int engine_restore(struct engine *e, const char *path, char *err, size_t errlen)

@@ -9,7 +9,10 @@
  * order: rules in definition order, keys by their first appearance for
  * scans. A run-time error in one rule never stops the others; a rule whose
  * expression outruns its time or memory budget is disabled, and so is one
- * whose regular expressions run past their limits max_overruns times. engine_save writes the whole
+ * whose regular expressions run past their limits max_overruns times. A
+ * rule keeps state for at most its max_keys keys: past it, and when a
+ * restored state holds more, the longest idle keys are forgotten (counted,
+ * warned once per rule). engine_save writes the whole
  * state crash-safely; engine_restore takes it back, dropping the state of
  * rules whose definition changed.
  */

@@ -95,6 +95,7 @@ struct ctx {
 	const char *name;
 	int errors;
 	struct json_doc *d;
+	uint32_t max_keys;    /* the default */
 };
 
 static void bad(struct ctx *c, const char *fmt, ...) DIAG_PRINTF(2, 3);
@@ -406,6 +407,8 @@ static void describe(struct rule *r)
 	unsigned char h[SHA256_LEN];
 	sha256(b.data, b.len, h);
 	hex_encode(h, SHA256_LEN, r->sig);
+	/* neither is max_keys: a state too big for it is cut, not dropped */
+	buf_addf(&b, ",\"max_keys\":%u", r->max_keys);
 	buf_adds(&b, ",\"fast\":[");
 	const char *sep = "";
 	struct { const char *n; struct expr *e; } ex[] = {
@@ -433,6 +436,7 @@ static struct rule *parse_rule(struct ctx *c, int t)
 	int errors = c->errors;
 	struct rule *r = xcalloc(1, sizeof *r);
 	r->file = xstrdup(c->file);
+	r->max_keys = c->max_keys;
 	int nm = json_get(d, t, "name");
 	if (nm < 0 || !(r->name = json_strdup(d, nm)) || !r->name[0]) {
 		bad(c, "name: a non-empty string is required");
@@ -484,6 +488,8 @@ static struct rule *parse_rule(struct ctx *c, int t)
 				 get_duration(c, w, "limit.per", &r->limit_per) &&
 				 r->limit_per <= 0)
 				bad(c, "limit.per: must be positive");
+		} else if (IS("max_keys")) {
+			get_uint(c, v, "max_keys", 1, &r->max_keys);
 		} else if (IS("window")) {
 			parse_window(c, r, v);
 		} else if (IS("aggregate")) {
@@ -554,7 +560,7 @@ static void add_rule(struct ruleset *rs, struct ctx *c, struct rule *r)
 	rs->r[rs->n++] = r;
 }
 
-static int load_file(const char *file, struct ruleset *rs)
+static int load_file(const char *file, uint32_t max_keys, struct ruleset *rs)
 {
 	struct buf text;
 	buf_init(&text);
@@ -567,7 +573,7 @@ static int load_file(const char *file, struct ruleset *rs)
 	struct json_doc d;
 	json_doc_init(&d);
 	struct json_error je;
-	struct ctx c = { .file = file, .d = &d };
+	struct ctx c = { .file = file, .d = &d, .max_keys = max_keys };
 	if (json_parse(&d, text.data, text.len, &je) == 0) {
 		if (json_type_of(&d, 0) == JSON_ARRAY) {
 			c.array = true;
@@ -615,13 +621,13 @@ static int load_file(const char *file, struct ruleset *rs)
 	return c.errors;
 }
 
-int rules_load(char *const *files, int nfiles, struct ruleset *rs)
+int rules_load(char *const *files, int nfiles, uint32_t max_keys, struct ruleset *rs)
 {
 	int errors = 0;
 	rs->r = NULL;
 	rs->n = 0;
 	for (int i = 0; i < nfiles; i++)
-		errors += load_file(files[i], rs);
+		errors += load_file(files[i], max_keys, rs);
 	if (!errors && rs->n == 0) {
 		diag_error("no rules in %s", nfiles == 1 ? files[0] : "the rules files");
 		errors++;

@@ -9,7 +9,8 @@
  * expressions), and fails as a whole: a rule set is never half loaded.
  * rule_describe gives the compiled rule as one JSON line with defaults
  * filled in; its SHA-256 (rule->sig) identifies a definition, so that a
- * reload or a restart keeps the state of rules that did not change.
+ * reload or a restart keeps the state of rules that did not change
+ * (max_keys is not part of it: the state is cut to size instead).
  */
 #ifndef CCE_RULE_RULE_H
 #define CCE_RULE_RULE_H
@@ -59,6 +60,7 @@ struct rule {
 	int nargs;
 	uint32_t limit_max;
 	int64_t limit_per;
+	uint32_t max_keys;   /* the rule's own, or the default rules_load got */
 	enum anomaly_method an;
 	struct expr an_value;
 	int64_t an_window;
@@ -76,8 +78,9 @@ struct ruleset {
 	int n;
 };
 
-/* 0, or -1 after reporting every problem through diag. */
-int rules_load(char *const *files, int nfiles, struct ruleset *rs);
+/* 0, or -1 after reporting every problem through diag. max_keys: the
+ * default of rules without their own. */
+int rules_load(char *const *files, int nfiles, uint32_t max_keys, struct ruleset *rs);
 void ruleset_free(struct ruleset *rs);
 void rule_free(struct rule *r);
 

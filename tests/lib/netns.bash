@@ -5,7 +5,8 @@
 # namespace with directories of the test bound there), and its own sshd.
 # Traffic stays on the bridge and in the namespaces this file creates.
 #
-#   netns_usable                    0 when namespaces can be made here
+#   netns_usable                    0 when namespaces can be made and
+#                                   entered here; else NETNS_UNUSABLE says why
 #   netns_setup                     the bridge; sets NETNS_CLOUD_IP
 #   netns_host_add NAME             a host; sets HOST_IP[NAME]
 #   netns_host_exec NAME CMD...     run inside the host (network + mounts)
@@ -17,12 +18,38 @@
 
 declare -gA HOST_IP HOST_DIR HOST_SSHD_PID HOST_VETH
 
+# netns_usable: make a namespace, enter it (with a mount namespace of its
+# own, as netns_host_add does) and delete it. When any step fails, return 1
+# with the reason (the failing command and its stderr) in NETNS_UNUSABLE,
+# also shown on stderr and in the TAP output.
 netns_usable() {
-	[ "$(id -u)" -eq 0 ] || return 1
-	command -v ip >/dev/null && command -v unshare >/dev/null || return 1
-	local probe="cce-probe-$$"
-	ip netns add "$probe" 2>/dev/null || return 1
-	ip netns del "$probe"
+	NETNS_UNUSABLE=
+	if [ "$(id -u)" -ne 0 ]; then
+		NETNS_UNUSABLE="not root (ip netns needs root)"
+	elif ! command -v ip >/dev/null; then
+		NETNS_UNUSABLE="ip is not installed (Debian package iproute2)"
+	elif ! command -v unshare >/dev/null; then
+		NETNS_UNUSABLE="unshare is not installed (Debian package util-linux)"
+	else
+		local probe="cce-probe-$$-$RANDOM" err
+		if ! err=$(ip netns add "$probe" 2>&1); then
+			NETNS_UNUSABLE="ip netns add failed: ${err:-no message}"
+		else
+			if ! err=$(ip netns exec "$probe" true 2>&1); then
+				NETNS_UNUSABLE="ip netns exec failed: ${err:-no message}"
+			elif ! err=$(ip netns exec "$probe" unshare -m --propagation private true 2>&1); then
+				NETNS_UNUSABLE="unshare -m inside a namespace failed: ${err:-no message}"
+			fi
+			if ! err=$(ip netns del "$probe" 2>&1) && [ -z "$NETNS_UNUSABLE" ]; then
+				NETNS_UNUSABLE="ip netns del failed: ${err:-no message}"
+			fi
+		fi
+	fi
+	export NETNS_UNUSABLE
+	[ -z "$NETNS_UNUSABLE" ] && return 0
+	echo "network namespaces are unusable here: $NETNS_UNUSABLE" >&2
+	{ echo "# network namespaces are unusable here: $NETNS_UNUSABLE" >&3; } 2>/dev/null || true
+	return 1
 }
 
 netns_setup() {

@@ -80,7 +80,9 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct tool t;
-	tool_init(&t, "cce-rule");
+	int held = tool_init(&t, "cce-rule");
+	if (held)
+		return held;
 	char **rules = xcalloc((size_t)argc + 1, sizeof *rules);
 	int nrules = 0;
 	bool check = false;
@@ -213,10 +215,7 @@ int main(int argc, char **argv)
 		if (st == JSONL_LINE) {
 			if (engine_record(e, &line, &doc) == JSONL_FATAL) {
 				st = JSONL_FATAL;
-				if (jsonl_fatal_exit(t.in) == CCE_EX_IOERR)
-					diag_error("%s", jsonl_error(t.in));
-				else
-					diag_error("stopping at the first rejected line (--strict)");
+				tool_fatal(t.in);
 				break;
 			}
 		} else if (st == JSONL_TIMEOUT) {

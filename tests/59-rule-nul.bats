@@ -2,10 +2,8 @@
 # cce-rule and U+0000 (issue 12): the toolkit's NUL policy (json.h,
 # json_cstr) is that a string a tool uses as a C string is refused when it
 # holds U+0000, instead of being cut short at it ("a\u0000b" read as "a",
-# another name). cce-rule's keys already keep every byte; its rule names,
-# aggregate names, jq expressions and durations are cut short today, so
-# those tests are skipped until cmd/cce-rule/rule.c takes them through
-# json_cstr: remove the skip lines with that fix.
+# another name). cce-rule's keys keep every byte; its rule names,
+# aggregate names, jq expressions and durations go through json_cstr.
 
 load lib/common
 
@@ -42,15 +40,14 @@ refused() {
 }
 
 @test "rule nul: a rule name holding U+0000 is refused, not read as another name" {
-	skip "cce-rule is affected: \"hot\\u0000x\" is read as the rule \"hot\" (issue 12)"
 	refused name '[{"name":"hot\u0000x","key":".d","when":".t > 1"}]'
 	# nor taken for a second rule of the same name
 	refused name '[{"name":"hot","when":".t > 1"},{"name":"hot\u0000x","when":".t > 2"}]'
 }
 
 @test "rule nul: an aggregate name, an expression or a duration holding U+0000 is refused" {
-	skip "cce-rule is affected: each is cut short at U+0000 and the rest ignored (issue 12)"
 	refused aggregate '[{"name":"w","key":".d","window":{"size":"1m"},"aggregate":{"n\u0000x":"count"},"when":".n > 0"}]'
 	refused when '[{"name":"hot","when":".t > 1\u0000 and false"}]'
 	refused for '[{"name":"hot","when":".t > 1","for":"1m\u0000x"}]'
+	refused "aggregate 'n'" '[{"name":"w","key":".d","window":{"size":"1m"},"aggregate":{"n":"count(.t)\u0000x"},"when":".n > 0"}]'
 }

@@ -119,6 +119,18 @@ static void bad(struct ctx *c, const char *fmt, ...)
 	c->errors++;
 }
 
+/* A string field the rule uses as a C string: NULL when it is not a
+ * string, and NULL with the contract's reason when it holds U+0000
+ * (".t > 1\u0000 and false" would compile as ".t > 1"). */
+static char *get_cstr(struct ctx *c, int t, const char *field)
+{
+	bool nul = false;
+	char *s = json_cstr(c->d, t, &nul);
+	if (nul)
+		bad(c, "%s: " JSON_NUL_REASON, field);
+	return s;
+}
+
 static bool get_duration(struct ctx *c, int t, const char *field, int64_t *ms)
 {
 	struct json_doc *d = c->d;
@@ -131,7 +143,12 @@ static bool get_duration(struct ctx *c, int t, const char *field, int64_t *ms)
 		*ms = (int64_t)llround(v * 1000);
 		return true;
 	}
-	char *s = json_strdup(d, t);
+	bool nul = false;
+	char *s = json_cstr(d, t, &nul);
+	if (nul) {
+		bad(c, "%s: " JSON_NUL_REASON, field);
+		return false;
+	}
 	if (!s || parse_duration(s, ms) < 0) {
 		bad(c, "%s: invalid duration '%s' (use e.g. 250ms, 30s, 5m, 2h, 7d)", field,
 		    s ? s : "(not a string)");
@@ -155,9 +172,13 @@ static bool get_uint(struct ctx *c, int t, const char *field, uint32_t min, uint
 
 static bool get_expr(struct ctx *c, int t, const char *field, struct expr *e, bool cond)
 {
-	char *s = json_strdup(c->d, t);
+	bool nul = false;
+	char *s = json_cstr(c->d, t, &nul);
 	if (!s) {
-		bad(c, "%s: expected a jq expression as a string", field);
+		if (nul)
+			bad(c, "%s: " JSON_NUL_REASON, field);
+		else
+			bad(c, "%s: expected a jq expression as a string", field);
 		return false;
 	}
 	char err[1024];
@@ -438,7 +459,13 @@ static struct rule *parse_rule(struct ctx *c, int t)
 	r->file = xstrdup(c->file);
 	r->max_keys = c->max_keys;
 	int nm = json_get(d, t, "name");
-	if (nm < 0 || !(r->name = json_strdup(d, nm)) || !r->name[0]) {
+	bool nul = false;
+	if (nm >= 0 && !(r->name = json_cstr(d, nm, &nul)) && nul) {
+		bad(c, "name: " JSON_NUL_REASON);
+		rule_free(r);
+		return NULL;
+	}
+	if (!r->name || !r->name[0]) {
 		bad(c, "name: a non-empty string is required");
 		rule_free(r);
 		return NULL;
@@ -498,8 +525,14 @@ static struct rule *parse_rule(struct ctx *c, int t)
 				continue;
 			}
 			for (int a = json_first(d, v); a >= 0; a = json_next_member(d, v, a)) {
-				char *an = json_strdup(d, a), *spec = json_strdup(d, a + 1);
-				if (!spec)
+				bool spec_nul = false;
+				char *an = get_cstr(c, a, "aggregate");
+				char *spec = an ? json_cstr(d, a + 1, &spec_nul) : NULL;
+				if (!an)
+					; /* reported: it holds U+0000 */
+				else if (spec_nul)
+					bad(c, "aggregate '%s': " JSON_NUL_REASON, an);
+				else if (!spec)
 					bad(c, "aggregate '%s': expected a string", an);
 				else if (!strcmp(an, "key") || !strcmp(an, "start") || !strcmp(an, "end"))
 					bad(c, "aggregate '%s': the name is taken by the window record", an);

@@ -258,40 +258,42 @@ ready
 ready"
 	run_cce cce-register expire --ttl 30s
 	assert_output ""
-	# 2.5s of silence: suspect under a 2s ttl, dead under 800ms. edge-1
-	# speaks again; on a slow machine it may itself fall silent for long
-	# enough under these short ttls, so the checks after the first two
-	# look at edge-2 and edge-3 only
-	sleep 2.5
+	# 4.5s of silence: suspect under a 4s ttl (until 12s of silence, so
+	# the checks below have 7.5s on a loaded machine: with a 2s ttl a
+	# sanitizer run beside others once saw edge-2 dead), dead under
+	# 1400ms. edge-1 speaks again; on a slow machine it may itself fall
+	# silent for long enough under these short ttls, so the checks after
+	# the first two look at edge-2 and edge-3 only
+	sleep 4.5
 	run_cce cce-register heartbeat edge-1 --token "$(token edge-1)"
-	run_cce cce-register list --ttl 2s --alive -o addr
+	run_cce cce-register list --ttl 4s --alive -o addr
 	assert_output 10.0.0.1
-	run_cce cce-register list --ttl 2s --all
+	run_cce cce-register list --ttl 4s --all
 	run jq -r '"\(.node) \(.state)"' <<<"$output"
 	assert_output "edge-1 ready
 edge-2 suspect
 edge-3 suspect"
-	run_cce cce-register list --ttl 800ms --all
+	run_cce cce-register list --ttl 1400ms --all
 	run jq -r 'select(.node != "edge-1") | "\(.node) \(.state)"' <<<"$output"
 	assert_output "edge-2 dead
 edge-3 dead"
 	# dead nodes are listed with --all only
-	run_cce cce-register list --ttl 800ms
+	run_cce cce-register list --ttl 1400ms
 	run jq -r 'select(.node != "edge-1") | .node' <<<"$output"
 	assert_output ""
-	run_cce cce-register expire --ttl 2s
+	run_cce cce-register expire --ttl 4s
 	run jq -r 'select(.node != "edge-1") | "\(.event) \(.node)"' <<<"$output"
 	assert_equal "$(sort <<<"$output")" "suspect edge-2
 suspect edge-3"
-	run_cce cce-register expire --ttl 2s
+	run_cce cce-register expire --ttl 4s
 	run jq -r 'select(.node != "edge-1") | "\(.event) \(.node)"' <<<"$output"
 	assert_output ""
-	run_cce cce-register expire --ttl 800ms
+	run_cce cce-register expire --ttl 1400ms
 	run jq -r 'select(.node != "edge-1") | "\(.event) \(.node)"' <<<"$output"
 	assert_equal "$(sort <<<"$output")" "dead edge-2
 dead edge-3"
 	run_cce cce-register heartbeat edge-3 --token "$(token edge-3)"
-	run_cce cce-register expire --ttl 800ms
+	run_cce cce-register expire --ttl 1400ms
 	run jq -r 'select(.node != "edge-1") | "\(.event) \(.node)"' <<<"$output"
 	assert_output "alive edge-3"
 }

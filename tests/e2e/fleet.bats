@@ -15,7 +15,7 @@ TTL=6s
 
 setup_file() {
 	if ! netns_usable; then
-		export E2E_SKIP="network namespaces cannot be created here (needs root and ip netns)"
+		export E2E_SKIP="network namespaces are unusable here: $NETNS_UNUSABLE"
 		return 0
 	fi
 	netns_client_key

@@ -333,7 +333,6 @@ static int write_ack(struct spool *s)
 	unsigned char rec[ACK_SLOT];
 	struct run runs[ACK_RUNS_MAX];
 	size_t n = done_runs(s, runs, ACK_RUNS_MAX);
-	memset(rec, 0, sizeof rec);
 	memcpy(rec, ACK2_MAGIC, 4);
 	put32(rec + 4, (uint32_t)n);
 	put64(rec + 8, ++s->ack_wgen);
@@ -345,19 +344,23 @@ static int write_ack(struct spool *s)
 	size_t body = 24 + 16 * n;
 	put64(rec + body, fnv64(rec, body));
 	/* one write in place, into the slot not holding the last record: kill
-	 * -9 cannot tear it, and a torn sector leaves the other slot */
+	 * -9 cannot tear it, and a torn sector leaves the other slot. Only
+	 * the used part is written (one per batch: 32 bytes without runs);
+	 * what follows it in the slot is never read */
 	off_t at = (off_t)(s->ack_wgen & 1) * ACK_SLOT;
-	return pwrite(s->ackfd, rec, ACK_SLOT, at) == ACK_SLOT ? 0 : -1;
+	ssize_t len = (ssize_t)(body + 8);
+	return pwrite(s->ackfd, rec, (size_t)len, at) == len ? 0 : -1;
 }
 
 /* One slot: 0 and its contents, or -1 when it does not verify. */
-static int read_ack_slot(const unsigned char *rec, uint64_t *gen, uint64_t *ack, struct run *runs,
-			 size_t *nruns)
+static int read_ack_slot(const unsigned char *rec, size_t avail, uint64_t *gen, uint64_t *ack,
+			 struct run *runs, size_t *nruns)
 {
-	if (memcmp(rec, ACK2_MAGIC, 4) != 0)
+	if (avail < 32 || memcmp(rec, ACK2_MAGIC, 4) != 0)
 		return -1;
 	uint32_t n = get32(rec + 4);
-	if (n > ACK_RUNS_MAX || get64(rec + 24 + 16 * n) != fnv64(rec, 24 + 16 * n))
+	if (n > ACK_RUNS_MAX || 32 + 16 * (size_t)n > avail ||
+	    get64(rec + 24 + 16 * n) != fnv64(rec, 24 + 16 * n))
 		return -1;
 	*gen = get64(rec + 8);
 	*ack = get64(rec + 16);
@@ -382,12 +385,17 @@ static uint64_t read_ack(struct spool *s)
 	uint64_t best_gen = 0, best_ack = 0;
 	bool found = false;
 	for (int slot = 0; slot < 2; slot++) {
-		if (got < (ssize_t)(slot + 1) * ACK_SLOT)
+		/* a slot holds what its last write put there: the file ends
+		 * after the used part of slot 1 */
+		if (got <= (ssize_t)slot * ACK_SLOT)
 			break;
+		size_t avail = (size_t)got - (size_t)slot * ACK_SLOT;
+		if (avail > ACK_SLOT)
+			avail = ACK_SLOT;
 		struct run runs[ACK_RUNS_MAX];
 		size_t n;
 		uint64_t gen, ack;
-		if (read_ack_slot(rec + slot * ACK_SLOT, &gen, &ack, runs, &n) < 0)
+		if (read_ack_slot(rec + slot * ACK_SLOT, avail, &gen, &ack, runs, &n) < 0)
 			continue;
 		if (found && gen <= best_gen)
 			continue;

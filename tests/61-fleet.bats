@@ -231,7 +231,10 @@ int main(int argc, char **argv)
 	return 0;
 }
 C
-	cc -I"$CCE_ROOT/lib" -o cli cli.c "$CCE_BUILD/lib/libcce.a" -lm
+	# a sanitizer build's library needs its runtime to link
+	local san=()
+	nm "$CCE_BUILD/lib/libcce.a" 2>/dev/null | grep -q __asan_ && san=(-fsanitize=address,undefined)
+	cc "${san[@]}" -I"$CCE_ROOT/lib" -o cli cli.c "$CCE_BUILD/lib/libcce.a" -lm
 	# the scripts' one parser gives the same values and messages
 	local kind
 	for kind in size duration; do

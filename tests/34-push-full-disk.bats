@@ -132,21 +132,30 @@ accounted() {
 	accounted "$d/in"
 }
 
-@test "block on a full file system: nothing is dropped, and a stop names what it could not keep" {
-	small_tmpfs 1m
-	local d=$BATS_TEST_TMPDIR n port pid
-	gen 30000 300001 >"$d/in"
+# stop_blocked IN OPTS...: cce-push with the default block policy from IN
+# into a spool on $MNT, the server down, until the file system is full,
+# then SIGTERM; its stderr in $BATS_TEST_TMPDIR/err, its status in $rc
+stop_blocked() {
+	local in=$1 port pid
+	shift
 	port=$(free_port)
 	cce-push --spool "$MNT/spool" --stats 100ms --backoff 50ms --backoff-max 100ms \
-		--batch-records 100 "http://127.0.0.1:$port/x" "$d/in" 2>"$d/err" &
+		--batch-records 100 "$@" "http://127.0.0.1:$port/x" "$in" 2>"$BATS_TEST_TMPDIR/err" &
 	pid=$!
 	# it fills the file system, and waits
 	wait_for 30 eval "df -k '$MNT' | awk 'NR == 2 { exit !(\$4 < 16) }'"
 	sleep 0.5
 	kill -0 "$pid"
 	kill -TERM "$pid"
-	local rc=0
+	rc=0
 	wait "$pid" || rc=$?
+}
+
+@test "block on a full file system: nothing is dropped, and a stop names what it could not keep" {
+	small_tmpfs 1m
+	local d=$BATS_TEST_TMPDIR
+	gen 30000 300001 >"$d/in"
+	stop_blocked "$d/in"
 	[ "$rc" -eq 74 ] || { cat "$d/err"; false; }
 	local stats read kept lost
 	stats=$(last_stats "$d/err")
@@ -174,17 +183,9 @@ accounted() {
 
 @test "block on a full file system: a dead-letter file elsewhere takes what a stop could not spool" {
 	small_tmpfs 1m
-	local d=$BATS_TEST_TMPDIR port pid
+	local d=$BATS_TEST_TMPDIR
 	gen 30000 400001 >"$d/in"
-	port=$(free_port)
-	cce-push --spool "$MNT/spool" --dead-letter "$d/dead.jsonl" --stats 100ms --backoff 50ms \
-		--backoff-max 100ms --batch-records 100 "http://127.0.0.1:$port/x" "$d/in" 2>"$d/err" &
-	pid=$!
-	wait_for 30 eval "df -k '$MNT' | awk 'NR == 2 { exit !(\$4 < 16) }'"
-	sleep 0.5
-	kill -TERM "$pid"
-	local rc=0
-	wait "$pid" || rc=$?
+	stop_blocked "$d/in" --dead-letter "$d/dead.jsonl"
 	[ "$rc" -eq 74 ]
 	local stats read kept dead
 	stats=$(last_stats "$d/err")

@@ -3,42 +3,23 @@
 # on a free loopback port with keys made for this run.
 
 load lib/common
+load lib/sshd
 load sync/helpers
 
 setup_file() {
 	export SSHD_DIR="$BATS_FILE_TMPDIR/sshd"
-	mkdir -p "$SSHD_DIR" /run/sshd
-	ssh-keygen -q -t ed25519 -N '' -f "$SSHD_DIR/host_key"
-	ssh-keygen -q -t ed25519 -N '' -f "$SSHD_DIR/client_key"
-	cp "$SSHD_DIR/client_key.pub" "$SSHD_DIR/authorized_keys"
-	export SSHD_PORT=$(free_port)
-	cat >"$SSHD_DIR/sshd_config" <<-CONF
-	Port $SSHD_PORT
-	ListenAddress 127.0.0.1
-	HostKey $SSHD_DIR/host_key
-	AuthorizedKeysFile $SSHD_DIR/authorized_keys
-	PermitRootLogin yes
-	PasswordAuthentication no
-	KbdInteractiveAuthentication no
-	UsePAM no
-	StrictModes no
-	PidFile $SSHD_DIR/sshd.pid
-	CONF
-	/usr/sbin/sshd -D -f "$SSHD_DIR/sshd_config" -E "$SSHD_DIR/log" &
-	echo $! >"$SSHD_DIR/pid"
-	wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$SSHD_PORT"
+	sshd_start "$SSHD_DIR"
 	# edge CMD...: run on "the edge node" through ssh, with this build's binary
 	cat >"$SSHD_DIR/edge" <<-EOF
 	#!/bin/sh
-	exec ssh -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \\
-		-o BatchMode=yes -p $SSHD_PORT -i $SSHD_DIR/client_key root@127.0.0.1 \\
+	exec ssh ${SSH_OPTS[*]} root@127.0.0.1 \\
 		"PATH='$CCE_BUILD/bin':\\\$PATH; \$*"
 	EOF
 	chmod +x "$SSHD_DIR/edge"
 }
 
 teardown_file() {
-	[ -f "$SSHD_DIR/pid" ] && kill "$(cat "$SSHD_DIR/pid")" 2>/dev/null || true
+	sshd_stop "$SSHD_DIR"
 }
 
 setup() {

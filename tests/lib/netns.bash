@@ -102,7 +102,7 @@ UsePAM no
 StrictModes no
 PidFile $dir/sshd/sshd.pid
 LogLevel ERROR
-SetEnv PATH=$PATH CCE_HOME=/var/lib/cce
+SetEnv PATH=$PATH CCE_HOME=/var/lib/cce SHLVL=1
 CONF
 	mkdir -p /run/sshd /var/lib/cce
 	ip netns exec "$ns" unshare -m --propagation private bash -c '

@@ -4,6 +4,11 @@
 # /usr/sbin/sshd on a free 127.0.0.1 port as the current user (root),
 # waits until it answers. Sets SSHD_PORT, SSHD_PID, SSH_KEY and
 # SSH_OPTS (an array of -o options and -i KEY for ssh). sshd_stop DIR.
+#
+# SHLVL=1 in the sessions' environment keeps bash from sourcing the
+# user's ~/.bashrc, which Debian's bash does for commands run by sshd:
+# the tests must not depend on what root's shell set-up does (a pyenv
+# init there once held every ssh command 60 s on a stale lock).
 
 sshd_start() {
 	local dir=$1
@@ -26,6 +31,7 @@ StrictModes no
 PidFile $dir/sshd.pid
 LogLevel ERROR
 AcceptEnv CCE_*
+SetEnv SHLVL=1
 CONF
 	/usr/sbin/sshd -D -f "$dir/sshd_config" -E "$dir/sshd.log" &
 	SSHD_PID=$!

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fsutil.h"
 #include "sig.h"
 #include "tool.h"
 #include "cce-sched/sched.h"
@@ -20,6 +21,7 @@ static const char usage[] =
 	"                        (default 1.25)\n"
 	"      --batch           read every task first, place by priority then size\n"
 	"      --state FILE      placements made before: they use capacity and stay\n"
+	"      --state-out FILE  write the placement the run leaves to FILE, for --state\n"
 	"      --reschedule      move replicas of --state off gone, dead or unfit nodes\n"
 	"      --preempt         evict replicas 10 or more priority lower to make room\n"
 	"      --explain         add candidates, rejections and top scores to placements\n"
@@ -27,8 +29,8 @@ static const char usage[] =
 	"      --exhaustive      score every node instead of using the index (checking)\n";
 
 enum {
-	OPT_BALANCE = CLI_OPT_TOOL, OPT_BATCH, OPT_STATE, OPT_RESCHEDULE, OPT_PREEMPT,
-	OPT_EXPLAIN, OPT_SEED, OPT_EXHAUSTIVE,
+	OPT_BALANCE = CLI_OPT_TOOL, OPT_BATCH, OPT_STATE, OPT_STATE_OUT, OPT_RESCHEDULE,
+	OPT_PREEMPT, OPT_EXPLAIN, OPT_SEED, OPT_EXHAUSTIVE,
 };
 
 /* Reads the node or state file; 0, or the exit status that ends the run. */
@@ -73,6 +75,21 @@ static int load(struct tool *t, struct sched *s, const char *path, bool state, u
 	return status;
 }
 
+/* --state-out: the run's status, or 74 when the file cannot be written */
+static int save_state(const struct sched *s, const char *path, int status)
+{
+	struct buf b;
+	char err[512];
+	buf_init(&b);
+	sched_state(s, &b);
+	if (fs_replace(path, b.data ? b.data : "", b.len, 0644, err, sizeof err) < 0) {
+		diag_error("%s", err);
+		status = CCE_EX_IOERR;
+	}
+	buf_free(&b);
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -82,6 +99,7 @@ int main(int argc, char **argv)
 		{ "balance", required_argument, NULL, OPT_BALANCE },
 		{ "batch", no_argument, NULL, OPT_BATCH },
 		{ "state", required_argument, NULL, OPT_STATE },
+		{ "state-out", required_argument, NULL, OPT_STATE_OUT },
 		{ "reschedule", no_argument, NULL, OPT_RESCHEDULE },
 		{ "preempt", no_argument, NULL, OPT_PREEMPT },
 		{ "explain", no_argument, NULL, OPT_EXPLAIN },
@@ -95,7 +113,7 @@ int main(int argc, char **argv)
 	if (status)
 		return status;
 	sched_init(&s, &t.out);
-	const char *nodes = NULL, *state = NULL;
+	const char *nodes = NULL, *state = NULL, *state_out = NULL;
 	bool reschedule = false;
 	char err[512];
 	int c;
@@ -130,6 +148,7 @@ int main(int argc, char **argv)
 			break;
 		case OPT_BATCH: s.batch = true; break;
 		case OPT_STATE: state = optarg; break;
+		case OPT_STATE_OUT: state_out = optarg; break;
 		case OPT_RESCHEDULE: reschedule = true; break;
 		case OPT_PREEMPT: s.preempt = true; break;
 		case OPT_EXPLAIN: s.explain = true; break;
@@ -214,6 +233,11 @@ int main(int argc, char **argv)
 		status = CCE_EX_DATAERR;
 finish:
 	status = tool_finish(&t, status);
+	/* a run that finished (rejected lines skipped) leaves its placement;
+	 * one cut short by a signal, or one whose input or output failed,
+	 * leaves the file as it was */
+	if (state_out && (status == 0 || status == CCE_EX_DATAERR))
+		status = save_state(&s, state_out, status);
 	if (t.in)
 		jsonl_close(t.in);
 done:

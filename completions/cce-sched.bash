@@ -3,7 +3,7 @@ _cce_sched() {
 	local cur prev words cword
 	_init_completion || return
 	case "$prev" in
-	-n|--nodes|--state|--rejects)
+	-n|--nodes|--state|--state-out|--rejects)
 		_filedir
 		return ;;
 	-s|--strategy)
@@ -13,7 +13,7 @@ _cce_sched() {
 		return ;;
 	esac
 	if [[ "$cur" == -* ]]; then
-		COMPREPLY=($(compgen -W '--nodes --strategy --balance --batch --state
+		COMPREPLY=($(compgen -W '--nodes --strategy --balance --batch --state --state-out
 			--reschedule --preempt --explain --seed --exhaustive --help
 			--version --quiet --unbuffered --rejects --strict --max-line' -- "$cur"))
 		return

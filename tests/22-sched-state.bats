@@ -223,3 +223,74 @@ cce-sched: $BATS_TEST_TMPDIR/state:4: invalid JSON at byte 1: invalid literal 'o
 	assert_line --index 2 --partial '{"task":"z","replica":0,"node":"p1"'
 	assert_line --index 3 '{"task":"x","replica":0,"error":"unschedulable","reason":"0/2 nodes available: 2 insufficient cpu"}'
 }
+
+@test "--state-out: the placement the run leaves, each replica as printed, by task then replica" {
+	local d=$BATS_TEST_TMPDIR
+	run_cce cce-sched --nodes "$POOL" --state-out "$d/out" <<<'{"task":"web","replicas":2,"cpu":1,"spread":"node"}
+{"task":"api","cpu":1,"image":"api:2"}
+{"task":"huge","cpu":1000}'
+	assert_equal "${#lines[@]}" 4
+	# the unschedulable replica runs nowhere
+	assert_equal "$(cat "$d/out")" "${lines[2]}
+${lines[0]}
+${lines[1]}"
+	# read back as --state it is the same placement: printed again as it
+	# is, and written again byte for byte
+	run_cce cce-sched --nodes "$POOL" --state "$d/out" --state-out "$d/out2" <<<'{"task":"api","cpu":1,"image":"api:2"}
+{"task":"web","replicas":2,"cpu":1,"spread":"node"}'
+	assert_output "$(cat "$d/out")"
+	cmp "$d/out" "$d/out2"
+	# --state and --state-out may be one file; a run placing nothing keeps it
+	cce-sched --nodes "$POOL" --state "$d/out" --state-out "$d/out" </dev/null
+	cmp "$d/out" "$d/out2"
+}
+
+@test "--state-out applies the run's scale-downs and moves, as the appended log would" {
+	local d=$BATS_TEST_TMPDIR
+	cce-sched --nodes "$POOL" >"$d/state" <<<'{"task":"web","replicas":2,"cpu":2,"region":"bj","spread":"node"}
+{"task":"job","replicas":3,"cpu":0.25,"selector":{"arch":"arm64"}}'
+	local dead
+	dead=$(grep -m1 '"task":"job"' "$d/state" | jq -r .node)
+	pool_with "$dead" dead >"$d/pool"
+	run_cce cce-sched --batch --nodes "$d/pool" --state "$d/state" --reschedule --state-out "$d/out" <<<'{"task":"web","replicas":1,"cpu":2,"region":"bj","spread":"node"}'
+	assert_output --partial '"event":"removed","task":"web","replica":1'
+	assert_output --partial "\"event\":\"moved\",\"task\":\"job\",\"replica\":0,\"from\":\"$dead\""
+	# job's three replicas and web's first, none on the dead node, each
+	# with the address of the node it is on now
+	run jq -r '"\(.task)/\(.replica)"' "$d/out"
+	assert_output $'job/0\njob/1\njob/2\nweb/0'
+	run jq -r --arg d "$dead" 'select(.node == $d)' "$d/out"
+	assert_output ''
+	run jq -r -s --slurpfile p "$d/pool" '($p | map({key: .node, value: .addr}) | from_entries) as $a | all(.[]; .addr == $a[.node])' "$d/out"
+	assert_output true
+	# the same as what the state with this run's events appended gives
+	cat "$d/state" >"$d/log"
+	cce-sched --batch --nodes "$d/pool" --state "$d/state" --reschedule <<<'{"task":"web","replicas":1,"cpu":2,"region":"bj","spread":"node"}' >>"$d/log"
+	cce-sched --nodes "$d/pool" --state "$d/log" --state-out "$d/from-log" </dev/null
+	cmp "$d/out" "$d/from-log"
+}
+
+@test "--state-out leaves out an evicted replica that found no place, keeps the one that took it" {
+	printf '%s\n' '{"node":"p1","capacity":{"cpu":4,"mem_mb":1000}}' >"$BATS_TEST_TMPDIR/one.jsonl"
+	run_cce cce-sched --nodes "$BATS_TEST_TMPDIR/one.jsonl" --preempt --state-out "$BATS_TEST_TMPDIR/out" \
+		<<<'{"task":"low","replicas":4,"cpu":1,"priority":6}
+{"task":"hi","cpu":1,"priority":16}'
+	assert_line --index 4 '{"event":"evicted","task":"low","replica":3,"node":"p1","by":"hi"}'
+	run jq -r '"\(.task)/\(.replica)"' "$BATS_TEST_TMPDIR/out"
+	assert_output $'hi/0\nlow/0\nlow/1\nlow/2'
+	assert_equal "$(head -n1 "$BATS_TEST_TMPDIR/out")" '{"task":"hi","replica":0,"node":"p1","score":0.5,"cpu":1,"priority":16}'
+}
+
+@test "--state-out: written after rejected lines (65), not after a failed run; 74 when it cannot be written" {
+	local d=$BATS_TEST_TMPDIR
+	echo keep >"$d/out"
+	run_cce -74 cce-sched --nodes "$d/no-pool" --state-out "$d/out" <<<'{"task":"web"}'
+	assert_equal "$(cat "$d/out")" keep
+	run_cce -65 cce-sched --nodes "$POOL" --state-out "$d/out" <<<'{"task":"web"}
+{"task":"bad","cpu":-1}'
+	assert_equal "$(cat "$d/out")" "$output"
+	run_cce -74 cce-sched --nodes "$POOL" --state-out "$d/no-dir/out" <<<'{"task":"web"}'
+	assert_line --partial '"task":"web","replica":0,"node":'
+	assert_regex "$stderr" "^cce-sched: cannot create '.*/no-dir/out\\.tmp\\.[0-9]+': No such file or directory\$"
+	refute_output --partial '"error"'
+}

@@ -689,6 +689,14 @@ static void add_explain(struct sched *s, const struct pctx *c, struct buf *b)
 	buf_addc(b, ']');
 }
 
+/* a replica this run places: on its node, with the score it is printed
+ * with, so that the state (sched_state) holds the placement as printed */
+static void commit_new(struct sched *s, int ri, const struct cand *k)
+{
+	s->reps[ri].score = round4(k->score);
+	commit(s, ri, k->n);
+}
+
 static void emit(struct sched *s)
 {
 	out_line(s->out, s->line.data, s->line.len);
@@ -842,7 +850,7 @@ static bool preempt(struct sched *s, struct pctx *c)
 		struct cand k;
 		cand_make(s, c, best, &k);
 		int ri = sched_new_rep(s, c->spec, c->tn, c->replica);
-		commit(s, ri, best);
+		commit_new(s, ri, &k);
 		ctx_take(s, c, best);
 		emit_placed(s, c, &k, NULL, NULL);
 		/* the evicted go elsewhere if they fit, without evicting in turn */
@@ -867,7 +875,7 @@ static void place_one(struct sched *s, struct pctx *c, int64_t replica, bool try
 	if (ni >= 0) {
 		explain_now(s, c);
 		int ri = sched_new_rep(s, c->spec, c->tn, replica);
-		commit(s, ri, ni);
+		commit_new(s, ri, &k);
 		ctx_take(s, c, ni);
 		emit_placed(s, c, &k, NULL, NULL);
 		return;
@@ -897,19 +905,50 @@ int sched_live_rep(const struct sched *s, int tn, int64_t replica)
 
 /* a replica of --state that stays: printed again, as it is, so that the
  * output is the whole placement of the tasks read */
-static void emit_kept(struct sched *s, int ri)
+static void add_kept(const struct sched *s, int ri, struct buf *b)
 {
 	const struct rep *r = &s->reps[ri];
 	const struct task *t = &s->tasks[r->spec];
-	struct buf *b = &s->line;
-	buf_reset(b);
 	add_head(b, NULL, t, r->replica);
 	add_node(b, "node", r->node >= 0 ? &s->nodes[r->node] : NULL, r->gone);
 	buf_adds(b, ",\"score\":");
 	buf_add_double(b, r->score);
 	buf_add(b, t->extra, t->extra_len);
 	buf_addc(b, '}');
+}
+
+static void emit_kept(struct sched *s, int ri)
+{
+	buf_reset(&s->line);
+	add_kept(s, ri, &s->line);
 	emit(s);
+}
+
+static const struct sched *state_cmp_sched;
+static int state_cmp(const void *a, const void *b)
+{
+	const struct rep *x = &state_cmp_sched->reps[*(const int *)a];
+	const struct rep *y = &state_cmp_sched->reps[*(const int *)b];
+	int c = strcmp(state_cmp_sched->tasks[x->spec].name, state_cmp_sched->tasks[y->spec].name);
+	if (c)
+		return c;
+	return x->replica < y->replica ? -1 : x->replica > y->replica;
+}
+
+void sched_state(const struct sched *s, struct buf *out)
+{
+	int *order = xmalloc(((size_t)s->nreps + 1) * sizeof(int));
+	int n = 0;
+	for (int i = 0; i < s->nreps; i++)
+		if (s->reps[i].live && (s->reps[i].node >= 0 || s->reps[i].gone))
+			order[n++] = i;
+	state_cmp_sched = s;
+	qsort(order, (size_t)n, sizeof(int), state_cmp);
+	for (int i = 0; i < n; i++) {
+		add_kept(s, order[i], out);
+		buf_addc(out, '\n');
+	}
+	free(order);
 }
 
 /* a replica of --state beyond the task's count: it goes, and its node's

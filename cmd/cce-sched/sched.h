@@ -211,5 +211,12 @@ void sched_place_task(struct sched *s, int ti);
 void sched_expect(struct sched *s, uint64_t replicas);
 /* Sorts tasks [from, ntasks) for --batch: priority, then size, then order. */
 void sched_sort_batch(struct sched *s, int *order, int n);
+/* --state-out: the placement the run leaves, appended to out as JSON
+ * lines, one per live replica (on a node of the pool or on one gone from
+ * it), by task name then replica, each as a kept replica is printed: a
+ * replica placed by this run as its placement (without --explain's
+ * fields), one read from --state with its score and fields as read, at
+ * its node now. Read back with --state, it gives the same placement. */
+void sched_state(const struct sched *s, struct buf *out);
 
 #endif

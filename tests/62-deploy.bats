@@ -113,6 +113,25 @@ deploy() {
 	assert_equal "$(jq -c '{task,replica,node}' state.jsonl)" "$first"
 }
 
+@test "--state holds each replica at the node it runs on now, with that node's address" {
+	# agent is placed once, then left out of the tasks file: it keeps running
+	echo '{"task":"agent","cpu":1,"mem_mb":64}' >>tasks.jsonl
+	run_cce -0 deploy --state state.jsonl app tasks.jsonl
+	local dead
+	dead=$(jq -r 'select(.task == "agent") | .node' state.jsonl)
+	jq -c --arg d "$dead" 'if .node == $d then .state = "dead" else . end' nodes.jsonl >nodes2.jsonl
+	mv nodes2.jsonl nodes.jsonl
+	grep -v agent tasks.jsonl >tasks2.jsonl
+	run_cce -0 deploy --state state.jsonl app tasks2.jsonl
+	run jq -r '"\(.task)/\(.replica)"' state.jsonl
+	assert_output $'agent/0\ndetector/0\ndetector/1'
+	# agent moved off the dead node: its record names the new node and
+	# that node's address, not the dead one's
+	run jq -r -s --slurpfile p nodes.jsonl --arg d "$dead" \
+		'($p | map({key: .node, value: .addr}) | from_entries) as $a | [.[] | select(.node == $d or .addr != $a[.node])] | length' state.jsonl
+	assert_output 0
+}
+
 @test "usage errors exit 64; a missing app directory is named" {
 	run_cce -64 cce-deploy app
 	assert_equal "${stderr%%$'\n'*}" "cce-deploy: expected APP_DIR and TASKS_FILE"

@@ -184,7 +184,9 @@ t_bad_names_unknown_nodes() {
 		>"$BATS_TEST_TMPDIR/strict"
 	run_cce -65 cce-register apply --strict -u <"$BATS_TEST_TMPDIR/strict"
 	[[ "$stderr" == *"stopping at the first rejected line (--strict)"* ]]
-	run_cce cce-register list
+	# the state --strict left, not liveness: under a sanitizer on a loaded
+	# machine the rejections above took more than the default 30s ttl
+	run_cce cce-register list --ttl 1h
 	run jq -r .state <<<"$output"
 	assert_output ready
 	# good lines around a bad one are applied, the bad one is not
@@ -258,42 +260,43 @@ ready
 ready"
 	run_cce cce-register expire --ttl 30s
 	assert_output ""
-	# 4.5s of silence: suspect under a 4s ttl (until 12s of silence, so
-	# the checks below have 7.5s on a loaded machine: with a 2s ttl a
-	# sanitizer run beside others once saw edge-2 dead), dead under
-	# 1400ms. edge-1 speaks again; on a slow machine it may itself fall
-	# silent for long enough under these short ttls, so the checks after
-	# the first two look at edge-2 and edge-3 only
-	sleep 4.5
+	# 10.5s of silence: suspect under a 10s ttl until 30s of silence, so
+	# the checks below have 19.5s (with a 4s ttl, 7.5s, a sanitizer run on
+	# a machine at load 14 saw edge-2 dead); dead under a 3s ttl. edge-1
+	# speaks again; the checks after the first two look at edge-2 and
+	# edge-3 only, as edge-1 may itself fall silent for 3s on a slow machine.
+	# A node that speaks is alive under the 3s ttl if the two commands
+	# between its heartbeat and the expire take less than 3s.
+	sleep 10.5
 	run_cce cce-register heartbeat edge-1 --token "$(token edge-1)"
-	run_cce cce-register list --ttl 4s --alive -o addr
+	run_cce cce-register list --ttl 10s --alive -o addr
 	assert_output 10.0.0.1
-	run_cce cce-register list --ttl 4s --all
+	run_cce cce-register list --ttl 10s --all
 	run jq -r '"\(.node) \(.state)"' <<<"$output"
 	assert_output "edge-1 ready
 edge-2 suspect
 edge-3 suspect"
-	run_cce cce-register list --ttl 1400ms --all
+	run_cce cce-register list --ttl 3s --all
 	run jq -r 'select(.node != "edge-1") | "\(.node) \(.state)"' <<<"$output"
 	assert_output "edge-2 dead
 edge-3 dead"
 	# dead nodes are listed with --all only
-	run_cce cce-register list --ttl 1400ms
+	run_cce cce-register list --ttl 3s
 	run jq -r 'select(.node != "edge-1") | .node' <<<"$output"
 	assert_output ""
-	run_cce cce-register expire --ttl 4s
+	run_cce cce-register expire --ttl 10s
 	run jq -r 'select(.node != "edge-1") | "\(.event) \(.node)"' <<<"$output"
 	assert_equal "$(sort <<<"$output")" "suspect edge-2
 suspect edge-3"
-	run_cce cce-register expire --ttl 4s
+	run_cce cce-register expire --ttl 10s
 	run jq -r 'select(.node != "edge-1") | "\(.event) \(.node)"' <<<"$output"
 	assert_output ""
-	run_cce cce-register expire --ttl 1400ms
+	run_cce cce-register expire --ttl 3s
 	run jq -r 'select(.node != "edge-1") | "\(.event) \(.node)"' <<<"$output"
 	assert_equal "$(sort <<<"$output")" "dead edge-2
 dead edge-3"
 	run_cce cce-register heartbeat edge-3 --token "$(token edge-3)"
-	run_cce cce-register expire --ttl 1400ms
+	run_cce cce-register expire --ttl 3s
 	run jq -r 'select(.node != "edge-1") | "\(.event) \(.node)"' <<<"$output"
 	assert_output "alive edge-3"
 }

@@ -187,27 +187,20 @@ static uint64_t mtime_us(const struct task_opts *o, const char *unit)
 }
 
 /* start or restart every wanted unit last started before its file was
- * written, then print one line per wanted unit */
+ * written (p: their properties), then print one line per wanted unit */
 static void start_wanted(sd_bus *bus, const struct task_opts *o, struct want *ws, size_t n,
-			 struct out *out, int *st)
+			 const struct unit_props *p, struct out *out, int *st)
 {
 	struct bus_job *jobs = xcalloc(n + 1, sizeof *jobs);
 	const char **done = xcalloc(n + 1, sizeof *done);
-	char err[512];
 	for (size_t i = 0; i < n; i++) {
-		struct unit_props p;
 		snprintf(jobs[i].unit, sizeof jobs[i].unit, "%s", ws[i].unit);
 		snprintf(jobs[i].result, sizeof jobs[i].result, "done");
-		if (bus_unit_props(bus, ws[i].unit, &p, err, sizeof err) < 0) {
-			snprintf(jobs[i].err, sizeof jobs[i].err, "%.200s", err);
-			snprintf(jobs[i].result, sizeof jobs[i].result, "failed");
-			continue;
-		}
 		done[i] = "unchanged";
-		if (p.inactive_exit_us > mtime_us(o, ws[i].unit))
+		if (p[i].inactive_exit_us > mtime_us(o, ws[i].unit))
 			continue;
-		bool live = !strcmp(p.active, "active") || !strcmp(p.active, "activating") ||
-			    !strcmp(p.active, "reloading");
+		bool live = !strcmp(p[i].active, "active") || !strcmp(p[i].active, "activating") ||
+			    !strcmp(p[i].active, "reloading");
 		done[i] = live ? "restarted" : "started";
 		bus_job(bus, live ? "RestartUnit" : "StartUnit", &jobs[i]);
 	}
@@ -217,7 +210,7 @@ static void start_wanted(sd_bus *bus, const struct task_opts *o, struct want *ws
 	for (size_t i = 0; i < n; i++) {
 		buf_reset(&b);
 		units_head(&b, ws[i].unit);
-		job_outcome(&b, bus, &jobs[i], done[i] ? done[i] : "failed");
+		job_outcome(&b, bus, &jobs[i], done[i]);
 		out_line(out, b.data, b.len);
 		if (strcmp(jobs[i].result, "done"))
 			*st = CCE_EX_FAIL;
@@ -228,18 +221,26 @@ static void start_wanted(sd_bus *bus, const struct task_opts *o, struct want *ws
 	free(jobs);
 }
 
-/* systemd reloaded when a file changed or it still has an older one */
-static int reload_if_needed(sd_bus *bus, bool changed, struct want *ws, size_t n)
+/* the wanted units' properties into p, systemd reloaded first when a file
+ * changed or it still has an older one: 0, or -1 reported */
+static int props_reloaded(sd_bus *bus, bool changed, struct want *ws, size_t n,
+			  struct unit_props *p)
 {
 	char err[512];
-	struct unit_props p;
-	for (size_t i = 0; i < n && !changed; i++)
-		changed = bus_unit_props(bus, ws[i].unit, &p, err, sizeof err) == 0 && p.need_reload;
-	if (changed && bus_reload(bus, err, sizeof err) < 0) {
+	char **units = xcalloc(n + 1, sizeof *units);
+	for (size_t i = 0; i < n; i++)
+		units[i] = ws[i].unit;
+	int r = changed ? 0 : bus_units_props(bus, units, n, true, p, err, sizeof err);
+	for (size_t i = 0; i < n && r == 0 && !changed; i++)
+		changed = p[i].need_reload;
+	if (r == 0 && changed)
+		r = bus_reload(bus, err, sizeof err);
+	if (r == 0 && changed)
+		r = bus_units_props(bus, units, n, true, p, err, sizeof err);
+	if (r < 0)
 		diag_error("%s", err);
-		return -1;
-	}
-	return 0;
+	free(units);
+	return r;
 }
 
 int cmd_apply(struct tool *t, const struct task_opts *o, char *const *files, int nfiles)
@@ -289,11 +290,12 @@ int cmd_apply(struct tool *t, const struct task_opts *o, char *const *files, int
 		}
 		changed |= ws[i].written;
 	}
-	if (reload_if_needed(bus, changed, ws, n) < 0) {
+	struct unit_props *p = xcalloc(n + 1, sizeof *p);
+	if (props_reloaded(bus, changed, ws, n, p) < 0)
 		st = CCE_EX_FAIL;
-		goto out;
-	}
-	start_wanted(bus, o, ws, n, &t->out, &st);
+	else
+		start_wanted(bus, o, ws, n, p, &t->out, &st);
+	free(p);
 out:
 	for (size_t i = 0; i < n; i++)
 		spec_free(&ws[i].s);

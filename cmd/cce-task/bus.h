@@ -37,14 +37,20 @@ int bus_reload(sd_bus *bus, char *err, size_t errlen);
 struct unit_props {
 	char load[32], active[32], sub[32], result[32];
 	char cgroup[512];
-	uint64_t state_change_us, inactive_exit_us, exec_start_us;
+	uint64_t state_change_us, inactive_exit_us;
 	uint64_t mem_current, cpu_ns;
 	uint32_t restarts, main_pid;
 	int32_t exec_code, exec_status;
 	bool need_reload;
 };
-/* The properties of the unit (loaded as needed): 0, or -1 with err. */
+/* The properties of the unit (loaded as needed): 0, or -1 with err.
+ * Unknown numbers are UINT64_MAX (memory, CPU). */
 int bus_unit_props(sd_bus *bus, const char *unit, struct unit_props *p, char *err, size_t errlen);
+/* The same for n units into p[0..n), asked all at once and answered
+ * together; for_apply: only LoadState, ActiveState, InactiveExitTimestamp
+ * and NeedDaemonReload. */
+int bus_units_props(sd_bus *bus, char *const *units, size_t n, bool for_apply,
+		    struct unit_props *p, char *err, size_t errlen);
 /* The names of the loaded units matching pattern (but those without a
  * file that no longer run), as a NULL-terminated
  * array (caller frees it and its strings), or NULL with err. */

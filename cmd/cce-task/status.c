@@ -116,17 +116,17 @@ int cmd_status(struct out *out, const struct task_opts *o, char *const *tasks, i
 	int st = 0;
 	struct buf b;
 	buf_init(&b);
-	for (size_t i = 0; i < l.n && !out_done(out); i++) {
-		struct unit_props p;
-		if (bus_unit_props(bus, l.v[i], &p, err, sizeof err) < 0) {
-			diag_error("%s: %s", l.v[i], err);
-			st = CCE_EX_FAIL;
-			continue;
-		}
+	struct unit_props *p = xcalloc(l.n + 1, sizeof *p);
+	if (bus_units_props(bus, l.v, l.n, false, p, err, sizeof err) < 0) {
+		diag_error("%s", err);
+		st = CCE_EX_FAIL;
+	}
+	for (size_t i = 0; i < l.n && !out_done(out) && !st; i++) {
 		buf_reset(&b);
-		status_line(&b, o->unit_dir, l.v[i], &p);
+		status_line(&b, o->unit_dir, l.v[i], &p[i]);
 		out_line(out, b.data, b.len);
 	}
+	free(p);
 	for (int i = 0; i < ntasks; i++) {
 		bool found = false;
 		for (size_t k = 0; k < l.n && !found; k++) {

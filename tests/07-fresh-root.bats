@@ -13,91 +13,13 @@
 # root, debootstrap or a mirror it fails and says what is missing.
 
 load lib/common
+load lib/debroot
 
-FRESH_SUITE=bookworm
+FRESH_SUITE=$DEBROOT_SUITE
 FRESH_INCLUDE=build-essential,git,ca-certificates
-FRESH_CACHE_DIR=${CCE_TEST_CACHE:-/var/cache/cce-test}
 # bump when the recipe below changes in a way the variables do not show
 FRESH_RECIPE=2
 FRESH_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-
-# fresh_mirror: the first Debian mirror this machine's apt has for
-# $FRESH_SUITE itself (not -updates or -security), from one-line and deb822
-# sources (apt reads only *.list and *.sources under sources.list.d)
-fresh_mirror() {
-	local f
-	{
-		for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-			[ -f "$f" ] || continue
-			# deb [ options ] URI SUITE COMPONENTS...
-			awk -v s="$FRESH_SUITE" '$1 == "deb" {
-				i = 2
-				if ($i ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
-				if ($(i + 1) == s) print $i
-			}' "$f"
-		done
-		for f in /etc/apt/sources.list.d/*.sources; do
-			[ -f "$f" ] || continue
-			awk -v s="$FRESH_SUITE" 'BEGIN { RS = ""; FS = "\n" }
-			{
-				types = ""; uris = ""; suites = ""; enabled = "yes"
-				for (i = 1; i <= NF; i++) {
-					if ($i ~ /^#/) continue
-					k = tolower($i); sub(/:.*/, "", k)
-					v = $i; sub(/^[^:]*:[ \t]*/, "", v)
-					if (k == "types") types = " " v " "
-					else if (k == "uris") uris = v
-					else if (k == "suites") suites = " " v " "
-					else if (k == "enabled") enabled = tolower(v)
-				}
-				if (enabled != "no" && types ~ / deb / && suites ~ (" " s " ")) {
-					split(uris, u, /[ \t]+/); print u[1]
-				}
-			}' "$f"
-		done
-	} | head -n1
-}
-
-# fresh_cache MIRROR: the cached root's path; the name changes with the
-# recipe, so that a changed recipe builds a new root
-fresh_cache() {
-	local id
-	id=$(printf '%s\n' "$FRESH_RECIPE" "$FRESH_SUITE" minbase "$FRESH_INCLUDE" "$1" | sha256sum | cut -c1-12)
-	echo "$FRESH_CACHE_DIR/$FRESH_SUITE-minbase-$id"
-}
-
-# fresh_build CACHE MIRROR: build the cached root unless it is there. Built
-# in a temporary directory and renamed into place only when debootstrap
-# succeeded (a killed build leaves no half cache), under a lock (two runs
-# never build it at once), in a mount namespace of its own (a killed
-# debootstrap leaves no /proc or /sys mounted in it).
-fresh_build() {
-	local cache=$1 mirror=$2 lock tmp start
-	mkdir -p "$FRESH_CACHE_DIR" || return 1
-	exec {lock}>"$cache.lock"
-	flock -w 1800 "$lock" || { echo "cannot lock $cache.lock within 30 minutes" >&2; return 1; }
-	if [ ! -d "$cache" ]; then
-		# what a killed build left; nobody else builds while we hold the lock
-		rm -rf --one-file-system "$cache".tmp.*
-		tmp=$(mktemp -d "$cache.tmp.XXXXXX")
-		chmod 0755 "$tmp" # the root directory of the root, for apt's _apt user
-		echo "# building the Debian $FRESH_SUITE root in $cache from $mirror (once, a few minutes)" >&3
-		start=$SECONDS
-		if ! unshare --mount --propagation private \
-			debootstrap --variant=minbase --include="$FRESH_INCLUDE" "$FRESH_SUITE" "$tmp" "$mirror" \
-			</dev/null >"$tmp.log" 2>&1; then
-			tail -n 30 "$tmp.log" >&2
-			echo "debootstrap --variant=minbase --include=$FRESH_INCLUDE $FRESH_SUITE from $mirror failed (log above)" >&2
-			rm -rf --one-file-system "$tmp" "$tmp.log"
-			exec {lock}>&-
-			return 1
-		fi
-		rm -f "$tmp"/var/cache/apt/archives/*.deb "$tmp.log"
-		mv -T "$tmp" "$cache" || { exec {lock}>&-; return 1; }
-		echo "# built $cache in $((SECONDS - start))s" >&3
-	fi
-	exec {lock}>&-
-}
 
 # fresh_run CACHE DIR: a throwaway root in DIR over CACHE, with a clone of
 # the commit under test in /src, where `make demo` runs; its stdout and
@@ -139,7 +61,7 @@ fresh_run() {
 		command -v "$p" >/dev/null || missing+=("$p")
 	done
 	local mirror
-	mirror=$(fresh_mirror)
+	mirror=$(debroot_mirror)
 	[ -n "$mirror" ] ||
 		missing+=("a Debian mirror for $FRESH_SUITE in /etc/apt/sources.list or /etc/apt/sources.list.d/*.list|*.sources")
 	if [ "${#missing[@]}" -gt 0 ]; then
@@ -152,8 +74,8 @@ fresh_run() {
 		false
 	}
 	local cache
-	cache=$(fresh_cache "$mirror")
-	fresh_build "$cache" "$mirror"
+	cache=$(debroot_cache "$FRESH_RECIPE" "$FRESH_INCLUDE" "$mirror")
+	debroot_build "$cache" "$mirror" "$FRESH_INCLUDE"
 
 	local start=$SECONDS
 	echo "# make demo in a fresh Debian $FRESH_SUITE root at $(git -c safe.directory='*' -C "$CCE_ROOT" rev-parse --short HEAD)" >&3

@@ -1,0 +1,199 @@
+/*
+ * cce-task: run this node's placed tasks under systemd, limited and
+ * supervised, and report on them.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cce-task/task.h"
+#include "timeutil.h"
+#include "tool.h"
+
+static const char usage[] =
+	"usage: cce-task apply [--unit-dir DIR] [PLACEMENTS...]\n"
+	"usage: cce-task status [--unit-dir DIR] [TASK...]\n"
+	"usage: cce-task run [--task NAME] [--cpu N] [--mem-mb N] [--pids N] [--timeout DUR] [--user USER] [--dir DIR] [--env K=V]... [--output-max SIZE] -- CMD...\n"
+	"usage: cce-task logs TASK [--since DUR] [-f]\n"
+	"usage: cce-task stop [--unit-dir DIR] TASK...\n"
+	"usage: cce-task restart [--unit-dir DIR] TASK...\n"
+	"  --unit-dir DIR        where unit files go (default /etc/systemd/system)\n"
+	"  --wait DUR            how long a start or stop may take (default 30s)\n"
+	"  --task NAME           run: the job's name (default job)\n"
+	"  --cpu N               run: CPUs it may use (CPUQuota=)\n"
+	"  --mem-mb N            run: memory limit in MiB (MemoryMax=)\n"
+	"  --pids N              run: process limit (TasksMax=, default 512)\n"
+	"  --timeout DUR         run: kill it after DUR\n"
+	"  --user USER           run: run it as USER\n"
+	"  --dir DIR             run: the app's directory (DIR/current is the working directory)\n"
+	"  --env K=V             run: an environment variable (repeatable)\n"
+	"  --output-max SIZE     run: keep the last SIZE of its output (default 64KiB)\n"
+	"  --since DUR           logs: from DUR ago\n"
+	"  -f, --follow          logs: keep printing new entries\n";
+
+enum {
+	OPT_UNIT_DIR = CLI_OPT_TOOL, OPT_WAIT, OPT_TASK, OPT_CPU, OPT_MEM, OPT_PIDS, OPT_TIMEOUT,
+	OPT_USER, OPT_DIR, OPT_ENV, OPT_OUTPUT_MAX, OPT_SINCE, OPT_FOLLOW,
+};
+
+static const char *const opt_names[] = {
+	"--unit-dir", "--wait", "--task", "--cpu", "--mem-mb", "--pids", "--timeout", "--user",
+	"--dir", "--env", "--output-max", "--since", "--follow",
+};
+
+#define B(o) (1u << ((o) - OPT_UNIT_DIR))
+#define RUN_OPTS (B(OPT_TASK) | B(OPT_CPU) | B(OPT_MEM) | B(OPT_PIDS) | B(OPT_TIMEOUT) | \
+		  B(OPT_USER) | B(OPT_DIR) | B(OPT_ENV) | B(OPT_OUTPUT_MAX) | B(OPT_WAIT))
+static const struct {
+	const char *name;
+	int min_operands; /* -1: any */
+	unsigned opts;
+} cmds[] = {
+	{ "apply", 0, B(OPT_UNIT_DIR) | B(OPT_WAIT) },
+	{ "status", 0, B(OPT_UNIT_DIR) },
+	{ "run", 1, RUN_OPTS },
+	{ "logs", 1, B(OPT_SINCE) | B(OPT_FOLLOW) },
+	{ "stop", 1, B(OPT_UNIT_DIR) | B(OPT_WAIT) },
+	{ "restart", 1, B(OPT_UNIT_DIR) | B(OPT_WAIT) },
+};
+
+static int run_option(int c, const char *arg, struct run_opts *r, char *err, size_t errlen)
+{
+	struct task_spec *s = &r->spec;
+	uint64_t v;
+	double d;
+	switch (c) {
+	case OPT_TASK: free(s->task); s->task = xstrdup(arg); return 0;
+	case OPT_CPU:
+		if (cli_number("--cpu", arg, 0.001, 1e6, &d, err, errlen) < 0)
+			return -1;
+		s->cpu_milli = (int64_t)(d * 1000 + 0.5);
+		return 0;
+	case OPT_MEM:
+		if (cli_uint("--mem-mb", arg, 1, 1000000000, &v, err, errlen) < 0)
+			return -1;
+		s->mem_mb = (int64_t)v;
+		return 0;
+	case OPT_PIDS:
+		if (cli_uint("--pids", arg, 1, 4194304, &v, err, errlen) < 0)
+			return -1;
+		s->pids = (int64_t)v;
+		return 0;
+	case OPT_TIMEOUT: return cli_duration("--timeout", arg, &s->timeout_ms, err, errlen);
+	case OPT_USER: free(s->user); s->user = xstrdup(arg); return 0;
+	case OPT_DIR: free(s->dir); s->dir = xstrdup(arg); return 0;
+	case OPT_ENV: {
+		const char *eq = strchr(arg, '=');
+		if (!eq || eq == arg) {
+			snprintf(err, errlen, "--env: '%s' is not NAME=VALUE", arg);
+			return -1;
+		}
+		s->env = xrealloc(s->env, (s->nenv + 2) * sizeof *s->env);
+		s->env[s->nenv++] = xstrdup(arg);
+		s->env[s->nenv] = NULL;
+		return 0;
+	}
+	case OPT_OUTPUT_MAX:
+		return cli_size("--output-max", arg, &r->output_max, err, errlen);
+	}
+	return 0;
+}
+
+static int dispatch(struct tool *t, int k, struct task_opts *o, struct run_opts *r,
+		    int64_t since_ms, bool follow, char **arg, int narg)
+{
+	switch (k) {
+	case 0: return cmd_apply(t, o, arg, narg);
+	case 1: return cmd_status(&t->out, o, arg, narg);
+	case 2:
+		r->spec.argv = arg;
+		r->spec.argc = (size_t)narg;
+		if (!r->spec.task)
+			r->spec.task = xstrdup("job");
+		return cmd_run(&t->out, o, r);
+	case 3:
+		if (narg != 1)
+			return diag_usage("'logs' takes one task, not %d", narg);
+		return cmd_logs(&t->out, arg[0], since_ms, follow);
+	default: return cmd_stop_restart(&t->out, o, k == 5, arg, narg);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		CLI_COMMON_LONGOPTS,
+		{ "unit-dir", required_argument, NULL, OPT_UNIT_DIR },
+		{ "wait", required_argument, NULL, OPT_WAIT },
+		{ "task", required_argument, NULL, OPT_TASK },
+		{ "cpu", required_argument, NULL, OPT_CPU },
+		{ "mem-mb", required_argument, NULL, OPT_MEM },
+		{ "pids", required_argument, NULL, OPT_PIDS },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "user", required_argument, NULL, OPT_USER },
+		{ "dir", required_argument, NULL, OPT_DIR },
+		{ "env", required_argument, NULL, OPT_ENV },
+		{ "output-max", required_argument, NULL, OPT_OUTPUT_MAX },
+		{ "since", required_argument, NULL, OPT_SINCE },
+		{ "follow", no_argument, NULL, OPT_FOLLOW },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct tool t;
+	int held = tool_init(&t, "cce-task");
+	if (held)
+		return held;
+	struct task_opts o = { .unit_dir = UNIT_DIR_DEFAULT, .wait_ms = 30000 };
+	struct run_opts r = { .spec = { .pids = TASK_PIDS_DEFAULT }, .output_max = 64 * 1024 };
+	int64_t since_ms = 0;
+	bool follow = false;
+	unsigned given = 0;
+	char err[256];
+	int c;
+	while ((c = cli_getopt(&t.common, argc, argv, ":f" CLI_COMMON_SHORTOPTS, longopts, err,
+			       sizeof err)) != -1) {
+		if (c == 'f')
+			c = OPT_FOLLOW;
+		if (c == CLI_BAD)
+			return diag_usage("%s", err);
+		if (c >= OPT_UNIT_DIR && c <= OPT_FOLLOW)
+			given |= 1u << (c - OPT_UNIT_DIR);
+		switch (c) {
+		case 'h': fputs(usage, stdout); fputs(cli_common_help, stdout); return 0;
+		case 'V': tool_print_version(&t); return 0;
+		case OPT_UNIT_DIR: o.unit_dir = optarg; break;
+		case OPT_WAIT:
+			if (cli_duration("--wait", optarg, &o.wait_ms, err, sizeof err) < 0)
+				return diag_usage("%s", err);
+			break;
+		case OPT_SINCE:
+			if (cli_duration("--since", optarg, &since_ms, err, sizeof err) < 0)
+				return diag_usage("%s", err);
+			break;
+		case OPT_FOLLOW: follow = true; break;
+		default:
+			if (run_option(c, optarg, &r, err, sizeof err) < 0)
+				return diag_usage("%s", err);
+		}
+	}
+	if (optind >= argc)
+		return diag_usage("missing subcommand (apply, status, run, logs, stop or restart)");
+	const char *sub = argv[optind++];
+	int k = -1;
+	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+		if (!strcmp(sub, cmds[i].name))
+			k = (int)i;
+	if (k < 0)
+		return diag_usage("unknown subcommand '%s'", sub);
+	for (unsigned b = 0; b < sizeof opt_names / sizeof opt_names[0]; b++)
+		if ((given & (1u << b)) && !(cmds[k].opts & (1u << b)))
+			return diag_usage("%s does not apply to '%s'", opt_names[b], sub);
+	if (argc - optind < cmds[k].min_operands)
+		return diag_usage("'%s' needs %s", sub, k == 2 ? "a command (after --)" : "a task");
+	tool_start(&t);
+	int st = dispatch(&t, k, &o, &r, since_ms, follow, argv + optind, argc - optind);
+	r.spec.argv = NULL;
+	spec_free(&r.spec);
+	st = tool_finish(&t, st);
+	out_free(&t.out);
+	return st;
+}

@@ -5,6 +5,7 @@
  * order, and served back by device and time range.
  */
 #include <signal.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,7 +88,8 @@ static int option(struct gw_opts *o, int c, const char *a, char *err, size_t err
 			return -1;
 		}
 		o->listen[o->nlisten++] = a;
-		return 0;
+		struct sockaddr_storage sa;
+		return server_parse_listen(a, &sa, err, errlen);
 	case 's': o->store_dir = a; return 0;
 	case OPT_TOKEN_FILE: o->token_file = a; return 0;
 	case OPT_AUTO_CONNECT: o->auto_connect = true; return 0;

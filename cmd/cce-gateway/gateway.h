@@ -99,6 +99,9 @@ int filter_run(struct jqx *x, const char *recs, const size_t *off, const size_t 
 	       struct buf *out, char *err, size_t errlen);
 
 struct server;
+struct sockaddr_storage;
+/* ADDR:PORT, [V6]:PORT or :PORT: 0, or -1 with err */
+int server_parse_listen(const char *spec, struct sockaddr_storage *sa, char *err, size_t errlen);
 struct server *server_start(const struct gw_opts *o, struct store *s, struct writer *w,
 			    struct follower *f, char *err, size_t errlen);
 /* stops accepting, lets requests in flight finish (waits at most

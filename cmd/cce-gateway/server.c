@@ -633,7 +633,7 @@ static int load_tokens(struct server *sv, const char *path, char *err, size_t er
 }
 
 /* ADDR:PORT, [V6]:PORT or :PORT (every address) */
-static int parse_listen(const char *spec, struct sockaddr_storage *sa, char *err, size_t errlen)
+int server_parse_listen(const char *spec, struct sockaddr_storage *sa, char *err, size_t errlen)
 {
 	char host[256];
 	const char *colon = strrchr(spec, ':');
@@ -670,7 +670,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 static int listen_on(struct server *sv, const char *spec, char *err, size_t errlen)
 {
 	struct sockaddr_storage sa;
-	if (parse_listen(spec, &sa, err, errlen) < 0)
+	if (server_parse_listen(spec, &sa, err, errlen) < 0)
 		return -1;
 	const struct gw_opts *o = sv->o;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME |

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# shellcheck disable=SC2154 # stderr comes from bats' run
 # cce-gateway's endpoints against a gateway started on loopback, with curl
 # as the client: streams, the three body shapes and gzip, refused lines,
 # idempotency keys, queries by time with filters, the limits, tokens, the
@@ -197,7 +198,7 @@ load gateway/helpers
 	assert_equal "$rc" 0
 	wait "${pids[@]}" || true
 	# every answered request is whole in the store; none half
-	GW_PID= gw_start --auto-connect
+	GW_PID='' gw_start --auto-connect
 	for i in 1 2 3 4; do
 		local n
 		n=$(curl -sf "$GW_URL/data/d$i" | wc -l)

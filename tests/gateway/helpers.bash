@@ -54,3 +54,12 @@ gw_curl() {
 seqs() {
 	jq -r '.seq' "$1" | sort -n
 }
+
+# small_tmpfs_gw SIZE: a tmpfs of SIZE at $MNT, with 256KiB of it taken by
+# $MNT/filler (removed to make room again), or the test is skipped
+small_tmpfs_gw() {
+	export MNT="$BATS_TEST_TMPDIR/mnt"
+	mkdir -p "$MNT"
+	mount -t tmpfs -o "size=$1" tmpfs "$MNT" || skip "cannot mount a tmpfs here"
+	head -c 262144 /dev/zero >"$MNT/filler"
+}

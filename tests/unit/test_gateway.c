@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../../cmd/cce-gateway/body.c"
 #include "../../cmd/cce-gateway/store.c"
 #include "t.h"
 
@@ -171,8 +172,73 @@ static void test_store_refusals(void)
 	   "a corrupted store is refused: %s", err);
 }
 
+/* the records of a body, one per line, and the refusals */
+static void parse(const char *body, struct buf *recs, struct buf *refused)
+{
+	struct body_result r;
+	body_init(&r);
+	body_parse(body, strlen(body), "d1", "s", 77, &r);
+	buf_reset(recs);
+	for (uint32_t i = 0; i < r.nrec; i++) {
+		buf_add(recs, r.recs.data + r.rec[i].off, r.rec[i].len);
+		buf_addf(recs, " %lld\n", (long long)r.rec[i].ts);
+	}
+	buf_reset(refused);
+	buf_add(refused, r.refused.data, r.refused.len);
+	body_free(&r);
+}
+
+static void test_body(void)
+{
+	struct buf recs = BUF_INIT, ref = BUF_INIT;
+	buf_init(&recs);
+	buf_init(&ref);
+	parse("{\"a\":1}\r\n\n  \n{}\n{\"ts\":5,\"device\":\"x\"}", &recs, &ref);
+	is_str(recs.data, "{\"a\":1,\"device\":\"d1\",\"stream\":\"s\",\"ts\":77} 77\n"
+		"{\"device\":\"d1\",\"stream\":\"s\",\"ts\":77} 77\n"
+		"{\"ts\":5,\"device\":\"x\",\"stream\":\"s\"} 5\n", "lines: fields added at the end, kept when there");
+	is_str(ref.data, "", "nothing refused");
+	parse("[{\"a\":1}, 2, {\"ts\":\"1970-01-01T00:00:01Z\"}]", &recs, &ref);
+	is_str(recs.data, "{\"a\":1,\"device\":\"d1\",\"stream\":\"s\",\"ts\":77} 77\n"
+		"{\"ts\":\"1970-01-01T00:00:01Z\",\"device\":\"d1\",\"stream\":\"s\"} 1000\n",
+	       "array: an RFC 3339 ts is kept and indexed as ms");
+	is_str(ref.data, "{\"element\":2,\"error\":\"a record must be an object, not number\"}", "array element refused");
+	parse("{\n \"a\": [1,\n 2]\n}\n", &recs, &ref);
+	is_str(recs.data, "{\n \"a\": [1,\n 2]\n,\"device\":\"d1\",\"stream\":\"s\",\"ts\":77} 77\n",
+	       "one object over lines is one record, its text kept");
+	parse("{\"a\":1,}\n{\"ts\":1.5}\n{\"ts\":true}\n\"x\"\n", &recs, &ref);
+	is_str(recs.data, "", "all refused");
+	is_str(ref.data, "{\"line\":1,\"error\":\"trailing comma in object at byte 8\"},"
+	       "{\"line\":2,\"error\":\"ts: must be epoch milliseconds or an RFC 3339 time\"},"
+	       "{\"line\":3,\"error\":\"ts: must be epoch milliseconds or an RFC 3339 time\"},"
+	       "{\"line\":4,\"error\":\"a record must be an object, not string\"}", "reasons per line");
+	/* gzip: a bomb stops at the limit */
+	struct buf z = BUF_INIT, out = BUF_INIT;
+	buf_init(&z);
+	buf_init(&out);
+	char err[128];
+	ok(body_gunzip("nope", 4, 100, &out, err, sizeof err) < 0, "not gzip: %s", err);
+	FILE *p = popen("head -c 100000 /dev/zero | gzip", "r");
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof chunk, p)) > 0)
+		buf_add(&z, chunk, n);
+	pclose(p);
+	ok(body_gunzip(z.data, z.len, 1000, &out, err, sizeof err) < 0 && out.len <= 1000,
+	   "a bomb stops at the limit: %s", err);
+	buf_reset(&out);
+	ok(body_gunzip(z.data, z.len, 100000, &out, err, sizeof err) == 0 && out.len == 100000,
+	   "exactly at the limit inflates");
+	ok(body_gunzip(z.data, z.len - 4, 100000, &out, err, sizeof err) < 0, "cut short: %s", err);
+	buf_free(&z);
+	buf_free(&out);
+	buf_free(&recs);
+	buf_free(&ref);
+}
+
 int main(void)
 {
+	test_body();
 	snprintf(dir, sizeof dir, "/tmp/cce-test-gateway-XXXXXX");
 	if (!mkdtemp(dir))
 		return 1;

@@ -382,8 +382,9 @@ void server_status(struct server *sv, struct buf *b)
 		 up > 0 ? (double)recs / up : 0.0, (unsigned long long)sv->rejects,
 		 (unsigned long long)sv->limited);
 	pthread_mutex_unlock(&sv->mu);
-	buf_addf(b, "\"store_bytes\":%llu,\"disk_free\":%llu,\"connections\":%u,"
-		 "\"stdout_id\":%lld}\n",
+	buf_addf(b, "\"commits\":%llu,\"store_bytes\":%llu,\"disk_free\":%llu,"
+		 "\"connections\":%u,\"stdout_id\":%lld}\n",
+		 (unsigned long long)writer_commits(sv->w),
 		 (unsigned long long)(file_size(db, "") + file_size(db, "-wal")),
 		 (unsigned long long)avail, conns, (long long)(sv->f ? follower_id(sv->f) : 0));
 }

@@ -112,6 +112,7 @@ static enum MHD_Result reply_error(struct req *q, int status, const char *fmt, .
 		q->sv->rejects++;
 		pthread_mutex_unlock(&q->sv->mu);
 	}
+	q->route = R_NONE;   /* answered: a body still coming is dropped */
 	enum MHD_Result rc = reply(q->conn, status, "application/json", b.data, b.len,
 				   status == 401 ? "WWW-Authenticate" : NULL, "Bearer");
 	buf_free(&b);
@@ -556,8 +557,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		q->tok = tok;
 		return MHD_YES;
 	}
-	if (q->route == R_NONE)
-		return MHD_YES;   /* answered at the first call: the body is dropped */
+	if (q->route == R_NONE) {
+		*upload_size = 0;   /* answered already: the body is dropped */
+		return MHD_YES;
+	}
 	if (*upload_size) {
 		/* a slow body (slowloris) does not keep its slot past the request timeout */
 		if (time_mono_ms() > q->deadline)

@@ -22,6 +22,9 @@ static const char usage[] =
 	"  -s, --store DIR           the store (default $CCE_HOME/gateway)\n"
 	"      --token-file FILE     bearer tokens, one per line, each optionally\n"
 	"                            followed by the device patterns it may use\n"
+	"      --cert FILE           serve HTTPS with this certificate (PEM)\n"
+	"      --key FILE            and this key (PEM)\n"
+	"      --cacert FILE         require client certificates signed by these CAs\n"
 	"      --auto-connect        accept data for streams not connected before\n"
 	"      --max-body SIZE       largest request body, also once inflated (default 8MiB)\n"
 	"      --max-connections N   connections at once (default 64)\n"
@@ -41,7 +44,7 @@ static const char usage[] =
 enum {
 	OPT_TOKEN_FILE = CLI_OPT_TOOL, OPT_AUTO_CONNECT, OPT_MAX_BODY, OPT_MAX_CONN,
 	OPT_IDLE_TIMEOUT, OPT_REQUEST_TIMEOUT, OPT_RATE, OPT_RETAIN, OPT_RETAIN_SIZE, OPT_IDEM,
-	OPT_EVAL_TIMEOUT, OPT_EVAL_MEMORY, OPT_STDOUT_FROM,
+	OPT_EVAL_TIMEOUT, OPT_EVAL_MEMORY, OPT_STDOUT_FROM, OPT_CERT, OPT_KEY, OPT_CACERT,
 };
 
 static const struct option longopts[] = {
@@ -49,6 +52,9 @@ static const struct option longopts[] = {
 	{ "listen", required_argument, NULL, 'l' },
 	{ "store", required_argument, NULL, 's' },
 	{ "token-file", required_argument, NULL, OPT_TOKEN_FILE },
+	{ "cert", required_argument, NULL, OPT_CERT },
+	{ "key", required_argument, NULL, OPT_KEY },
+	{ "cacert", required_argument, NULL, OPT_CACERT },
 	{ "auto-connect", no_argument, NULL, OPT_AUTO_CONNECT },
 	{ "max-body", required_argument, NULL, OPT_MAX_BODY },
 	{ "max-connections", required_argument, NULL, OPT_MAX_CONN },
@@ -92,6 +98,9 @@ static int option(struct gw_opts *o, int c, const char *a, char *err, size_t err
 		return server_parse_listen(a, &sa, err, errlen);
 	case 's': o->store_dir = a; return 0;
 	case OPT_TOKEN_FILE: o->token_file = a; return 0;
+	case OPT_CERT: o->cert = a; return 0;
+	case OPT_KEY: o->key = a; return 0;
+	case OPT_CACERT: o->cacert = a; return 0;
 	case OPT_AUTO_CONNECT: o->auto_connect = true; return 0;
 	case OPT_MAX_BODY: return cli_size("--max-body", a, &o->max_body, err, errlen);
 	case OPT_MAX_CONN:
@@ -214,6 +223,8 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		return diag_usage("unexpected argument '%s'", argv[optind]);
+	if (!o.cert != !o.key || (o.cacert && !o.cert))
+		return diag_usage("--cert and --key go together, and --cacert needs them");
 	tool_start(&t);
 	o.unbuffered = t.common.unbuffered;
 	if (!o.nlisten)

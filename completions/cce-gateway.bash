@@ -3,7 +3,7 @@ _cce_gateway() {
 	local cur prev words cword
 	_init_completion || return
 	case "$prev" in
-	--token-file|--rejects)
+	--token-file|--rejects|--cert|--key|--cacert)
 		_filedir
 		return ;;
 	-s|--store)
@@ -14,7 +14,7 @@ _cce_gateway() {
 	--stdout-from|--max-line)
 		return ;;
 	esac
-	COMPREPLY=($(compgen -W '--listen --store --token-file --auto-connect --max-body
+	COMPREPLY=($(compgen -W '--listen --store --token-file --cert --key --cacert --auto-connect --max-body
 		--max-connections --idle-timeout --request-timeout --rate --retain
 		--retain-size --idempotency-window --eval-timeout --eval-memory
 		--stdout-from --help --version --quiet --unbuffered --rejects --strict

@@ -38,6 +38,7 @@ struct gw_opts {
 	int nlisten;
 	const char *store_dir;
 	const char *token_file;
+	const char *cert, *key, *cacert;   /* TLS, client certificates */
 	uint64_t max_body;
 	unsigned max_conn;
 	int64_t idle_timeout_ms, request_timeout_ms;

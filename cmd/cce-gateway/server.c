@@ -14,6 +14,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fnmatch.h>
+#include <gnutls/gnutls.h>
 #include <math.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -52,6 +53,7 @@ struct server {
 	int nd;
 	struct token *tok;
 	size_t ntok;
+	struct buf cert, key, cacert;   /* PEM, kept for the daemons */
 	pthread_mutex_t mu;     /* tokens' buckets and the counters */
 	uint64_t requests, rejects, limited;
 	_Atomic int inflight;
@@ -483,6 +485,21 @@ static enum MHD_Result connect_route(struct req *q, bool on)
 	return MHD_YES;
 }
 
+/* With --cacert: the client sent a certificate that the CA signed. */
+static bool client_verified(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	unsigned status = 1;
+	if (!ci || !ci->tls_session)
+		return false;
+	gnutls_session_t tls = (gnutls_session_t)ci->tls_session;
+	if (gnutls_certificate_type_get(tls) != GNUTLS_CRT_X509 ||
+	    gnutls_certificate_verify_peers2(tls, &status) < 0)
+		return false;
+	return status == 0;
+}
+
 /* The first call of a request: route, authenticate, check what can be. */
 static enum MHD_Result first_call(struct req *q, const char *url, const char *method, int *tok)
 {
@@ -503,6 +520,8 @@ static enum MHD_Result first_call(struct req *q, const char *url, const char *me
 		return reply_error(q, 405, "method %s is not allowed on %s", method, url);
 	else
 		return reply_error(q, 404, "no such endpoint: %s", url);
+	if (sv->o->cacert && !client_verified(c))
+		return reply_error(q, 401, "a client certificate signed by the --cacert CA is required");
 	*tok = -1;
 	if (sv->ntok && (*tok = find_token(sv, c)) < 0)
 		return reply_error(q, 401, "a valid bearer token is required");
@@ -682,8 +701,20 @@ static int listen_on(struct server *sv, const char *spec, char *err, size_t errl
 	if (sa.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	unsigned idle = (unsigned)((o->idle_timeout_ms + 999) / 1000);
+	struct MHD_OptionItem tls[4] = { { MHD_OPTION_END, 0, NULL } };
+	int nt = 0;
+	if (o->cert) {
+		flags |= MHD_USE_TLS;
+		tls[nt++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, sv->cert.data };
+		tls[nt++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, sv->key.data };
+		if (o->cacert)
+			tls[nt++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_TRUST, 0,
+							     sv->cacert.data };
+		tls[nt] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+	}
 	struct MHD_Daemon *d = MHD_start_daemon(
 		flags, 0, NULL, NULL, handle, sv,
+		MHD_OPTION_ARRAY, tls,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 		MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
 		MHD_OPTION_CONNECTION_LIMIT, o->max_conn,
@@ -711,7 +742,14 @@ struct server *server_start(const struct gw_opts *o, struct store *s, struct wri
 	sv->f = f;
 	sv->started = time_now_ms();
 	pthread_mutex_init(&sv->mu, NULL);
+	buf_init(&sv->cert);
+	buf_init(&sv->key);
+	buf_init(&sv->cacert);
 	if (o->token_file && load_tokens(sv, o->token_file, err, errlen) < 0)
+		goto failed;
+	if ((o->cert && fs_read_file(o->cert, 1 << 20, &sv->cert, err, errlen) < 0) ||
+	    (o->key && fs_read_file(o->key, 1 << 20, &sv->key, err, errlen) < 0) ||
+	    (o->cacert && fs_read_file(o->cacert, 1 << 20, &sv->cacert, err, errlen) < 0))
 		goto failed;
 	for (int i = 0; i < o->nlisten; i++) {
 		errno = 0;
@@ -746,6 +784,12 @@ void server_stop(struct server *sv, int64_t grace_ms)
 		free(sv->tok[i].scope);
 	}
 	free(sv->tok);
+	buf_free(&sv->cert);
+	/* the key is not left in freed memory */
+	if (sv->key.data)
+		explicit_bzero(sv->key.data, sv->key.len);
+	buf_free(&sv->key);
+	buf_free(&sv->cacert);
 	pthread_mutex_destroy(&sv->mu);
 	free(sv);
 }

@@ -28,6 +28,7 @@ static struct {
 	char *err;
 	size_t errlen;
 	int rc;
+	unsigned buried;            /* evaluations abandoned, see FILTER_MAX_BURIED */
 } F = { .call = PTHREAD_MUTEX_INITIALIZER, .mu = PTHREAD_MUTEX_INITIALIZER,
 	.cv = PTHREAD_COND_INITIALIZER };
 
@@ -39,6 +40,7 @@ static int run(void)
 		jv in = jv_parse_sized(F.recs + F.off[i], (int)F.len[i]);
 		int st = jqx_truth(F.x, in, &yes, err, sizeof err);
 		if (st == JQX_TIMEOUT || st == JQX_MEMORY) {
+			F.buried++;
 			snprintf(F.err, F.errlen, "filterExpression: %s", err);
 			return -1;
 		}
@@ -122,6 +124,14 @@ void filter_stop(void)
 struct jqx *filter_compile(const char *src, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&F.call);
+	/* jqx keeps each abandoned evaluation's state for good: past a
+	 * bound, filters are refused rather than memory growing */
+	if (F.buried >= FILTER_MAX_BURIED) {
+		snprintf(err, errlen, "filterExpression: refused until a restart, after %u "
+			 "evaluations ran past their budget", F.buried);
+		pthread_mutex_unlock(&F.call);
+		return NULL;
+	}
 	F.src = src;
 	F.err = err;
 	F.errlen = errlen;

@@ -89,6 +89,8 @@ int follower_stop(struct follower *f);
 int64_t follower_id(struct follower *f);
 
 struct jqx;
+/* evaluations abandoned past their budget before filters are refused */
+#define FILTER_MAX_BURIED 1000
 int filter_start(int64_t budget_ms, uint64_t mem_budget);
 void filter_stop(void);
 struct jqx *filter_compile(const char *src, char *err, size_t errlen);

@@ -311,8 +311,11 @@ static enum MHD_Result query_route(struct req *q)
 	qq->len = xcalloc(QUERY_BATCH, sizeof *qq->len);
 	const char *fx = arg(c, "filterExpression");
 	int status = 400;
-	if (fx && !(qq->x = filter_compile(fx, err, sizeof err)))
+	if (fx && !(qq->x = filter_compile(fx, err, sizeof err))) {
+		if (strstr(err, "refused until a restart"))
+			status = 503;
 		goto failed;
+	}
 	status = 503;
 	if (!(qq->r = store_reader_open(store_path(q->sv->s), err, sizeof err)) ||
 	    store_query(qq->r, q->device, q->stream, start, end, limit, err, sizeof err) < 0)
@@ -335,7 +338,9 @@ static enum MHD_Result query_route(struct req *q)
 	return rc;
 failed:
 	query_free(qq);
-	return reply_error(q, status, "%s%s", status == 400 ? "filterExpression: " : "", err);
+	return reply_error(q, status, "%s%s",
+			   status == 400 && strncmp(err, "filterExpression", 16) ? "filterExpression: " : "",
+			   err);
 }
 
 static enum MHD_Result list_route(struct req *q)

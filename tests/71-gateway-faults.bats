@@ -151,3 +151,42 @@ stored() {
 	GW_PID='' gw_start --auto-connect --retain 1s
 	wait_for 30 eval '[ "$(stored d)" -eq 0 ]'
 }
+
+@test "a reader of stdout that does not read: ingest goes on, memory stays bounded, the reader later gets every record in order; --stdout-from resumes" {
+	mkfifo "$BATS_TEST_TMPDIR/fifo"
+	GW_PORT=$(free_port)
+	GW_STORE="$BATS_TEST_TMPDIR/store"
+	GW_URL="http://127.0.0.1:$GW_PORT"
+	cce-gateway --listen "127.0.0.1:$GW_PORT" --store "$GW_STORE" --auto-connect \
+		>"$BATS_TEST_TMPDIR/fifo" 2>"$BATS_TEST_TMPDIR/gw.err" &
+	GW_PID=$!
+	exec {reader}<"$BATS_TEST_TMPDIR/fifo"
+	wait_for 30 curl -s -o /dev/null "$GW_URL/status"
+	local i
+	# 40 MB of records, far past the pipe's buffer, while nothing reads
+	for i in $(seq 40); do
+		seq $((i * 10000)) $((i * 10000 + 9999)) |
+			jq -c '{seq: ., pad: "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}' \
+			>"$BATS_TEST_TMPDIR/b"
+		run curl -s -o /dev/null -w '%{http_code}' --data-binary @"$BATS_TEST_TMPDIR/b" "$GW_URL/data/d"
+		assert_output 200
+	done
+	local rss
+	rss=$(awk '/VmRSS/ {print $2}' "/proc/$GW_PID/status")
+	[ "$rss" -lt 65536 ] || fail "RSS $rss KiB with a stalled reader"
+	# the reader reads: every record, in arrival order, once
+	kill -TERM "$GW_PID"
+	cat <&"$reader" >"$BATS_TEST_TMPDIR/out"
+	wait "$GW_PID"
+	exec {reader}<&-
+	assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/out")" 400000
+	jq -r .seq "$BATS_TEST_TMPDIR/out" >"$BATS_TEST_TMPDIR/order"
+	sort -n "$BATS_TEST_TMPDIR/order" | cmp - "$BATS_TEST_TMPDIR/order"
+	# a restart writes only what comes after, unless --stdout-from says
+	cce-gateway --listen "127.0.0.1:$GW_PORT" --store "$GW_STORE" --stdout-from 399990 \
+		>"$BATS_TEST_TMPDIR/out2" 2>>"$BATS_TEST_TMPDIR/gw.err" &
+	GW_PID=$!
+	wait_for 30 eval '[ "$(wc -l <"$BATS_TEST_TMPDIR/out2")" -eq 10 ]'
+	gw_stop
+	assert_equal "$(jq -r .seq "$BATS_TEST_TMPDIR/out2" | head -n1)" 409990
+}

@@ -15,7 +15,7 @@ CC         ?= cc
 CFLAGS     ?= -O2 -g
 CCE_CFLAGS  = -std=gnu11 -Wall -Wextra -Wshadow -Wno-unused-parameter -pthread
 CCE_CPPFLAGS = -Ilib -D_GNU_SOURCE -DCCE_VERSION='"$(VERSION)"'
-CCE_LDLIBS  = -ljq -lcurl -larchive -lmosquitto -lcrypto -lsystemd -lm -lpthread
+CCE_LDLIBS  = -ljq -lcurl -larchive -lmosquitto -lmicrohttpd -lgnutls -lsqlite3 -lz -lcrypto -lsystemd -lm -lpthread
 
 ifeq ($(DEVELOPER),1)
 CCE_CFLAGS += -Werror -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
@@ -54,6 +54,9 @@ $(BUILD)/bin/$(1): $(BUILD)/cmd/$(1).o $(patsubst %.c,$(BUILD)/%.o,$(wildcard cm
 	$$(CC) $$(ALL_CFLAGS) $$(ALL_LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIBCCE) $$(CCE_LDLIBS) $$(LDLIBS)
 endef
 $(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
+# cce-gateway runs filterExpression under cce-rule's budgets: it links
+# cce-rule's jqx (shared, not copied; a candidate for lib/).
+$(BUILD)/bin/cce-gateway: $(BUILD)/cmd/cce-rule/jqx.o
 
 $(BUILD)/%.o: %.c $(wildcard lib/*.h) $(wildcard cmd/*/*.h) $(wildcard tests/unit/*.h) Makefile
 	@mkdir -p $(@D)
@@ -92,12 +95,14 @@ FUZZ_CC ?= clang
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS  := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 fuzz: $(FUZZERS)
+FUZZ_EXTRA_gateway := cmd/cce-rule/jqx.c
 # fuzz_NAME.c links lib/ and, when it exists, cmd/cce-NAME/ (a tool's parts
 # other than its main).
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(wildcard lib/*.h) $(wildcard cmd/*/*.[ch])
 	@mkdir -p $(@D)
 	$(FUZZ_CC) -g -O1 -std=gnu11 -Ilib -Icmd -D_GNU_SOURCE -DCCE_VERSION='"$(VERSION)"' \
-		-fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRC) $(wildcard cmd/cce-$*/*.c) $(CCE_LDLIBS)
+		-fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRC) $(wildcard cmd/cce-$*/*.c) \
+		$(FUZZ_EXTRA_$*) $(CCE_LDLIBS)
 
 # Each harness runs FUZZ_SECONDS (default 20) from its seed corpus
 # tests/fuzz/corpus/NAME/ and must find nothing.

@@ -1,0 +1,95 @@
+/*
+ * store: cce-gateway's records in SQLite.
+ *
+ * Promises: store_open opens (creating when new) DIR/gateway.db in WAL mode
+ * with synchronous=FULL, takes DIR/lock so that one gateway owns a store,
+ * and refuses a file that is not a SQLite database, that fails PRAGMA
+ * quick_check, or whose schema is not this one, with a message naming the
+ * file and what is wrong; it never serves such a file. A write happens
+ * between store_begin and store_commit: records, their streams' counters and
+ * an idempotency key are in one transaction, so a request is stored whole
+ * with its key or not at all, and store_commit returns only once the
+ * transaction is durable (one fsync of the WAL for everything in it).
+ * Errors are STORE_ERR with err filled, or STORE_FULL when the disk (or the
+ * database's size limit) is full: the transaction is then rolled back and
+ * nothing of it was stored. The write handle is for one thread; readers
+ * (store_reader_open) are separate connections, one per thread, that see
+ * committed data only. Nothing prints.
+ *
+ * The schema (version 1), documented in cce-gateway(1):
+ *   meta(k TEXT PRIMARY KEY, v TEXT)            schema version
+ *   streams(device, stream, connected, count, first_ts, last_ts, bytes)
+ *   records(id INTEGER PRIMARY KEY, device, stream, ts, recv, body)
+ *     index records_dts(device, ts, stream); id is the arrival order
+ *   idem(key TEXT PRIMARY KEY, recv, status, answer); index idem_recv(recv)
+ */
+#ifndef CCE_GATEWAY_STORE_H
+#define CCE_GATEWAY_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+enum { STORE_OK = 0, STORE_ERR = -1, STORE_FULL = -2 };
+
+struct store;
+
+struct store *store_open(const char *dir, char *err, size_t errlen);
+void store_close(struct store *s);
+const char *store_path(const struct store *s);   /* DIR/gateway.db */
+
+int store_begin(struct store *s, char *err, size_t errlen);
+int store_commit(struct store *s, char *err, size_t errlen);
+void store_rollback(struct store *s);
+
+/* 1 and the answer given then when key was stored, 0 when not */
+int store_idem_get(struct store *s, const char *key, int *status, struct buf *answer,
+		   char *err, size_t errlen);
+int store_idem_put(struct store *s, const char *key, int status, const char *answer,
+		   int64_t now, char *err, size_t errlen);
+
+/* 1 connected, 0 not */
+int store_connected(struct store *s, const char *device, const char *stream, char *err,
+		    size_t errlen);
+/* connect: 1 newly, 0 already; disconnect: 1 done, 0 was not connected */
+int store_connect(struct store *s, const char *device, const char *stream, bool on,
+		  char *err, size_t errlen);
+
+int store_insert(struct store *s, const char *device, const char *stream, int64_t ts,
+		 int64_t recv, const char *body, size_t len, char *err, size_t errlen);
+/* the counters of /data/list, once per request and stream */
+int store_count(struct store *s, const char *device, const char *stream, uint64_t n,
+		uint64_t bytes, int64_t min_ts, int64_t max_ts, char *err, size_t errlen);
+
+/* Retention, one bounded step (its own transaction): deletes the oldest
+ * records by arrival while they arrived before recv_before, or while the
+ * records' bytes exceed max_bytes (0: no limit), and the idempotency keys
+ * older than idem_before. *deleted counts records; 0 deleted means done. */
+int store_retain(struct store *s, int64_t recv_before, uint64_t max_bytes, int64_t idem_before,
+		 uint64_t *deleted, char *err, size_t errlen);
+/* the records' bytes (the JSON text), as retention counts them */
+int store_bytes(struct store *s, uint64_t *bytes, char *err, size_t errlen);
+
+/* Read connections. */
+struct store_reader;
+struct store_reader *store_reader_open(const char *path, char *err, size_t errlen);
+void store_reader_close(struct store_reader *r);
+
+/* Records of device (and stream, when not NULL) with start <= ts < end,
+ * oldest first (ties in arrival order), at most limit (0: all). */
+int store_query(struct store_reader *r, const char *device, const char *stream, int64_t start,
+		int64_t end, uint64_t limit, char *err, size_t errlen);
+/* the next record of the query or of store_follow: 1 (body valid until the
+ * next call), 0 at the end, STORE_ERR */
+int store_next(struct store_reader *r, int64_t *id, const char **body, size_t *len, char *err,
+	       size_t errlen);
+/* Records with id > after in arrival order, at most limit. */
+int store_follow(struct store_reader *r, int64_t after, uint64_t limit, char *err, size_t errlen);
+int64_t store_last_id(struct store_reader *r);
+/* one JSON line per stream into out: device, stream, connected, count,
+ * first_ts, last_ts, bytes */
+int store_list(struct store_reader *r, struct buf *out, char *err, size_t errlen);
+
+#endif

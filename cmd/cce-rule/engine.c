@@ -9,46 +9,10 @@
 #include "diag.h"
 #include "fsutil.h"
 #include "hash.h"
+#include "keys.h"
 #include "timeutil.h"
 
 #define MAX_REPORTED 5
-
-enum { ST_INACTIVE, ST_PENDING, ST_FIRING };
-
-/* Per-key extras of count, window and anomaly rules. */
-struct kext {
-	int64_t *ts;        /* count: times the condition held; window: entry times */
-	double *v;          /* window: nargs values per entry; anomaly: ring */
-	uint32_t n, cap;
-	int64_t wstart, wlast;
-	uint32_t head;      /* anomaly ring start */
-	double em, ev;      /* ewma mean and variance */
-	uint64_t seen;
-};
-
-struct kstate {
-	char *key;
-	uint32_t klen, hash, order;
-	uint32_t save_at;   /* its place in the state file being written */
-	struct kstate *newer, *older;   /* by the last record seen */
-	uint8_t st;
-	bool has_id;
-	int64_t since, last_ts, last_true, last_emit, last_seen;
-	int64_t id_since;   /* the episode id[] was computed for */
-	char id[33];
-	struct kext *x;
-};
-
-struct kmap {
-	struct kstate **slot;
-	uint32_t *hash;         /* beside the slots: probing touches no kstate */
-	uint8_t *filter;        /* counts of keys by other bits of their hash: a
-				   zero says "absent" without probing the table */
-	uint32_t cap, n;
-	/* every key in one list, by the last record seen: the oldest is the
-	 * one to go past the rule's max_keys (O(1) both ways) */
-	struct kstate *newest, *oldest;
-};
 
 struct rule_rt {
 	struct kmap keys;
@@ -62,7 +26,6 @@ struct rule_rt {
 	uint64_t lim_supp;
 	int64_t next_due;   /* window closes, deadmen: INT64_MAX when none */
 	int reported;
-	uint32_t next_order;
 	uint64_t evicted;   /* keys forgotten past max_keys */
 	bool evict_warned;
 };
@@ -90,152 +53,6 @@ struct engine {
 	struct buf scratch, line, tmp, keybuf;
 	struct json_doc aggdoc;
 };
-
-static uint32_t fnv(const char *s, size_t n)
-{
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 16777619u;
-	return h;
-}
-
-#define FILTER(h) (((h) >> 16) & 4095)
-
-static void lru_unlink(struct kmap *m, struct kstate *k)
-{
-	if (k->newer)
-		k->newer->older = k->older;
-	else
-		m->newest = k->older;
-	if (k->older)
-		k->older->newer = k->newer;
-	else
-		m->oldest = k->newer;
-	k->newer = k->older = NULL;
-}
-
-static void lru_push(struct kmap *m, struct kstate *k)
-{
-	k->newer = NULL;
-	k->older = m->newest;
-	if (m->newest)
-		m->newest->newer = k;
-	else
-		m->oldest = k;
-	m->newest = k;
-}
-
-/* A record of k's was seen. */
-static void lru_touch(struct kmap *m, struct kstate *k)
-{
-	if (m->newest != k) {
-		lru_unlink(m, k);
-		lru_push(m, k);
-	}
-}
-
-static struct kstate *kmap_get_h(struct kmap *m, const char *key, size_t n, uint32_t h,
-				 bool create, struct rule_rt *rt)
-{
-	if (m->n && m->filter[FILTER(h)]) {
-		for (uint32_t i = h & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-			struct kstate *k = m->slot[i];
-			if (!k)
-				break;
-			if (m->hash[i] == h && k->klen == n && memcmp(k->key, key, n) == 0) {
-				lru_touch(m, k);
-				return k;
-			}
-		}
-	}
-	if (!create)
-		return NULL;
-	if ((m->n + 1) * 4 > m->cap * 3) {
-		uint32_t nc = m->cap ? m->cap * 2 : 16;
-		struct kstate **ns = xcalloc(nc, sizeof *ns);
-		uint32_t *nh = xcalloc(nc, sizeof *nh);
-		for (uint32_t i = 0; i < m->cap; i++) {
-			struct kstate *k = m->slot[i];
-			if (!k)
-				continue;
-			uint32_t j = k->hash & (nc - 1);
-			while (ns[j])
-				j = (j + 1) & (nc - 1);
-			ns[j] = k;
-			nh[j] = k->hash;
-		}
-		free(m->slot);
-		free(m->hash);
-		m->slot = ns;
-		m->hash = nh;
-		m->cap = nc;
-	}
-	struct kstate *k = xcalloc(1, sizeof *k);
-	k->key = xstrndup(key, n);
-	k->klen = (uint32_t)n;
-	k->hash = h;
-	k->order = rt->next_order++;
-	uint32_t j = h & (m->cap - 1);
-	while (m->slot[j])
-		j = (j + 1) & (m->cap - 1);
-	m->slot[j] = k;
-	m->hash[j] = h;
-	m->n++;
-	lru_push(m, k);
-	if (!m->filter)
-		m->filter = xcalloc(4096, 1);
-	if (m->filter[FILTER(h)] < 255)
-		m->filter[FILTER(h)]++;
-	return k;
-}
-
-static void kstate_free(struct kstate *k)
-{
-	if (k->x) {
-		free(k->x->ts);
-		free(k->x->v);
-		free(k->x);
-	}
-	free(k->key);
-	free(k);
-}
-
-static struct kstate *kmap_get(struct kmap *m, const char *key, size_t n, bool create,
-			       struct rule_rt *rt)
-{
-	return kmap_get_h(m, key, n, fnv(key, n), create, rt);
-}
-
-/* Linear probing: later members of the cluster move back into the hole. */
-static void kmap_del(struct kmap *m, struct kstate *k)
-{
-	uint32_t mask = m->cap - 1, i = k->hash & mask;
-	while (m->slot[i] != k)
-		i = (i + 1) & mask;
-	uint32_t j = i;
-	for (;;) {
-		m->slot[i] = NULL;
-		for (;;) {
-			j = (j + 1) & mask;
-			if (!m->slot[j])
-				goto done;
-			uint32_t h = m->hash[j] & mask;
-			/* stays when its home lies cyclically in (i, j] */
-			if (i <= j ? (i < h && h <= j) : (i < h || h <= j))
-				continue;
-			break;
-		}
-		m->slot[i] = m->slot[j];
-		m->hash[i] = m->hash[j];
-		i = j;
-	}
-done:
-	m->n--;
-	lru_unlink(m, k);
-	if (m->filter[FILTER(k->hash)] < 255)
-		m->filter[FILTER(k->hash)]--;
-	kstate_free(k);
-}
 
 /* A key worth no memory: nothing pending or firing, nothing collected.
  * Deadmen remember every key they saw; anomaly keys keep their history. */
@@ -267,33 +84,9 @@ static void rt_free(struct rule_rt *rt)
 {
 	if (!rt)
 		return;
-	for (uint32_t i = 0; i < rt->keys.cap; i++)
-		if (rt->keys.slot[i])
-			kstate_free(rt->keys.slot[i]);
-	free(rt->keys.slot);
-	free(rt->keys.hash);
-	free(rt->keys.filter);
+	kmap_free(&rt->keys);
 	free(rt->disabled);
 	free(rt);
-}
-
-/* Keys in order of first appearance, so that scans emit deterministically. */
-static int by_order(const void *a, const void *b)
-{
-	const struct kstate *x = *(struct kstate *const *)a, *y = *(struct kstate *const *)b;
-	return x->order < y->order ? -1 : x->order > y->order;
-}
-
-static struct kstate **keys_sorted(struct rule_rt *rt, uint32_t *n)
-{
-	struct kstate **v = xmalloc((rt->keys.n + 1) * sizeof *v);
-	uint32_t j = 0;
-	for (uint32_t i = 0; i < rt->keys.cap; i++)
-		if (rt->keys.slot[i])
-			v[j++] = rt->keys.slot[i];
-	qsort(v, j, sizeof *v, by_order);
-	*n = j;
-	return v;
 }
 
 static struct rule_rt *rt_new(void)
@@ -750,13 +543,6 @@ static int step(struct engine *e, struct rule *r, struct kstate *k, int64_t ts, 
 	return 0;
 }
 
-static struct kext *ext(struct kstate *k)
-{
-	if (!k->x)
-		k->x = xcalloc(1, sizeof *k->x);
-	return k->x;
-}
-
 /* ---- windows ---- */
 
 static int64_t floordiv(int64_t a, int64_t b)
@@ -956,7 +742,7 @@ static int64_t window_advance(struct engine *e, struct rule *r, struct kstate *k
 static void window_add(struct engine *e, struct rule *r, struct kstate *k, int64_t t,
 		       const double *vals, struct rec *rc)
 {
-	struct kext *x = ext(k);
+	struct kext *x = kstate_ext(k);
 	if (r->win == W_SLIDING) {
 		if (!x->n)
 			x->wstart = first_start(r, t);
@@ -1213,7 +999,7 @@ static void scan_rule(struct engine *e, struct rule *r, int64_t wm)
 	if (rt->disabled || wm < rt->next_due)
 		return;
 	uint32_t n;
-	struct kstate **ks = keys_sorted(rt, &n);
+	struct kstate **ks = keys_sorted(&rt->keys, &n);
 	int64_t due = INT64_MAX;
 	for (uint32_t i = 0; i < n && !rt->disabled; i++) {
 		struct kstate *k = ks[i];
@@ -1295,7 +1081,7 @@ static void apply(struct engine *e, struct rule *r, struct rec *rc, int64_t t, b
 		/* ten rules keyed alike: the key and its hash are known already */
 		uint32_t h;
 		if (!c && r->key.fp && fpath_hash(r->key.fp, rc->doc, &h) &&
-		    !rt->keys.filter[FILTER(h)])
+		    kmap_surely_absent(&rt->keys, h))
 			return;
 	}
 	struct buf *kb = &e->keybuf;
@@ -1306,11 +1092,11 @@ static void apply(struct engine *e, struct rule *r, struct rec *rc, int64_t t, b
 		return;
 	uint32_t h;
 	if (!r->key.fp || !fpath_hash(r->key.fp, rc->doc, &h)) {
-		h = fnv(kb->data, kb->len);
+		h = kmap_hash(kb->data, kb->len);
 		if (r->key.fp)
 			fpath_set_hash(r->key.fp, rc->doc, h);
 	}
-	struct kstate *k = kmap_get_h(&rt->keys, kb->data, kb->len, h, !plain || c, rt);
+	struct kstate *k = kmap_get_h(&rt->keys, kb->data, kb->len, h, !plain || c);
 	if (!k)
 		return;
 	evict(r, "more than");
@@ -1347,7 +1133,7 @@ static void apply(struct engine *e, struct rule *r, struct rec *rc, int64_t t, b
 		return;
 	}
 	if (r->count_n) {
-		struct kext *x = ext(k);
+		struct kext *x = kstate_ext(k);
 		uint32_t j = 0;
 		for (uint32_t i = 0; i < x->n; i++)
 			if (x->ts[i] > t - r->count_within)
@@ -1374,7 +1160,7 @@ static void apply(struct engine *e, struct rule *r, struct rec *rc, int64_t t, b
 		double v;
 		if (ex_number(e, r, &r->an_value, rc, "anomaly.value", &v) < 0 || isnan(v))
 			return;
-		struct kext *x = ext(k);
+		struct kext *x = kstate_ext(k);
 		struct extra ex = { .has_value = true, .value = v, .has_score = true };
 		bool warm = anomaly_score(r, x, t, v, &ex.score);
 		anomaly_add(r, x, t, v);
@@ -1518,7 +1304,7 @@ int engine_save(struct engine *e, const char *path, char *err, size_t errlen)
 			 (long long)rt->lim_start, rt->lim_count, (unsigned long long)rt->lim_supp,
 			 (long long)(rt->next_due == INT64_MAX ? -1 : rt->next_due));
 		uint32_t n;
-		struct kstate **ks = keys_sorted(rt, &n);
+		struct kstate **ks = keys_sorted(&rt->keys, &n);
 		for (uint32_t j = 0; j < n; j++) {
 			struct kstate *k = ks[j];
 			k->save_at = j;
@@ -1625,7 +1411,7 @@ static void restore_rule(struct rule *r, struct json_doc *d, int o)
 			continue;
 		size_t n;
 		const char *raw = json_raw(d, kk, &n);
-		struct kstate *k = kmap_get(&rt->keys, raw, n, true, rt);
+		struct kstate *k = kmap_get(&rt->keys, raw, n, true);
 		by_at[at] = k;
 		k->st = (uint8_t)at_i64(d, kt, 1);
 		k->since = at_i64(d, kt, 2);
@@ -1636,7 +1422,7 @@ static void restore_rule(struct rule *r, struct json_doc *d, int o)
 		int xt = json_index(d, kt, 7);
 		if (xt < 0)
 			continue;
-		struct kext *x = ext(k);
+		struct kext *x = kstate_ext(k);
 		x->wstart = at_i64(d, xt, 0);
 		x->wlast = at_i64(d, xt, 1);
 		x->head = (uint32_t)at_i64(d, xt, 2);
@@ -1677,7 +1463,7 @@ static void restore_rule(struct rule *r, struct json_doc *d, int o)
 		for (int t = json_first(d, lru); t >= 0; t = json_next_elem(d, lru, t)) {
 			int64_t i;
 			if (tok_i64(d, t, &i) && i >= 0 && i < nkeys && by_at[i])
-				lru_touch(&rt->keys, by_at[i]);
+				kmap_touch(&rt->keys, by_at[i]);
 		}
 	free(by_at);
 	evict(r, "the state holds more than");

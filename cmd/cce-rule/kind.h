@@ -16,9 +16,9 @@
  *
  * Promises to a kind: record and idle are called only while the rule is
  * enabled, with the key's state (k->last_ts already the record's time);
- * the services below may disable the rule on the way (r->rt->disabled),
- * after which a kind stops touching the key. Everything here is internal
- * to cce-rule.
+ * the services below may disable the rule on the way (r->rt->disabled is
+ * set, and those that return a status say -2). Everything here is
+ * internal to cce-rule.
  */
 #ifndef CCE_RULE_KIND_H
 #define CCE_RULE_KIND_H

@@ -49,7 +49,7 @@ static void deadman_record(struct engine *e, struct rule *r, struct kstate *k, s
 		r->rt->next_due = due;
 }
 
-static int64_t deadman_idle(struct engine *e, struct rule *r, struct kstate *k, int64_t wm)
+static int64_t deadman_key_idle(struct engine *e, struct rule *r, struct kstate *k, int64_t wm)
 {
 	int64_t at = k->last_seen + r->absent_ms;
 	if (k->st != ST_FIRING && at <= wm) {
@@ -66,6 +66,18 @@ static int64_t deadman_idle(struct engine *e, struct rule *r, struct kstate *k, 
 	if (k->st != ST_FIRING)
 		return k->last_seen + r->absent_ms;
 	return INT64_MAX;
+}
+
+static int64_t deadman_idle(struct engine *e, struct rule *r, struct kstate **ks, uint32_t n,
+			    int64_t wm)
+{
+	int64_t due = INT64_MAX;
+	for (uint32_t i = 0; i < n && !r->rt->disabled; i++) {
+		int64_t d = deadman_key_idle(e, r, ks[i], wm);
+		if (d < due)
+			due = d;
+	}
+	return due;
 }
 
 const struct kind_ops kind_deadman = {

@@ -280,17 +280,15 @@ static void scan_rule(struct engine *e, struct rule *r, int64_t wm)
 	struct rule_rt *rt = r->rt;
 	if (rt->disabled || wm < rt->next_due)
 		return;
-	int64_t (*idle)(struct engine *, struct rule *, struct kstate *, int64_t) = kind_of(r)->idle;
+	const struct kind_ops *kind = kind_of(r);
+	if (!kind->idle) {
+		rt->next_due = INT64_MAX;
+		return;
+	}
 	uint32_t n;
 	struct kstate **ks = keys_sorted(&rt->keys, &n);
-	int64_t due = INT64_MAX;
-	for (uint32_t i = 0; i < n && !rt->disabled; i++) {
-		int64_t d = idle ? idle(e, r, ks[i], wm) : INT64_MAX;
-		if (d < due)
-			due = d;
-	}
+	rt->next_due = kind->idle(e, r, ks, n, wm);
 	free(ks);
-	rt->next_due = due;
 }
 
 static void advance(struct engine *e, int64_t wm)

@@ -90,11 +90,14 @@ struct kind_ops {
 	 * one, and always with KF_WINDOWED). */
 	void (*record)(struct engine *e, struct rule *r, struct kstate *k, struct rec *rc,
 		       int64_t t, bool c);
-	/* The watermark is at wm: do what fell due for k and say when k is
-	 * next due (INT64_MAX: not until another record). NULL: the kind
-	 * never falls due. A kind sets r->rt->next_due when a record makes
-	 * it due earlier. */
-	int64_t (*idle)(struct engine *e, struct rule *r, struct kstate *k, int64_t wm);
+	/* The watermark is at wm: do what fell due for the rule's n keys ks
+	 * (by first appearance), stopping if the rule gets disabled, and say
+	 * when the rule is next due (INT64_MAX: not until another record).
+	 * NULL: the kind never falls due. A kind sets r->rt->next_due when a
+	 * record makes it due earlier. (Per rule, not per key: a scan can
+	 * visit every key of a deadman on every record.) */
+	int64_t (*idle)(struct engine *e, struct rule *r, struct kstate **ks, uint32_t n,
+			int64_t wm);
 	/* How many entries of x->ts (*nts) and x->v (*nv) the checkpoint
 	 * holds. */
 	void (*save)(const struct rule *r, const struct kext *x, uint32_t *nts, size_t *nv);

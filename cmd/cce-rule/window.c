@@ -277,14 +277,20 @@ static void window_record(struct engine *e, struct rule *r, struct kstate *k, st
 }
 
 /* Count windows close on records only. */
-static int64_t window_idle(struct engine *e, struct rule *r, struct kstate *k, int64_t wm)
+static int64_t window_idle(struct engine *e, struct rule *r, struct kstate **ks, uint32_t n,
+			   int64_t wm)
 {
 	if (r->win != W_SLIDING && r->win != W_SESSION)
 		return INT64_MAX;
-	int64_t d = window_advance(e, r, k, wm);
-	if (!r->rt->disabled)
-		key_maybe_drop(r, k);
-	return d;
+	int64_t due = INT64_MAX;
+	for (uint32_t i = 0; i < n && !r->rt->disabled; i++) {
+		int64_t d = window_advance(e, r, ks[i], wm);
+		if (!r->rt->disabled)
+			key_maybe_drop(r, ks[i]);
+		if (d < due)
+			due = d;
+	}
+	return due;
 }
 
 const struct kind_ops kind_window = {

@@ -15,7 +15,7 @@ int main(void)
 	struct kstate *a = kit_key(&k, "dm", "\"a\""), *b = kit_key(&k, "dm", "\"b\"");
 	ok(a && a->last_seen == 0 && b && b->last_seen == 1000, "it remembers when each key was seen");
 	ok(r->rt->next_due == 10000, "and is due when the first of them falls silent");
-	ok(kind_deadman.idle(k.e, r, a, 9999) == 10000 && a->st == ST_INACTIVE,
+	ok(kind_deadman.idle(k.e, r, &a, 1, 9999) == 10000 && a->st == ST_INACTIVE,
 	   "idle before it: nothing, due at the same time");
 	ok(kit_roundtrip(&k, RULES), "the keys are saved and restored");
 	kit_feed(&k, "{\"ts\":10500,\"d\":\"b\"}");
@@ -24,7 +24,7 @@ int main(void)
 	   kit_count(o, "\"record\":{\"key\":\"a\",\"last_seen\":0}") == 1 &&
 	   kit_count(o, "\"ts\":10000") == 1,
 	   "the watermark passes a's silence: it fires at last_seen + absent: %s", t_show(o));
-	ok(kind_deadman.idle(k.e, r, a, 20000) == 25000,
+	ok(kind_deadman.idle(k.e, r, &a, 1, 20000) == 25000,
 	   "idle: it repeats every 5s and says when it is next due");
 	o = kit_out(&k);
 	ok(kit_count(o, "\"state\":\"firing\"") == 2, "twice (15s, 20s): %s", t_show(o));

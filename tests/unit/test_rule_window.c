@@ -36,9 +36,10 @@ static void sliding(void)
 	kit_feed(&k, "{\"ts\":100,\"d\":\"a\",\"t\":99}");
 	ok(r->rt->late == 2 && !kit_key(&k, "w", "\"a\"")->x->n,
 	   "late after its window closed: counted, not collected");
-	ok(kind_window.idle(k.e, r, kit_key(&k, "w", "\"b\""), 19999) == 20000,
+	struct kstate *b = kit_key(&k, "w", "\"b\"");
+	ok(kind_window.idle(k.e, r, &b, 1, 19999) == 20000,
 	   "idle: b's window is due at 20s");
-	ok(kind_window.idle(k.e, r, kit_key(&k, "w", "\"b\""), 20000) == INT64_MAX &&
+	ok(kind_window.idle(k.e, r, &b, 1, 20000) == INT64_MAX &&
 	   strcmp(kit_out(&k), "") == 0, "closed, when false: nothing more due, no alert");
 	kit_stop(&k);
 }
@@ -53,9 +54,9 @@ static void session(void)
 	struct kstate *ks = kit_key(&k, "s", "\"a\"");
 	ok(ks->x->wstart == 0 && ks->x->wlast == 3000 && r->rt->next_due <= 8000,
 	   "a session runs from its first record to its last, due a gap later at most");
-	ok(kind_window.idle(k.e, r, ks, 7999) == 8000, "idle before the gap ends: still open");
+	ok(kind_window.idle(k.e, r, &ks, 1, 7999) == 8000, "idle before the gap ends: still open");
 	ok(kit_roundtrip(&k, SESSION), "an open session is saved and restored");
-	ok(kind_window.idle(k.e, r, ks, 8000) == INT64_MAX, "the gap ends: closed");
+	ok(kind_window.idle(k.e, r, &ks, 1, 8000) == INT64_MAX, "the gap ends: closed");
 	const char *o = kit_out(&k);
 	ok(kit_count(o, "{\"key\":\"a\",\"start\":0,\"end\":8000,\"n\":2}") == 1,
 	   "from its start to its last record plus the gap: %s", t_show(o));

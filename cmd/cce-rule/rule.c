@@ -576,6 +576,8 @@ static struct rule *parse_rule(struct ctx *c, int t)
 		rule_free(r);
 		return NULL;
 	}
+	r->kind = r->win != W_NONE ? RK_WINDOW : r->count_n ? RK_COUNT : r->absent_ms ? RK_DEADMAN
+		: r->an != AN_NONE ? RK_ANOMALY : RK_THRESHOLD;
 	describe(r);
 	return r;
 }

@@ -30,6 +30,27 @@ struct expr {
 	struct fpath *fp;    /* bare paths */
 };
 
+/*
+ * The kinds of rule, one row each: window, count, absent and anomaly
+ * fields make a rule of their kind (they cannot be combined), and a rule
+ * with none of them is a threshold rule. Adding a kind is its file
+ * cmd/cce-rule/NAME.c (the operations of kind.h) plus its row here; rule.c
+ * parses its fields and sets rule->kind.
+ */
+#define RULE_KINDS(X) \
+	X(THRESHOLD, threshold) \
+	X(COUNT, count) \
+	X(WINDOW, window) \
+	X(ANOMALY, anomaly) \
+	X(DEADMAN, deadman)
+
+enum rule_kind {
+#define X(up, low) RK_##up,
+	RULE_KINDS(X)
+#undef X
+	RK_NKINDS
+};
+
 enum win_kind { W_NONE, W_SLIDING, W_SESSION, W_COUNT };
 enum agg_fn { A_COUNT, A_SUM, A_AVG, A_MIN, A_MAX, A_STDDEV, A_FIRST, A_LAST,
 	      A_P50, A_P90, A_P95, A_P99, A_RATE };
@@ -47,6 +68,7 @@ struct rule_rt;          /* engine's run-time part */
 struct rule {
 	char *name;
 	char *file;
+	enum rule_kind kind;
 	struct expr match, key, when, value, clear, message;
 	int64_t for_ms, keep_ms, repeat_ms, absent_ms;
 	uint32_t count_n;

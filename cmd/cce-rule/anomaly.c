@@ -1,0 +1,159 @@
+/*
+ * anomaly: a rule that fires when a key's value (anomaly.value) is far
+ * from its own history: by z-score or median absolute deviation over the
+ * last n values (within anomaly.window), or by an exponentially weighted
+ * mean and variance (ewma). `when`, if given, must also hold; the state
+ * machine of key_step() runs on the verdict, and alerts carry the value and
+ * its score.
+ *
+ * A key's extras hold its history, kept even while the key is inactive:
+ * a ring of up to n values (x->v) and their times (x->ts) from x->head,
+ * grown as the history grows; ewma keeps only em, ev and seen. The
+ * checkpoint holds rings whole (cap slots).
+ */
+#include "kind.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, uint32_t n)
+{
+	qsort(v, n, sizeof *v, cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* The score of v against the key's history (before v joins it); false while
+ * warming up. */
+static bool anomaly_score(struct rule *r, struct kext *x, int64_t t, double v, double *score)
+{
+	/* the history within the time window */
+	if (r->an_window) {
+		while (x->n && x->ts[x->head] <= t - r->an_window) {
+			x->head = (x->head + 1) % x->cap;
+			x->n--;
+		}
+	}
+	bool warm;
+	if (r->an == AN_EWMA) {
+		warm = x->seen >= r->an_warmup;
+		double sd = sqrt(x->ev);
+		*score = fabs(v - x->em) / sd;
+		if (sd == 0)
+			*score = v == x->em ? 0 : INFINITY;
+	} else {
+		warm = x->n >= r->an_warmup;
+		uint32_t n = x->n;
+		if (!n) {
+			*score = 0;
+			return false;
+		}
+		double *tmp = xmalloc(n * sizeof *tmp);
+		for (uint32_t i = 0; i < n; i++)
+			tmp[i] = x->v[(x->head + i) % x->cap];
+		if (r->an == AN_ZSCORE) {
+			double s = 0, q = 0;
+			for (uint32_t i = 0; i < n; i++)
+				s += tmp[i];
+			double mean = s / n;
+			for (uint32_t i = 0; i < n; i++)
+				q += (tmp[i] - mean) * (tmp[i] - mean);
+			double sd = sqrt(q / n);
+			*score = sd == 0 ? (v == mean ? 0 : INFINITY) : fabs(v - mean) / sd;
+		} else {
+			double med = median(tmp, n);
+			for (uint32_t i = 0; i < n; i++)
+				tmp[i] = fabs(tmp[i] - med);
+			double mad = median(tmp, n);
+			*score = mad == 0 ? (v == med ? 0 : INFINITY) : 0.6745 * fabs(v - med) / mad;
+		}
+		free(tmp);
+	}
+	return warm;
+}
+
+static void anomaly_add(struct rule *r, struct kext *x, int64_t t, double v)
+{
+	x->seen++;
+	if (r->an == AN_EWMA) {
+		if (x->seen == 1) {
+			x->em = v;
+			x->ev = 0;
+		} else {
+			double d = v - x->em, inc = r->an_alpha * d;
+			x->em += inc;
+			x->ev = (1 - r->an_alpha) * (x->ev + d * inc);
+		}
+		return;
+	}
+	if (x->n == x->cap && x->cap < r->an_n) {
+		/* the ring grows with the history up to n: a key seen once (a
+		 * mistaken key such as .ts) costs 128 bytes, not 16 per n */
+		uint32_t nc = x->cap ? x->cap * 2 : 8;
+		if (nc > r->an_n)
+			nc = r->an_n;
+		double *nv = xcalloc(nc, sizeof *nv);
+		int64_t *ts = xcalloc(nc, sizeof *ts);
+		for (uint32_t i = 0; i < x->n; i++) {
+			nv[i] = x->v[(x->head + i) % x->cap];
+			ts[i] = x->ts[(x->head + i) % x->cap];
+		}
+		free(x->v);
+		free(x->ts);
+		x->v = nv;
+		x->ts = ts;
+		x->cap = nc;
+		x->head = 0;
+	}
+	uint32_t at = (x->head + x->n) % x->cap;
+	if (x->n == x->cap)
+		x->head = (x->head + 1) % x->cap;
+	else
+		x->n++;
+	x->v[at] = v;
+	x->ts[at] = t;
+}
+
+static void anomaly_record(struct engine *e, struct rule *r, struct kstate *k, struct rec *rc,
+			   int64_t t, bool c)
+{
+	double v;
+	if (ex_number(e, r, &r->an_value, rc, "anomaly.value", &v) < 0 || isnan(v))
+		return;
+	struct kext *x = kstate_ext(k);
+	struct extra ex = { .has_value = true, .value = v, .has_score = true };
+	bool warm = anomaly_score(r, x, t, v, &ex.score);
+	anomaly_add(r, x, t, v);
+	key_step(e, r, k, t, c && warm && ex.score > r->an_threshold, rc, &ex);
+}
+
+static void anomaly_save(const struct rule *r, const struct kext *x, uint32_t *nts, size_t *nv)
+{
+	*nts = r->an == AN_EWMA ? 0 : x->cap;
+	*nv = *nts;
+}
+
+static bool anomaly_restore(const struct rule *r, struct kext *x, uint32_t cap, uint32_t nts,
+			    uint32_t nv)
+{
+	if (r->an == AN_EWMA)
+		return kext_restore_entries(r, x, cap, nts, nv);
+	x->cap = cap;
+	if (cap > r->an_n || nts != cap || nv != cap || x->n > cap || (cap && x->head >= cap)) {
+		x->n = x->cap = x->head = 0; /* not ours: start again */
+		return false;
+	}
+	return true;
+}
+
+const struct kind_ops kind_anomaly = {
+	.name = "anomaly",
+	.record = anomaly_record,
+	.save = anomaly_save,
+	.restore = anomaly_restore,
+};

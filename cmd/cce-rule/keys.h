@@ -1,0 +1,83 @@
+/*
+ * keys: a rule's state per key, in a hash map with a recency list.
+ *
+ * Promises: a key is its JSON text; kmap_get finds it (and with create
+ * makes it, numbered in order of first appearance) and marks it the most
+ * recently seen; kmap_del forgets it and frees its state. The map keeps
+ * every key in one list by the last record seen, so the longest idle key
+ * (m->oldest) is found and dropped in O(1) when a rule is past its
+ * max_keys. A byte per hash bucket (the filter) counts keys by other bits
+ * of their hash: a zero answers "absent" without probing the table, which
+ * is what a plain threshold rule asks of most records. keys_sorted gives
+ * the keys in order of first appearance, for scans and checkpoints that
+ * must be deterministic. The map owns its kstates and their extras.
+ */
+#ifndef CCE_RULE_KEYS_H
+#define CCE_RULE_KEYS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Per-key extras of count, window and anomaly rules (their kinds say how
+ * they use them). */
+struct kext {
+	int64_t *ts;        /* count: times the condition held; window: entry times */
+	double *v;          /* window: nargs values per entry; anomaly: ring */
+	uint32_t n, cap;
+	int64_t wstart, wlast;
+	uint32_t head;      /* anomaly ring start */
+	double em, ev;      /* ewma mean and variance */
+	uint64_t seen;
+};
+
+enum { ST_INACTIVE, ST_PENDING, ST_FIRING };
+
+struct kstate {
+	char *key;
+	uint32_t klen, hash, order;
+	uint32_t save_at;   /* its place in the state file being written */
+	struct kstate *newer, *older;   /* by the last record seen */
+	uint8_t st;
+	bool has_id;
+	int64_t since, last_ts, last_true, last_emit, last_seen;
+	int64_t id_since;   /* the episode id[] was computed for */
+	char id[33];
+	struct kext *x;
+};
+
+struct kmap {
+	struct kstate **slot;
+	uint32_t *hash;         /* beside the slots: probing touches no kstate */
+	uint8_t *filter;        /* counts of keys by other bits of their hash: a
+				   zero says "absent" without probing the table */
+	uint32_t cap, n;
+	uint32_t next_order;    /* of the next new key */
+	/* every key in one list, by the last record seen: the oldest is the
+	 * one to go past the rule's max_keys (O(1) both ways) */
+	struct kstate *newest, *oldest;
+};
+
+#define KMAP_FILTER(h) (((h) >> 16) & 4095)
+
+/* The hash of a key's text. */
+uint32_t kmap_hash(const char *s, size_t n);
+/* With h = kmap_hash(key, n); NULL when absent and not create. */
+struct kstate *kmap_get_h(struct kmap *m, const char *key, size_t n, uint32_t h, bool create);
+struct kstate *kmap_get(struct kmap *m, const char *key, size_t n, bool create);
+void kmap_del(struct kmap *m, struct kstate *k);
+/* A record of k's was seen. */
+void kmap_touch(struct kmap *m, struct kstate *k);
+void kmap_free(struct kmap *m);
+/* The keys by first appearance, in a new array of *n (free it). */
+struct kstate **keys_sorted(struct kmap *m, uint32_t *n);
+/* The key's extras, made on first use. */
+struct kext *kstate_ext(struct kstate *k);
+
+/* m holds keys: true when none can have the hash h. */
+static inline bool kmap_surely_absent(const struct kmap *m, uint32_t h)
+{
+	return !m->filter[KMAP_FILTER(h)];
+}
+
+#endif

@@ -1,0 +1,67 @@
+/* Unit tests of cce-rule's anomaly kind (cmd/cce-rule/anomaly.c). */
+#include "rule_kit.h"
+
+#define ZSCORE "[{\"name\":\"z\",\"key\":\".d\"," \
+	"\"anomaly\":{\"method\":\"zscore\",\"value\":\".v\"," \
+	"\"n\":4,\"threshold\":2,\"warmup\":3}}]"
+#define EWMA "[{\"name\":\"e\",\"anomaly\":{\"method\":\"ewma\",\"value\":\".v\"," \
+	"\"alpha\":0.5,\"threshold\":3,\"warmup\":2}}]"
+
+static void zscore(void)
+{
+	struct kit k;
+	ok(kit_start(&k, ZSCORE) != NULL, "zscore: rules load");
+	struct rule *r = kit_rule(&k, "z");
+	ok(r->kind == RK_ANOMALY && kind_of(r) == &kind_anomaly, "a rule with anomaly is an anomaly rule");
+	kit_feed(&k, "{\"ts\":0,\"d\":\"a\",\"v\":10}");
+	kit_feed(&k, "{\"ts\":1,\"d\":\"a\",\"v\":1000}");
+	ok(strcmp(kit_out(&k), "") == 0, "nothing while warming up");
+	kit_feed(&k, "{\"ts\":2,\"d\":\"a\",\"v\":12}");
+	kit_feed(&k, "{\"ts\":3,\"d\":\"a\",\"v\":10}");
+	kit_feed(&k, "{\"ts\":4,\"d\":\"a\",\"v\":12}");
+	struct kstate *ks = kit_key(&k, "z", "\"a\"");
+	ok(ks->x->n == 4 && ks->x->cap == 4 && ks->x->head == 1,
+	   "the history is a ring of the last n values (cap %u, head %u)", ks->x->cap, ks->x->head);
+	ok(ks->st == ST_INACTIVE && r->rt->keys.n == 1, "an inactive key keeps its history");
+	ok(kit_roundtrip(&k, ZSCORE), "the ring is saved whole and restored");
+	kit_feed(&k, "{\"ts\":5,\"d\":\"a\",\"v\":11}");
+	ok(strcmp(kit_out(&k), "") == 0, "a usual value: nothing");
+	kit_feed(&k, "{\"ts\":6,\"d\":\"a\",\"v\":5000}");
+	const char *o = kit_out(&k);
+	ok(kit_count(o, "\"state\":\"firing\"") == 1 && kit_count(o, "\"value\":5000") == 1 &&
+	   kit_count(o, "\"score\":") == 1, "far from the history: firing, with value and score: %s",
+	   t_show(o));
+	kit_feed(&k, "{\"ts\":7,\"d\":\"a\"}");
+	ok(strcmp(kit_out(&k), "") == 0 && ks->x->seen == 7, "a record without the value changes nothing");
+	struct kext bad = { .n = 2, .head = 9 };
+	ok(!kind_anomaly.restore(r, &bad, 4, 4, 4) && bad.cap == 0 && bad.n == 0 && bad.head == 0,
+	   "a restored ring that is not this rule's starts again");
+	kit_stop(&k);
+}
+
+static void ewma(void)
+{
+	struct kit k;
+	ok(kit_start(&k, EWMA) != NULL, "ewma: rules load");
+	kit_feed(&k, "{\"ts\":0,\"v\":10}");
+	kit_feed(&k, "{\"ts\":1,\"v\":20}");
+	struct kstate *ks = kit_key(&k, "e", "null");
+	ok(ks->x->em == 15 && ks->x->ev == 25 && ks->x->n == 0,
+	   "ewma keeps a mean and a variance, no ring (%g, %g)", ks->x->em, ks->x->ev);
+	uint32_t nts;
+	size_t nv;
+	kind_anomaly.save(kit_rule(&k, "e"), ks->x, &nts, &nv);
+	ok(nts == 0 && nv == 0, "and saves no entries");
+	ok(kit_roundtrip(&k, EWMA), "its mean and variance are saved and restored");
+	kit_feed(&k, "{\"ts\":2,\"v\":100}");
+	const char *o = kit_out(&k);
+	ok(kit_count(o, "\"state\":\"firing\"") == 1, "far from the mean: firing: %s", t_show(o));
+	kit_stop(&k);
+}
+
+int main(void)
+{
+	zscore();
+	ewma();
+	return done_testing();
+}

@@ -54,9 +54,6 @@ $(BUILD)/bin/$(1): $(BUILD)/cmd/$(1).o $(patsubst %.c,$(BUILD)/%.o,$(wildcard cm
 	$$(CC) $$(ALL_CFLAGS) $$(ALL_LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIBCCE) $$(CCE_LDLIBS) $$(LDLIBS)
 endef
 $(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
-# cce-gateway runs filterExpression under cce-rule's budgets: it links
-# cce-rule's jqx (shared, not copied; a candidate for lib/).
-$(BUILD)/bin/cce-gateway: $(BUILD)/cmd/cce-rule/jqx.o
 
 $(BUILD)/%.o: %.c $(wildcard lib/*.h) $(wildcard cmd/*/*.h) $(wildcard tests/unit/*.h) Makefile
 	@mkdir -p $(@D)
@@ -95,14 +92,12 @@ FUZZ_CC ?= clang
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS  := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 fuzz: $(FUZZERS)
-FUZZ_EXTRA_gateway := cmd/cce-rule/jqx.c
 # fuzz_NAME.c links lib/ and, when it exists, cmd/cce-NAME/ (a tool's parts
 # other than its main).
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(wildcard lib/*.h) $(wildcard cmd/*/*.[ch])
 	@mkdir -p $(@D)
 	$(FUZZ_CC) -g -O1 -std=gnu11 -Ilib -Icmd -D_GNU_SOURCE -DCCE_VERSION='"$(VERSION)"' \
-		-fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRC) $(wildcard cmd/cce-$*/*.c) \
-		$(FUZZ_EXTRA_$*) $(CCE_LDLIBS)
+		-fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRC) $(wildcard cmd/cce-$*/*.c) $(CCE_LDLIBS)
 
 # Each harness runs FUZZ_SECONDS (default 20) from its seed corpus
 # tests/fuzz/corpus/NAME/ and must find nothing.

@@ -8,7 +8,7 @@
 
 #include "cce-rule/engine.h"
 #include "cce-rule/fast.h"
-#include "cce-rule/jqx.h"
+#include "jqx.h"
 #include "cce-rule/rule.h"
 #include "fsutil.h"
 #include "sig.h"

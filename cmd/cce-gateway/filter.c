@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../cce-rule/jqx.h"
+#include "jqx.h"
 #include "gateway.h"
 
 enum op { OP_NONE, OP_COMPILE, OP_RUN, OP_FREE, OP_STOP };

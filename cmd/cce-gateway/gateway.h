@@ -16,7 +16,7 @@
  * batch of rows. A record that retention deletes before the follower
  * reaches it is not written.
  *
- * filter: libjq behind one worker thread (cmd/cce-rule/jqx.c, under
+ * filter: libjq behind one worker thread (lib/jqx.c, under
  * cce-rule's time and memory budget, is for one thread); callers from any
  * thread are served one at a time.
  *

@@ -21,7 +21,7 @@
 #include "buf.h"
 #include "json.h"
 #include "cce-rule/fast.h"
-#include "cce-rule/jqx.h"
+#include "jqx.h"
 
 static jv from_tokens(const struct json_doc *d, int t, struct buf *tmp)
 {

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "../../cmd/cce-rule/fast.c"
-#include "../../cmd/cce-rule/jqx.c"
+#include "../../lib/jqx.c"
 #include "../../cmd/cce-rule/rule.c"
 #include "../../cmd/cce-rule/keys.c"
 #include "../../cmd/cce-rule/eval.c"

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "../../cmd/cce-rule/fast.c"
-#include "../../cmd/cce-rule/jqx.c"
+#include "../../lib/jqx.c"
 #include "t.h"
 
 static struct json_doc doc;

@@ -13,8 +13,8 @@
  * JQX_MEMORY is returned; that expression then always returns the same.
  * Inputs are consumed (jv ownership passes to jqx). jqx is for one thread.
  */
-#ifndef CCE_RULE_JQX_H
-#define CCE_RULE_JQX_H
+#ifndef CCE_JQX_H
+#define CCE_JQX_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -212,7 +212,9 @@ static void budget_check(size_t sz, size_t freed)
 
 static _Noreturn void out_of_memory(void)
 {
-	static const char m[] = "cce-rule: out of memory in jq\n";
+	static const char m[] = ": out of memory in jq\n";
+	const char *prog = diag_prog();
+	diag_raw(prog, strlen(prog));
 	diag_raw(m, sizeof m - 1);
 	abort();
 }

@@ -54,7 +54,9 @@ struct run {
 
 struct spool {
 	pthread_mutex_t mu;
-	pthread_cond_t cond;
+	pthread_cond_t cond;      /* senders and the reader wait on it */
+	pthread_cond_t sync_cond; /* the syncer waits on it alone: the
+				   * senders' acknowledgements never wake it */
 	char *dir;
 	bool mem, drop_oldest;
 	uint64_t max, seg_size;
@@ -62,6 +64,12 @@ struct spool {
 
 	struct seg *segs;
 	size_t nsegs, segcap;
+	/* segments taken out of segs, to be closed and unlinked by whoever
+	 * unlocks next (unlock_reap): the last close of a deleted segment
+	 * frees its page cache and takes milliseconds, too long to hold
+	 * the lock the reader and the senders share */
+	struct seg *dead;
+	size_t ndead, deadcap;
 
 	/* ack <= send <= wend <= pend: acknowledged, handed out, written
 	 * and synced (visible to senders), written */
@@ -75,6 +83,10 @@ struct spool {
 	 * time (syncing), by the syncer or by a caller of spool_sync. */
 	pthread_t syncer;
 	bool has_syncer, syncer_stop, syncing;
+	/* a segment was created since the directory was last synced: the
+	 * next sync syncs it too, before any frame of the new segment is
+	 * handed out (off the reader, which would wait for it otherwise) */
+	bool dir_dirty;
 	uint64_t want;            /* the syncer is asked to sync up to here */
 	int sync_errno;           /* a failed background sync, or 0 */
 	uint64_t sync_err_seg;    /* ... of the segment starting here */
@@ -203,14 +215,13 @@ static int seg_create(struct spool *s, uint64_t start, char *err, size_t errlen)
 	} else {
 		seg_path(s, start, path, sizeof path);
 		fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (fd < 0 || fs_fsync_dir(path) < 0) {
+		if (fd < 0) {
 			snprintf(err, errlen, "cannot create '%s': %s", path, strerror(errno));
-			if (fd >= 0)
-				close(fd);
 			return -1;
 		}
 	}
 	pthread_mutex_lock(&s->mu);
+	s->dir_dirty = !s->mem;
 	if (s->nsegs == s->segcap) {
 		s->segcap = s->segcap ? 2 * s->segcap : 16;
 		s->segs = xrealloc(s->segs, s->segcap * sizeof *s->segs);
@@ -232,12 +243,46 @@ static void seg_delete(struct spool *s, size_t i)
 	s->nsegs--;
 }
 
+/* Take segment i out of the list; unlock_reap deletes it. Lock held. */
+static void seg_retire(struct spool *s, size_t i)
+{
+	if (s->ndead == s->deadcap) {
+		s->deadcap = s->deadcap ? 2 * s->deadcap : 4;
+		s->dead = xrealloc(s->dead, s->deadcap * sizeof *s->dead);
+	}
+	s->dead[s->ndead++] = s->segs[i];
+	memmove(s->segs + i, s->segs + i + 1, (s->nsegs - i - 1) * sizeof *s->segs);
+	s->nsegs--;
+}
+
+/* Unlock, then delete the retired segments. Their frames are all done and
+ * the ack file says so already; a crash before the unlink leaves a
+ * segment that recovery deletes or steps over, as it would have before. */
+static void unlock_reap(struct spool *s)
+{
+	struct seg *dead = s->dead;
+	size_t n = s->ndead;
+	s->dead = NULL;
+	s->ndead = s->deadcap = 0;
+	pthread_mutex_unlock(&s->mu);
+	for (size_t i = 0; i < n; i++) {
+		if (!s->mem) {
+			char path[4096];
+			seg_path(s, dead[i].start, path, sizeof path);
+			unlink(path);
+		}
+		close(dead[i].fd);
+	}
+	free(dead);
+}
+
 /* Segments wholly before the acknowledged position go; the last one stays
- * because it is being written. Called with the lock held. */
+ * because it is being written. Called with the lock held; the caller
+ * unlocks with unlock_reap. */
 static void cleanup(struct spool *s)
 {
 	while (s->nsegs > 1 && s->segs[1].start <= s->ack)
-		seg_delete(s, 0);
+		seg_retire(s, 0);
 	/* Segments of frames that are all done (dropped, or delivered out of
 	 * order) go too, even behind a frame still in flight: that keeps
 	 * --spool-max a bound on the disk. Recovery takes the gap for what
@@ -254,7 +299,7 @@ static void cleanup(struct spool *s)
 			if (!s->fl[j].done)
 				all_done = false;
 		if (all_done) {
-			seg_delete(s, i);
+			seg_retire(s, i);
 			continue;
 		}
 	keep:
@@ -588,6 +633,7 @@ struct spool *spool_open(const struct spool_opts *o, char *err, size_t errlen)
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->cond, &ca);
+	pthread_cond_init(&s->sync_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	s->mem = o->dir == NULL;
 	s->max = o->max;
@@ -656,10 +702,12 @@ void spool_close(struct spool *s)
 	if (s->has_syncer) {
 		pthread_mutex_lock(&s->mu);
 		s->syncer_stop = true;
-		pthread_cond_broadcast(&s->cond);
+		pthread_cond_signal(&s->sync_cond);
 		pthread_mutex_unlock(&s->mu);
 		pthread_join(s->syncer, NULL);
 	}
+	pthread_mutex_lock(&s->mu);
+	unlock_reap(s);
 	/* everything delivered: leave an empty spool, not stale segments */
 	if (!s->mem && s->ack == s->pend && s->nfl == 0)
 		while (s->nsegs)
@@ -670,10 +718,12 @@ void spool_close(struct spool *s)
 		close(s->ackfd);
 	fs_unlock(s->lockfd);
 	free(s->segs);
+	free(s->dead);
 	free(s->fl);
 	free(s->pre);
 	free(s->dir);
 	pthread_cond_destroy(&s->cond);
+	pthread_cond_destroy(&s->sync_cond);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 }
@@ -1008,11 +1058,11 @@ static int room_on_full_fs(struct spool *s, uint64_t flen, bool force, bool *war
 		r = drop_to_boundary(s, err, errlen);
 	if (r != 0 || s->nsegs < nsegs) {
 		*rotate = s->nsegs < nsegs;
-		pthread_mutex_unlock(&s->mu);
+		unlock_reap(s); /* the space is free before the retry */
 		return r < 0 ? -1 : 0;
 	}
 	if (force) {
-		pthread_mutex_unlock(&s->mu);
+		unlock_reap(s);
 		snprintf(err, errlen, "spool '%s' is full: %s", s->dir ? s->dir : "(memory)",
 			 strerror(ENOSPC));
 		return -1;
@@ -1021,7 +1071,7 @@ static int room_on_full_fs(struct spool *s, uint64_t flen, bool force, bool *war
 	for (int i = 0; i < 10 && gen == s->ack_gen && !stopping(s); i++)
 		wait_idle(s, 100);
 	bool stop = stopping(s);
-	pthread_mutex_unlock(&s->mu);
+	unlock_reap(s);
 	/* a new segment, so that the acknowledged ones can go */
 	*rotate = true;
 	return stop ? 1 : 0;
@@ -1050,7 +1100,7 @@ static int write_frame(struct spool *s, uint64_t off, const struct iovec iov[3],
 			pthread_mutex_lock(&s->mu);
 			g = s->segs[s->nsegs - 1];
 			cleanup(s);
-			pthread_mutex_unlock(&s->mu);
+			unlock_reap(s);
 			local = 0;
 		}
 		rotate = false;
@@ -1086,7 +1136,7 @@ int spool_append(struct spool *s, const char *key, size_t keylen, const char *da
 	pthread_mutex_lock(&s->mu);
 	int rc = room_under_max(s, flen, force, err, errlen);
 	uint64_t off = s->pend;
-	pthread_mutex_unlock(&s->mu);
+	unlock_reap(s); /* drop-oldest may have emptied segments */
 	if (rc != 0)
 		return rc;
 
@@ -1111,7 +1161,7 @@ int spool_append(struct spool *s, const char *key, size_t keylen, const char *da
 	if (s->has_syncer && unsynced >= s->group && unsynced < 2 * s->group) {
 		/* a group is full: the syncer takes it while we go on */
 		s->want = s->pend;
-		pthread_cond_broadcast(&s->cond);
+		pthread_cond_signal(&s->sync_cond);
 		unsynced = 0;
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -1151,6 +1201,8 @@ static int sync_locked(struct spool *s, uint64_t *bad)
 	int *fds = NULL;
 	uint64_t *starts = NULL;
 	size_t n = s->mem ? 0 : unsynced_segs(s, &fds, &starts);
+	bool dir = s->dir_dirty;
+	s->dir_dirty = false;
 	pthread_mutex_unlock(&s->mu);
 	int e = 0;
 	for (size_t i = 0; i < n && !e; i++) {
@@ -1159,10 +1211,16 @@ static int sync_locked(struct spool *s, uint64_t *bad)
 			*bad = starts[i];
 		}
 	}
+	if (!e && dir && fs_fsync_dir(s->dir) < 0) {
+		e = errno;
+		*bad = starts[n - 1];
+	}
 	free(fds);
 	free(starts);
 	pthread_mutex_lock(&s->mu);
 	s->syncing = false;
+	if (e && dir)
+		s->dir_dirty = true;
 	if (!e && target > s->wend) {
 		s->wend = target;
 		s->backlog_recs += recs - s->synced_recs;
@@ -1172,6 +1230,7 @@ static int sync_locked(struct spool *s, uint64_t *bad)
 		s->synced_batches = batches;
 	}
 	pthread_cond_broadcast(&s->cond);
+	pthread_cond_signal(&s->sync_cond); /* if it waited for this sync */
 	return e;
 }
 
@@ -1181,7 +1240,7 @@ static void *syncer(void *arg)
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
 		while (!s->syncer_stop && (s->syncing || s->sync_errno || s->want <= s->wend))
-			pthread_cond_wait(&s->cond, &s->mu);
+			pthread_cond_wait(&s->sync_cond, &s->mu);
 		if (s->syncer_stop)
 			break;
 		uint64_t bad = 0;
@@ -1206,6 +1265,8 @@ int spool_sync(struct spool *s, char *err, size_t errlen)
 	if (!e)
 		e = sync_locked(s, &bad);
 	/* a failed sync is retried by the next caller, never skipped */
+	if (s->sync_errno)
+		pthread_cond_signal(&s->sync_cond);
 	s->sync_errno = 0;
 	pthread_mutex_unlock(&s->mu);
 	if (e) {
@@ -1260,7 +1321,7 @@ int spool_next(struct spool *s, struct spool_batch *b, char *err, size_t errlen)
 	if (s->send == s->wend) {
 		/* only a gap was left */
 		advance(s);
-		pthread_mutex_unlock(&s->mu);
+		unlock_reap(s);
 		return spool_next(s, b, err, errlen);
 	}
 	struct seg *g = seg_find(s, s->send);
@@ -1309,9 +1370,10 @@ int spool_done(struct spool *s, const struct spool_batch *b, char *err, size_t e
 		}
 	}
 	int r = advance(s);
-	pthread_mutex_unlock(&s->mu);
+	int e = errno;
+	unlock_reap(s);
 	if (r < 0)
-		snprintf(err, errlen, "cannot write '%s/ack': %s", s->dir, strerror(errno));
+		snprintf(err, errlen, "cannot write '%s/ack': %s", s->dir, strerror(e));
 	return r;
 }
 

@@ -58,6 +58,16 @@ struct run {
 	uint64_t off, end;
 };
 
+/* The headers of the frames appended last, oldest first, so that handing
+ * a frame out needs no read of its header with the lock held. Bounded:
+ * a frame missing here (appended while it was full, or recovered) is
+ * read from its segment instead. */
+#define RING_LEN 256
+struct ring_frame {
+	uint64_t off;
+	struct hdr h;
+};
+
 struct spool {
 	pthread_mutex_t mu;
 	pthread_cond_t cond;      /* senders and the reader wait on it */
@@ -98,6 +108,8 @@ struct spool {
 	uint64_t sync_err_seg;    /* ... of the segment starting here */
 	void (*idle)(void *);
 	void *idle_arg;
+	struct ring_frame ring[RING_LEN];
+	size_t rhead, rcount;
 	struct flight *fl;
 	size_t nfl, flcap;
 	uint64_t done_bytes;      /* frames done but behind one still in flight */
@@ -839,16 +851,51 @@ static void skip_gap(struct spool *s)
 	}
 }
 
+static void ring_push(struct spool *s, uint64_t off, const struct hdr *h)
+{
+	if (s->rcount == RING_LEN)
+		return;
+	s->ring[(s->rhead + s->rcount++) % RING_LEN] = (struct ring_frame){ off, *h };
+}
+
+/* The header of the frame at off (the next one to hand out or drop):
+ * from the ring, or read from its segment. Older ring entries go. 0, or
+ * -1 with errno (ENOENT: no segment holds it). Lock held. */
+static int frame_at(struct spool *s, uint64_t off, struct hdr *h)
+{
+	while (s->rcount && s->ring[s->rhead].off < off) {
+		s->rhead = (s->rhead + 1) % RING_LEN;
+		s->rcount--;
+	}
+	if (s->rcount && s->ring[s->rhead].off == off) {
+		*h = s->ring[s->rhead].h;
+		s->rhead = (s->rhead + 1) % RING_LEN;
+		s->rcount--;
+		return 0;
+	}
+	struct seg *g = seg_find(s, off);
+	unsigned char hb[HDR_LEN];
+	if (!g) {
+		errno = ENOENT;
+		return -1;
+	}
+	if (pread_all(g->fd, hb, HDR_LEN, off - g->start) < 0)
+		return -1;
+	if (decode_hdr(hb, h) < 0) {
+		errno = EIO;
+		return -1;
+	}
+	return 0;
+}
+
 /* Drop the oldest frame not handed out yet; lock held. */
 static int drop_one(struct spool *s)
 {
 	skip_gap(s);
 	if (s->send >= s->wend)
 		return 0;
-	struct seg *g = seg_find(s, s->send);
-	unsigned char hb[HDR_LEN];
 	struct hdr h;
-	if (!g || pread_all(g->fd, hb, HDR_LEN, s->send - g->start) < 0 || decode_hdr(hb, &h) < 0)
+	if (frame_at(s, s->send, &h) < 0)
 		return -1;
 	uint64_t end = s->send + HDR_LEN + h.keylen + h.len;
 	flight_push(s, s->send, end, h.nrec, true);
@@ -1178,6 +1225,7 @@ int spool_append(struct spool *s, const char *key, size_t keylen, const char *da
 		return rc;
 
 	pthread_mutex_lock(&s->mu);
+	ring_push(s, off, &h);
 	s->pend = off + flen;
 	s->segs[s->nsegs - 1].size = s->pend - s->segs[s->nsegs - 1].start;
 	s->wrote_recs += nrec;
@@ -1350,10 +1398,9 @@ int spool_next(struct spool *s, struct spool_batch *b, char *err, size_t errlen)
 		unlock_reap(s);
 		return spool_next(s, b, err, errlen);
 	}
-	struct seg *g = seg_find(s, s->send);
-	unsigned char hb[HDR_LEN];
 	struct hdr h;
-	if (!g || pread_all(g->fd, hb, HDR_LEN, s->send - g->start) < 0 || decode_hdr(hb, &h) < 0) {
+	struct seg *g = seg_find(s, s->send);
+	if (!g || frame_at(s, s->send, &h) < 0) {
 		snprintf(err, errlen, "cannot read spool '%s' at %" PRIu64 ": %s",
 			 s->dir ? s->dir : "(memory)", s->send, g ? strerror(errno) : "no segment");
 		pthread_mutex_unlock(&s->mu);

@@ -314,6 +314,20 @@ static void unlock_reap(struct spool *s)
 	free(dead);
 }
 
+/* Unlock, leaving the retired segments to the syncer where there is one
+ * (it is idle between syncs): the sender that acknowledged the last
+ * frame of a segment goes on sending instead of closing it. Not where
+ * the space must be free at once (a full file system: unlock_reap). */
+static void unlock_defer(struct spool *s)
+{
+	if (!s->has_syncer || !s->ndead) {
+		unlock_reap(s);
+		return;
+	}
+	pthread_cond_signal(&s->sync_cond);
+	pthread_mutex_unlock(&s->mu);
+}
+
 /* Segments wholly before the acknowledged position go; the last one stays
  * because it is being written. Called with the lock held; the caller
  * unlocks with unlock_reap. */
@@ -1129,7 +1143,8 @@ static int room_on_full_fs(struct spool *s, uint64_t flen, bool force, bool *war
 	}
 	if (r == 0 && s->nsegs == nsegs && s->drop_oldest && !s->can_punch)
 		r = drop_to_boundary(s, err, errlen);
-	if (r != 0 || s->nsegs < nsegs) {
+	/* segments retired before (left to the syncer) free space too */
+	if (r != 0 || s->nsegs < nsegs || s->ndead) {
 		*rotate = s->nsegs < nsegs;
 		unlock_reap(s); /* the space is free before the retry */
 		return r < 0 ? -1 : 0;
@@ -1173,7 +1188,7 @@ static int write_frame(struct spool *s, uint64_t off, const struct iovec iov[3],
 			pthread_mutex_lock(&s->mu);
 			g = s->segs[s->nsegs - 1];
 			cleanup(s);
-			unlock_reap(s);
+			unlock_defer(s);
 			local = 0;
 		}
 		rotate = false;
@@ -1209,7 +1224,7 @@ int spool_append(struct spool *s, const char *key, size_t keylen, const char *da
 	pthread_mutex_lock(&s->mu);
 	int rc = room_under_max(s, flen, force, err, errlen);
 	uint64_t off = s->pend;
-	unlock_reap(s); /* drop-oldest may have emptied segments */
+	unlock_defer(s); /* drop-oldest may have emptied segments */
 	if (rc != 0)
 		return rc;
 
@@ -1313,10 +1328,16 @@ static void *syncer(void *arg)
 	struct spool *s = arg;
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
-		while (!s->syncer_stop && (s->syncing || s->sync_errno || s->want <= s->wend))
+		while (!s->syncer_stop && !s->ndead &&
+		       (s->syncing || s->sync_errno || s->want <= s->wend))
 			pthread_cond_wait(&s->sync_cond, &s->mu);
 		if (s->syncer_stop)
 			break;
+		if (s->ndead) {
+			unlock_reap(s);
+			pthread_mutex_lock(&s->mu);
+			continue;
+		}
 		uint64_t bad = 0;
 		int e = sync_locked(s, &bad);
 		if (e) {
@@ -1395,7 +1416,7 @@ int spool_next(struct spool *s, struct spool_batch *b, char *err, size_t errlen)
 	if (s->send == s->wend) {
 		/* only a gap was left */
 		advance(s);
-		unlock_reap(s);
+		unlock_defer(s);
 		return spool_next(s, b, err, errlen);
 	}
 	struct hdr h;
@@ -1444,7 +1465,7 @@ int spool_done(struct spool *s, const struct spool_batch *b, char *err, size_t e
 	}
 	int r = advance(s);
 	int e = errno;
-	unlock_reap(s);
+	unlock_defer(s);
 	if (r < 0)
 		snprintf(err, errlen, "cannot write '%s/ack': %s", s->dir, strerror(e));
 	return r;

@@ -15,7 +15,7 @@ CC         ?= cc
 CFLAGS     ?= -O2 -g
 CCE_CFLAGS  = -std=gnu11 -Wall -Wextra -Wshadow -Wno-unused-parameter -pthread
 CCE_CPPFLAGS = -Ilib -D_GNU_SOURCE -DCCE_VERSION='"$(VERSION)"'
-CCE_LDLIBS  = -ljq -lcurl -larchive -lmosquitto -lmicrohttpd -lgnutls -lsqlite3 -lz -lcrypto -lsystemd -lm -lpthread
+CCE_LDLIBS  = -ljq -lcurl -larchive -lmosquitto -lmicrohttpd -lgnutls -lsqlite3 -lz -lcrypto -lxxhash -lsystemd -lm -lpthread
 
 ifeq ($(DEVELOPER),1)
 CCE_CFLAGS += -Werror -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \

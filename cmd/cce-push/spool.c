@@ -14,6 +14,7 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "buf.h"
 #include "fsutil.h"
@@ -23,11 +24,15 @@
 /*
  * A frame: a fixed header, then keylen bytes of placeholder values, then
  * len bytes of records. The hash covers the frame's position, its record
- * count and both bodies, so a torn or stale frame never verifies, and its
- * first 16 bytes are the batch id.
+ * count and both bodies, so a torn or stale frame never verifies, and it
+ * is the batch id. Frames with FRAME_MAGIC hold XXH3-128 (fast enough to
+ * run on the reader at disk speed; SHA-256 took a quarter of its time);
+ * frames of older spools, FRAME_MAGIC_SHA, the first 16 bytes of SHA-256,
+ * which recovery still checks and whose ids stay as they were.
  */
 #define HDR_LEN 40
-#define FRAME_MAGIC "CCEB"
+#define FRAME_MAGIC "CCEC"
+#define FRAME_MAGIC_SHA "CCEB"
 #define ACK_MAGIC "CCEA"
 #define ACK_LEN 24
 
@@ -35,6 +40,7 @@ struct hdr {
 	uint32_t nrec, keylen;
 	uint64_t len;
 	unsigned char hash[16];
+	bool sha;             /* a FRAME_MAGIC_SHA frame */
 };
 
 struct seg {
@@ -52,9 +58,21 @@ struct run {
 	uint64_t off, end;
 };
 
+/* The headers of the frames appended last, oldest first, so that handing
+ * a frame out needs no read of its header with the lock held. Bounded:
+ * a frame missing here (appended while it was full, or recovered) is
+ * read from its segment instead. */
+#define RING_LEN 256
+struct ring_frame {
+	uint64_t off;
+	struct hdr h;
+};
+
 struct spool {
 	pthread_mutex_t mu;
-	pthread_cond_t cond;
+	pthread_cond_t cond;      /* senders and the reader wait on it */
+	pthread_cond_t sync_cond; /* the syncer waits on it alone: the
+				   * senders' acknowledgements never wake it */
 	char *dir;
 	bool mem, drop_oldest;
 	uint64_t max, seg_size;
@@ -62,6 +80,12 @@ struct spool {
 
 	struct seg *segs;
 	size_t nsegs, segcap;
+	/* segments taken out of segs, to be closed and unlinked by whoever
+	 * unlocks next (unlock_reap): the last close of a deleted segment
+	 * frees its page cache and takes milliseconds, too long to hold
+	 * the lock the reader and the senders share */
+	struct seg *dead;
+	size_t ndead, deadcap;
 
 	/* ack <= send <= wend <= pend: acknowledged, handed out, written
 	 * and synced (visible to senders), written */
@@ -75,11 +99,17 @@ struct spool {
 	 * time (syncing), by the syncer or by a caller of spool_sync. */
 	pthread_t syncer;
 	bool has_syncer, syncer_stop, syncing;
+	/* a segment was created since the directory was last synced: the
+	 * next sync syncs it too, before any frame of the new segment is
+	 * handed out (off the reader, which would wait for it otherwise) */
+	bool dir_dirty;
 	uint64_t want;            /* the syncer is asked to sync up to here */
 	int sync_errno;           /* a failed background sync, or 0 */
 	uint64_t sync_err_seg;    /* ... of the segment starting here */
 	void (*idle)(void *);
 	void *idle_arg;
+	struct ring_frame ring[RING_LEN];
+	size_t rhead, rcount;
 	struct flight *fl;
 	size_t nfl, flcap;
 	uint64_t done_bytes;      /* frames done but behind one still in flight */
@@ -112,7 +142,8 @@ static void encode_hdr(unsigned char *p, const struct hdr *h)
 
 static int decode_hdr(const unsigned char *p, struct hdr *h)
 {
-	if (memcmp(p, FRAME_MAGIC, 4) != 0 || get32(p + 12) != 0)
+	h->sha = memcmp(p, FRAME_MAGIC_SHA, 4) == 0;
+	if ((!h->sha && memcmp(p, FRAME_MAGIC, 4) != 0) || get32(p + 12) != 0)
 		return -1;
 	h->nrec = get32(p + 4);
 	h->keylen = get32(p + 8);
@@ -126,6 +157,25 @@ static int decode_hdr(const unsigned char *p, struct hdr *h)
 
 void spool_batch_id(uint64_t off, uint32_t nrec, const char *key, size_t keylen,
 		    const char *data, size_t len, unsigned char out[16])
+{
+	unsigned char pre[12];
+	put64(pre, off);
+	put32(pre + 8, nrec);
+	XXH3_state_t *c = XXH3_createState();
+	if (!c || XXH3_128bits_reset(c) != XXH_OK)
+		abort();
+	XXH3_128bits_update(c, pre, sizeof pre);
+	XXH3_128bits_update(c, key, keylen);
+	XXH3_128bits_update(c, data, len);
+	XXH128_canonical_t d;
+	XXH128_canonicalFromHash(&d, XXH3_128bits_digest(c));
+	XXH3_freeState(c);
+	memcpy(out, d.digest, 16);
+}
+
+/* The id of a FRAME_MAGIC_SHA frame. */
+static void batch_id_sha(uint64_t off, uint32_t nrec, const char *key, size_t keylen,
+			 const char *data, size_t len, unsigned char out[16])
 {
 	unsigned char pre[12], d[SHA256_LEN];
 	put64(pre, off);
@@ -203,14 +253,13 @@ static int seg_create(struct spool *s, uint64_t start, char *err, size_t errlen)
 	} else {
 		seg_path(s, start, path, sizeof path);
 		fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (fd < 0 || fs_fsync_dir(path) < 0) {
+		if (fd < 0) {
 			snprintf(err, errlen, "cannot create '%s': %s", path, strerror(errno));
-			if (fd >= 0)
-				close(fd);
 			return -1;
 		}
 	}
 	pthread_mutex_lock(&s->mu);
+	s->dir_dirty = !s->mem;
 	if (s->nsegs == s->segcap) {
 		s->segcap = s->segcap ? 2 * s->segcap : 16;
 		s->segs = xrealloc(s->segs, s->segcap * sizeof *s->segs);
@@ -232,12 +281,60 @@ static void seg_delete(struct spool *s, size_t i)
 	s->nsegs--;
 }
 
+/* Take segment i out of the list; unlock_reap deletes it. Lock held. */
+static void seg_retire(struct spool *s, size_t i)
+{
+	if (s->ndead == s->deadcap) {
+		s->deadcap = s->deadcap ? 2 * s->deadcap : 4;
+		s->dead = xrealloc(s->dead, s->deadcap * sizeof *s->dead);
+	}
+	s->dead[s->ndead++] = s->segs[i];
+	memmove(s->segs + i, s->segs + i + 1, (s->nsegs - i - 1) * sizeof *s->segs);
+	s->nsegs--;
+}
+
+/* Unlock, then delete the retired segments. Their frames are all done and
+ * the ack file says so already; a crash before the unlink leaves a
+ * segment that recovery deletes or steps over, as it would have before. */
+static void unlock_reap(struct spool *s)
+{
+	struct seg *dead = s->dead;
+	size_t n = s->ndead;
+	s->dead = NULL;
+	s->ndead = s->deadcap = 0;
+	pthread_mutex_unlock(&s->mu);
+	for (size_t i = 0; i < n; i++) {
+		if (!s->mem) {
+			char path[4096];
+			seg_path(s, dead[i].start, path, sizeof path);
+			unlink(path);
+		}
+		close(dead[i].fd);
+	}
+	free(dead);
+}
+
+/* Unlock, leaving the retired segments to the syncer where there is one
+ * (it is idle between syncs): the sender that acknowledged the last
+ * frame of a segment goes on sending instead of closing it. Not where
+ * the space must be free at once (a full file system: unlock_reap). */
+static void unlock_defer(struct spool *s)
+{
+	if (!s->has_syncer || !s->ndead) {
+		unlock_reap(s);
+		return;
+	}
+	pthread_cond_signal(&s->sync_cond);
+	pthread_mutex_unlock(&s->mu);
+}
+
 /* Segments wholly before the acknowledged position go; the last one stays
- * because it is being written. Called with the lock held. */
+ * because it is being written. Called with the lock held; the caller
+ * unlocks with unlock_reap. */
 static void cleanup(struct spool *s)
 {
 	while (s->nsegs > 1 && s->segs[1].start <= s->ack)
-		seg_delete(s, 0);
+		seg_retire(s, 0);
 	/* Segments of frames that are all done (dropped, or delivered out of
 	 * order) go too, even behind a frame still in flight: that keeps
 	 * --spool-max a bound on the disk. Recovery takes the gap for what
@@ -254,7 +351,7 @@ static void cleanup(struct spool *s)
 			if (!s->fl[j].done)
 				all_done = false;
 		if (all_done) {
-			seg_delete(s, i);
+			seg_retire(s, i);
 			continue;
 		}
 	keep:
@@ -446,8 +543,8 @@ static uint64_t verify_seg(const struct spool *s, int fd, uint64_t pos, uint64_t
 		if (pread_all(fd, tmp->data, (size_t)body, pos + HDR_LEN) < 0)
 			return pos;
 		unsigned char id[16];
-		spool_batch_id(start + pos, h.nrec, tmp->data, h.keylen, tmp->data + h.keylen,
-			       (size_t)h.len, id);
+		(h.sha ? batch_id_sha : spool_batch_id)(start + pos, h.nrec, tmp->data, h.keylen,
+							 tmp->data + h.keylen, (size_t)h.len, id);
 		if (memcmp(id, h.hash, 16) != 0)
 			return pos;
 		*recs += h.nrec;
@@ -588,6 +685,7 @@ struct spool *spool_open(const struct spool_opts *o, char *err, size_t errlen)
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->cond, &ca);
+	pthread_cond_init(&s->sync_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	s->mem = o->dir == NULL;
 	s->max = o->max;
@@ -656,10 +754,12 @@ void spool_close(struct spool *s)
 	if (s->has_syncer) {
 		pthread_mutex_lock(&s->mu);
 		s->syncer_stop = true;
-		pthread_cond_broadcast(&s->cond);
+		pthread_cond_signal(&s->sync_cond);
 		pthread_mutex_unlock(&s->mu);
 		pthread_join(s->syncer, NULL);
 	}
+	pthread_mutex_lock(&s->mu);
+	unlock_reap(s);
 	/* everything delivered: leave an empty spool, not stale segments */
 	if (!s->mem && s->ack == s->pend && s->nfl == 0)
 		while (s->nsegs)
@@ -670,10 +770,12 @@ void spool_close(struct spool *s)
 		close(s->ackfd);
 	fs_unlock(s->lockfd);
 	free(s->segs);
+	free(s->dead);
 	free(s->fl);
 	free(s->pre);
 	free(s->dir);
 	pthread_cond_destroy(&s->cond);
+	pthread_cond_destroy(&s->sync_cond);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 }
@@ -763,16 +865,51 @@ static void skip_gap(struct spool *s)
 	}
 }
 
+static void ring_push(struct spool *s, uint64_t off, const struct hdr *h)
+{
+	if (s->rcount == RING_LEN)
+		return;
+	s->ring[(s->rhead + s->rcount++) % RING_LEN] = (struct ring_frame){ off, *h };
+}
+
+/* The header of the frame at off (the next one to hand out or drop):
+ * from the ring, or read from its segment. Older ring entries go. 0, or
+ * -1 with errno (ENOENT: no segment holds it). Lock held. */
+static int frame_at(struct spool *s, uint64_t off, struct hdr *h)
+{
+	while (s->rcount && s->ring[s->rhead].off < off) {
+		s->rhead = (s->rhead + 1) % RING_LEN;
+		s->rcount--;
+	}
+	if (s->rcount && s->ring[s->rhead].off == off) {
+		*h = s->ring[s->rhead].h;
+		s->rhead = (s->rhead + 1) % RING_LEN;
+		s->rcount--;
+		return 0;
+	}
+	struct seg *g = seg_find(s, off);
+	unsigned char hb[HDR_LEN];
+	if (!g) {
+		errno = ENOENT;
+		return -1;
+	}
+	if (pread_all(g->fd, hb, HDR_LEN, off - g->start) < 0)
+		return -1;
+	if (decode_hdr(hb, h) < 0) {
+		errno = EIO;
+		return -1;
+	}
+	return 0;
+}
+
 /* Drop the oldest frame not handed out yet; lock held. */
 static int drop_one(struct spool *s)
 {
 	skip_gap(s);
 	if (s->send >= s->wend)
 		return 0;
-	struct seg *g = seg_find(s, s->send);
-	unsigned char hb[HDR_LEN];
 	struct hdr h;
-	if (!g || pread_all(g->fd, hb, HDR_LEN, s->send - g->start) < 0 || decode_hdr(hb, &h) < 0)
+	if (frame_at(s, s->send, &h) < 0)
 		return -1;
 	uint64_t end = s->send + HDR_LEN + h.keylen + h.len;
 	flight_push(s, s->send, end, h.nrec, true);
@@ -1006,13 +1143,14 @@ static int room_on_full_fs(struct spool *s, uint64_t flen, bool force, bool *war
 	}
 	if (r == 0 && s->nsegs == nsegs && s->drop_oldest && !s->can_punch)
 		r = drop_to_boundary(s, err, errlen);
-	if (r != 0 || s->nsegs < nsegs) {
+	/* segments retired before (left to the syncer) free space too */
+	if (r != 0 || s->nsegs < nsegs || s->ndead) {
 		*rotate = s->nsegs < nsegs;
-		pthread_mutex_unlock(&s->mu);
+		unlock_reap(s); /* the space is free before the retry */
 		return r < 0 ? -1 : 0;
 	}
 	if (force) {
-		pthread_mutex_unlock(&s->mu);
+		unlock_reap(s);
 		snprintf(err, errlen, "spool '%s' is full: %s", s->dir ? s->dir : "(memory)",
 			 strerror(ENOSPC));
 		return -1;
@@ -1021,7 +1159,7 @@ static int room_on_full_fs(struct spool *s, uint64_t flen, bool force, bool *war
 	for (int i = 0; i < 10 && gen == s->ack_gen && !stopping(s); i++)
 		wait_idle(s, 100);
 	bool stop = stopping(s);
-	pthread_mutex_unlock(&s->mu);
+	unlock_reap(s);
 	/* a new segment, so that the acknowledged ones can go */
 	*rotate = true;
 	return stop ? 1 : 0;
@@ -1050,7 +1188,7 @@ static int write_frame(struct spool *s, uint64_t off, const struct iovec iov[3],
 			pthread_mutex_lock(&s->mu);
 			g = s->segs[s->nsegs - 1];
 			cleanup(s);
-			pthread_mutex_unlock(&s->mu);
+			unlock_defer(s);
 			local = 0;
 		}
 		rotate = false;
@@ -1086,11 +1224,11 @@ int spool_append(struct spool *s, const char *key, size_t keylen, const char *da
 	pthread_mutex_lock(&s->mu);
 	int rc = room_under_max(s, flen, force, err, errlen);
 	uint64_t off = s->pend;
-	pthread_mutex_unlock(&s->mu);
+	unlock_defer(s); /* drop-oldest may have emptied segments */
 	if (rc != 0)
 		return rc;
 
-	struct hdr h = { nrec, (uint32_t)keylen, len, { 0 } };
+	struct hdr h = { nrec, (uint32_t)keylen, len, { 0 }, false };
 	spool_batch_id(off, nrec, key, keylen, data, len, h.hash);
 	unsigned char hb[HDR_LEN];
 	encode_hdr(hb, &h);
@@ -1102,6 +1240,7 @@ int spool_append(struct spool *s, const char *key, size_t keylen, const char *da
 		return rc;
 
 	pthread_mutex_lock(&s->mu);
+	ring_push(s, off, &h);
 	s->pend = off + flen;
 	s->segs[s->nsegs - 1].size = s->pend - s->segs[s->nsegs - 1].start;
 	s->wrote_recs += nrec;
@@ -1111,7 +1250,7 @@ int spool_append(struct spool *s, const char *key, size_t keylen, const char *da
 	if (s->has_syncer && unsynced >= s->group && unsynced < 2 * s->group) {
 		/* a group is full: the syncer takes it while we go on */
 		s->want = s->pend;
-		pthread_cond_broadcast(&s->cond);
+		pthread_cond_signal(&s->sync_cond);
 		unsynced = 0;
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -1151,6 +1290,8 @@ static int sync_locked(struct spool *s, uint64_t *bad)
 	int *fds = NULL;
 	uint64_t *starts = NULL;
 	size_t n = s->mem ? 0 : unsynced_segs(s, &fds, &starts);
+	bool dir = s->dir_dirty;
+	s->dir_dirty = false;
 	pthread_mutex_unlock(&s->mu);
 	int e = 0;
 	for (size_t i = 0; i < n && !e; i++) {
@@ -1159,10 +1300,16 @@ static int sync_locked(struct spool *s, uint64_t *bad)
 			*bad = starts[i];
 		}
 	}
+	if (!e && dir && fs_fsync_dir(s->dir) < 0) {
+		e = errno;
+		*bad = starts[n - 1];
+	}
 	free(fds);
 	free(starts);
 	pthread_mutex_lock(&s->mu);
 	s->syncing = false;
+	if (e && dir)
+		s->dir_dirty = true;
 	if (!e && target > s->wend) {
 		s->wend = target;
 		s->backlog_recs += recs - s->synced_recs;
@@ -1172,6 +1319,7 @@ static int sync_locked(struct spool *s, uint64_t *bad)
 		s->synced_batches = batches;
 	}
 	pthread_cond_broadcast(&s->cond);
+	pthread_cond_signal(&s->sync_cond); /* if it waited for this sync */
 	return e;
 }
 
@@ -1180,10 +1328,16 @@ static void *syncer(void *arg)
 	struct spool *s = arg;
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
-		while (!s->syncer_stop && (s->syncing || s->sync_errno || s->want <= s->wend))
-			pthread_cond_wait(&s->cond, &s->mu);
+		while (!s->syncer_stop && !s->ndead &&
+		       (s->syncing || s->sync_errno || s->want <= s->wend))
+			pthread_cond_wait(&s->sync_cond, &s->mu);
 		if (s->syncer_stop)
 			break;
+		if (s->ndead) {
+			unlock_reap(s);
+			pthread_mutex_lock(&s->mu);
+			continue;
+		}
 		uint64_t bad = 0;
 		int e = sync_locked(s, &bad);
 		if (e) {
@@ -1206,6 +1360,8 @@ int spool_sync(struct spool *s, char *err, size_t errlen)
 	if (!e)
 		e = sync_locked(s, &bad);
 	/* a failed sync is retried by the next caller, never skipped */
+	if (s->sync_errno)
+		pthread_cond_signal(&s->sync_cond);
 	s->sync_errno = 0;
 	pthread_mutex_unlock(&s->mu);
 	if (e) {
@@ -1260,13 +1416,12 @@ int spool_next(struct spool *s, struct spool_batch *b, char *err, size_t errlen)
 	if (s->send == s->wend) {
 		/* only a gap was left */
 		advance(s);
-		pthread_mutex_unlock(&s->mu);
+		unlock_defer(s);
 		return spool_next(s, b, err, errlen);
 	}
-	struct seg *g = seg_find(s, s->send);
-	unsigned char hb[HDR_LEN];
 	struct hdr h;
-	if (!g || pread_all(g->fd, hb, HDR_LEN, s->send - g->start) < 0 || decode_hdr(hb, &h) < 0) {
+	struct seg *g = seg_find(s, s->send);
+	if (!g || frame_at(s, s->send, &h) < 0) {
 		snprintf(err, errlen, "cannot read spool '%s' at %" PRIu64 ": %s",
 			 s->dir ? s->dir : "(memory)", s->send, g ? strerror(errno) : "no segment");
 		pthread_mutex_unlock(&s->mu);
@@ -1309,9 +1464,10 @@ int spool_done(struct spool *s, const struct spool_batch *b, char *err, size_t e
 		}
 	}
 	int r = advance(s);
-	pthread_mutex_unlock(&s->mu);
+	int e = errno;
+	unlock_defer(s);
 	if (r < 0)
-		snprintf(err, errlen, "cannot write '%s/ack': %s", s->dir, strerror(errno));
+		snprintf(err, errlen, "cannot write '%s/ack': %s", s->dir, strerror(e));
 	return r;
 }
 

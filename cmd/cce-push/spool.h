@@ -12,8 +12,9 @@
  *   syncs before it waits for input.
  * - Frames are numbered by their global byte position, which only grows
  *   across segments and restarts. A batch's id is a hash of its position,
- *   record count, placeholder values and records: it is the same on every
- *   retry and after every restart, and two batches never share one.
+ *   record count, placeholder values and records (XXH3-128; frames of
+ *   older spools keep their SHA-256 ids): it is the same on every retry
+ *   and after every restart, and two batches never share one.
  * - spool_next hands out each frame once, oldest first; spool_done
  *   acknowledges it. The acknowledged position (the start of the oldest
  *   frame not yet done) is written to the ack file after every

@@ -170,6 +170,62 @@ static void test_spool(const char *dir)
 	ok(memcmp(a, c, 16) != 0, "position in the id");
 }
 
+/* A spool written before the XXH3 frames (magic CCEB, ids from SHA-256)
+ * is recovered, its batches keep their ids, and new batches are CCEC
+ * frames with XXH3 ids. */
+static void test_spool_old_frames(const char *dir)
+{
+	char path[512], seg[600], err[512];
+	snprintf(path, sizeof path, "%s/spool-old", dir);
+	ok(fs_mkdirs(path, 0700) == 0, "old spool dir");
+	snprintf(seg, sizeof seg, "%s/0000000000000000.seg", path);
+	const char *recs[2] = { "{\"old\":1}\n", "{\"old\":2}\n{\"old\":3}\n" };
+	char ids[2][SPOOL_ID_LEN + 1];
+	uint64_t off = 0;
+	for (int i = 0; i < 2; i++) {
+		size_t len = strlen(recs[i]);
+		struct hdr h = { (uint32_t)i + 1, 0, len, { 0 }, true };
+		batch_id_sha(off, h.nrec, "", 0, recs[i], len, h.hash);
+		hex_encode(h.hash, 16, ids[i]);
+		unsigned char hb[HDR_LEN];
+		encode_hdr(hb, &h);
+		memcpy(hb, FRAME_MAGIC_SHA, 4);
+		ok(fs_append(seg, hb, HDR_LEN, 0600, false, err, sizeof err) == 0 &&
+			   fs_append(seg, recs[i], len, 0600, true, err, sizeof err) == 0, "old frame %d", i);
+		off += HDR_LEN + len;
+	}
+	struct spool_opts o = { path, 1 << 20, false, 0, 0, NULL, NULL };
+	struct spool *s = spool_open(&o, err, sizeof err);
+	ok(s != NULL, "open an old spool: %s", s ? "" : err);
+	if (!s)
+		return;
+	struct spool_batch b;
+	for (int i = 0; i < 2; i++) {
+		ok(spool_next(s, &b, err, sizeof err) == 1 && strcmp(b.data, recs[i]) == 0 &&
+			   strcmp(b.id, ids[i]) == 0, "old frame %d recovered with its SHA-256 id", i);
+		ok(spool_done(s, &b, err, sizeof err) == 0, "ack old frame %d", i);
+		spool_batch_free(&b);
+	}
+	ok(append(s, "", 0, "{\"new\":1}\n", 1) == 0, "append after old frames");
+	ok(spool_next(s, &b, err, sizeof err) == 1, "new frame");
+	unsigned char id[16];
+	char hex[SPOOL_ID_LEN + 1];
+	spool_batch_id(off, 1, "", 0, "{\"new\":1}\n", 10, id);
+	hex_encode(id, 16, hex);
+	ok(strcmp(b.id, hex) == 0, "a new frame has the XXH3 id");
+	batch_id_sha(off, 1, "", 0, "{\"new\":1}\n", 10, id);
+	hex_encode(id, 16, hex);
+	ok(strcmp(b.id, hex) != 0, "not the SHA-256 one");
+	unsigned char magic[4] = { 0 };
+	int fd = open(seg, O_RDONLY);
+	ok(fd >= 0 && pread(fd, magic, 4, (off_t)off) == 4 && memcmp(magic, "CCEC", 4) == 0,
+	   "a new frame is written with magic CCEC");
+	if (fd >= 0)
+		close(fd);
+	spool_batch_free(&b);
+	spool_close(s);
+}
+
 /* Group commit in the background: many groups over small segments, then
  * one spool_sync; every batch comes out once, in order, and a reopened
  * spool recovers all of them (they were synced). */
@@ -445,6 +501,7 @@ int main(void)
 	test_target();
 	test_retry();
 	test_spool(dir);
+	test_spool_old_frames(dir);
 	test_spool_syncer(dir);
 	test_full_fs(dir);
 	struct buf gz;

@@ -8,32 +8,13 @@
 #include "timeutil.h"
 #include "token.h"
 
-/* ---- the table: open addressing, linear probing, backward-shift delete */
-
-uint64_t reg_hash(const char *s, size_t n)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-	/* FNV's low bits cluster for names that differ only at the end
-	 * (edge-1, edge-2...): mix them (murmur3's finaliser) */
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	return h;
-}
-
-static uint64_t hash_name(const char *s)
-{
-	return reg_hash(s, strlen(s));
-}
+/* ---- the table: a map (map.h) from names to nodes, each keyed by the
+ * name inside it */
 
 void reg_init(struct registry *r)
 {
-	r->cap = 64;
+	map_init(&r->map, 0);
 	r->count = 0;
-	r->slot = xcalloc(r->cap, sizeof *r->slot);
-	r->hash = xcalloc(r->cap, sizeof *r->hash);
 }
 
 void node_set_fixed(struct node *n, const char *addr, const char *region, const char *zone,
@@ -83,122 +64,59 @@ void reg_free(struct registry *r)
 	struct node *n;
 	REG_FOREACH(r, i, n)
 		node_free(n);
-	free(r->slot);
-	free(r->hash);
-	r->slot = NULL;
-	r->hash = NULL;
-	r->cap = r->count = 0;
-}
-
-static size_t find_h(const struct registry *r, const char *name, uint64_t h)
-{
-	size_t i = (size_t)h & (r->cap - 1);
-	while (r->slot[i] && (r->hash[i] != (uint32_t)h || strcmp(r->slot[i]->name, name) != 0))
-		i = (i + 1) & (r->cap - 1);
-	return i;
-}
-
-static size_t find(const struct registry *r, const char *name)
-{
-	return find_h(r, name, hash_name(name));
+	map_free(&r->map);
+	r->count = 0;
 }
 
 struct node *reg_get(const struct registry *r, const char *name)
 {
-	return r->slot[find(r, name)];
+	struct map_ent *e = map_get(&r->map, name, strlen(name));
+	return e ? e->val : NULL;
 }
 
 void reg_prefetch_slot(const struct registry *r, uint64_t h)
 {
-	size_t i = (size_t)h & (r->cap - 1);
-	__builtin_prefetch(&r->hash[i]);
-	__builtin_prefetch(&r->slot[i]);
+	map_prefetch(&r->map, h);
 }
 
 void reg_prefetch_node(const struct registry *r, uint64_t h)
 {
-	size_t i = (size_t)h & (r->cap - 1);
-	/* the first entry of the run with this hash: almost always the one */
-	for (size_t k = 0; r->slot[i] && k < 4; k++, i = (i + 1) & (r->cap - 1)) {
-		if (r->hash[i] == (uint32_t)h) {
-			const struct node *n = r->slot[i];
-			__builtin_prefetch(n);
-			__builtin_prefetch(&n->last_seen);
-			return;
-		}
+	const struct map_ent *e = map_guess(&r->map, h);
+	if (e) {
+		const struct node *n = e->val;
+		__builtin_prefetch(n);
+		__builtin_prefetch(&n->last_seen);
 	}
-}
-
-static void rehash(struct registry *r, size_t cap)
-{
-	struct node **old = r->slot;
-	uint32_t *oldh = r->hash;
-	size_t oldcap = r->cap;
-	r->cap = cap;
-	r->slot = xcalloc(r->cap, sizeof *r->slot);
-	r->hash = xcalloc(r->cap, sizeof *r->hash);
-	for (size_t i = 0; i < oldcap; i++) {
-		if (!old[i])
-			continue;
-		/* names are unique: the first free slot of the run */
-		size_t j = (size_t)oldh[i] & (r->cap - 1);
-		while (r->slot[j])
-			j = (j + 1) & (r->cap - 1);
-		r->slot[j] = old[i];
-		r->hash[j] = oldh[i];
-	}
-	free(old);
-	free(oldh);
 }
 
 void reg_reserve(struct registry *r, size_t n)
 {
-	size_t cap = r->cap;
-	while ((r->count + n) * 4 > cap * 3)
-		cap *= 2;
-	if (cap != r->cap)
-		rehash(r, cap);
+	map_reserve(&r->map, n);
 }
 
 struct node *reg_add(struct registry *r, const char *name)
 {
-	uint64_t h = hash_name(name);
-	size_t i = find_h(r, name, h);
-	if (r->slot[i])
-		return r->slot[i];
-	if ((r->count + 1) * 4 > r->cap * 3) {
-		rehash(r, r->cap * 2);
-		i = find_h(r, name, h);
-	}
 	size_t len = strlen(name);
+	bool added;
+	struct map_ent *e = map_put(&r->map, name, len, &added);
+	if (!added)
+		return e->val;
 	struct node *n = xcalloc(1, sizeof *n + len + 1);
 	memcpy(n->name, name, len + 1);
-	r->slot[i] = n;
-	r->hash[i] = (uint32_t)h;
+	e->key = n->name;
+	e->val = n;
 	r->count++;
 	return n;
 }
 
 void reg_del(struct registry *r, const char *name)
 {
-	size_t i = find(r, name);
-	if (!r->slot[i])
+	struct map_ent *e = map_get(&r->map, name, strlen(name));
+	if (!e)
 		return;
-	node_free(r->slot[i]);
-	r->slot[i] = NULL;
+	node_free(e->val);
+	map_del(&r->map, e);
 	r->count--;
-	/* shift back the entries of the run that follows */
-	size_t mask = r->cap - 1;
-	for (size_t j = (i + 1) & mask; r->slot[j]; j = (j + 1) & mask) {
-		size_t home = (size_t)r->hash[j] & mask;
-		/* can slot j's entry move to the hole at i? */
-		if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
-			r->slot[i] = r->slot[j];
-			r->hash[i] = r->hash[j];
-			r->slot[j] = NULL;
-			i = j;
-		}
-	}
 }
 
 /* sorting by name: on the names' first 16 bytes, as big-endian numbers,
@@ -231,11 +149,12 @@ struct node **reg_sorted(const struct registry *r, bool present_only, size_t *n)
 {
 	struct row *rows = xcalloc(r->count + 1, sizeof *rows);
 	size_t k = 0;
-	for (size_t i = 0; i < r->cap; i++) {
+	const struct map_ent *ent = r->map.ent;
+	for (size_t i = 0; i < r->map.cap; i++) {
 		/* the nodes are scattered over the heap: ask for them early */
-		if (i + 8 < r->cap && r->slot[i + 8])
-			__builtin_prefetch(&r->slot[i + 8]->last_seen);
-		struct node *nd = r->slot[i];
+		if (i + 8 < r->map.cap && ent[i + 8].key)
+			__builtin_prefetch(&((struct node *)ent[i + 8].val)->last_seen);
+		struct node *nd = ent[i].key ? ent[i].val : NULL;
 		if (!nd || (present_only && !nd->present))
 			continue;
 		size_t len = strlen(nd->name);

@@ -19,82 +19,6 @@ int strategy_from_name(const char *name)
 	return -1;
 }
 
-/* ---- a small string map ---- */
-
-static uint64_t fnv(const char *k, size_t n)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)k[i];
-		h *= 1099511628211ull;
-	}
-	return h;
-}
-
-void smap_init(struct smap *m)
-{
-	memset(m, 0, sizeof *m);
-}
-
-void smap_free(struct smap *m)
-{
-	for (uint32_t i = 0; i < m->cap; i++)
-		free(m->keys[i]);
-	free(m->keys);
-	free(m->lens);
-	free(m->vals);
-	memset(m, 0, sizeof *m);
-}
-
-static uint32_t smap_slot(const struct smap *m, const char *k, size_t n)
-{
-	uint32_t i = (uint32_t)fnv(k, n) & (m->cap - 1);
-	while (m->keys[i] && !(m->lens[i] == n && memcmp(m->keys[i], k, n) == 0))
-		i = (i + 1) & (m->cap - 1);
-	return i;
-}
-
-int smap_get(const struct smap *m, const char *k, size_t n)
-{
-	if (!m->cap)
-		return -1;
-	uint32_t i = smap_slot(m, k, n);
-	return m->keys[i] ? m->vals[i] : -1;
-}
-
-int smap_put(struct smap *m, const char *k, size_t n, int v)
-{
-	if ((m->n + 1) * 2 > m->cap) {
-		struct smap g = { 0 };
-		g.cap = m->cap ? m->cap * 2 : 64;
-		g.keys = xcalloc(g.cap, sizeof *g.keys);
-		g.vals = xcalloc(g.cap, sizeof *g.vals);
-		g.lens = xcalloc(g.cap, sizeof *g.lens);
-		for (uint32_t i = 0; i < m->cap; i++)
-			if (m->keys[i]) {
-				uint32_t j = smap_slot(&g, m->keys[i], m->lens[i]);
-				g.keys[j] = m->keys[i];
-				g.lens[j] = m->lens[i];
-				g.vals[j] = m->vals[i];
-			}
-		g.n = m->n;
-		free(m->keys);
-		free(m->lens);
-		free(m->vals);
-		*m = g;
-	}
-	uint32_t i = smap_slot(m, k, n);
-	if (m->keys[i])
-		return m->vals[i];
-	m->keys[i] = xmalloc(n + 1);
-	memcpy(m->keys[i], k, n);
-	m->keys[i][n] = 0;
-	m->lens[i] = n;
-	m->vals[i] = v;
-	m->n++;
-	return v;
-}
-
 /* ---- field helpers ---- */
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -241,7 +165,7 @@ static int intern(struct sched *s, const char *str)
 	char *k = xmalloc(n + 2);
 	k[0] = '\x01';
 	memcpy(k + 1, str, n + 1);
-	int id = smap_put(&s->names, k, n + 1, s->nstrs);
+	int id = (int)map_intern(&s->names, k, n + 1, s->nstrs);
 	free(k);
 	if (id == s->nstrs) {
 		if (s->nstrs == s->capstrs) {
@@ -308,7 +232,9 @@ int sched_add_node(struct sched *s, const struct json_doc *d, char *err, size_t 
 	n.st = strcmp(n.state, "ready") == 0 ? N_READY
 	     : strcmp(n.state, "cordoned") == 0 ? N_CORDONED : N_NOTREADY;
 	n.dead = strcmp(n.state, "dead") == 0;
-	if (smap_get(&s->node_ix, n.name, strlen(n.name)) >= 0) {
+	bool added;
+	struct map_ent *ix = map_put(&s->node_ix, n.name, strlen(n.name), &added);
+	if (!added) {
 		fail(err, errlen, "node: duplicate node '%s'", n.name);
 		goto bad;
 	}
@@ -317,7 +243,7 @@ int sched_add_node(struct sched *s, const struct json_doc *d, char *err, size_t 
 	free(region);
 	free(zone);
 	n.group = -1;
-	smap_put(&s->node_ix, n.name, strlen(n.name), s->nnodes);
+	ix->num = s->nnodes;
 	if (s->nnodes == s->capnodes) {
 		s->capnodes = s->capnodes ? s->capnodes * 2 : 64;
 		s->nodes = xrealloc(s->nodes, (size_t)s->capnodes * sizeof *s->nodes);
@@ -453,7 +379,7 @@ void sched_drop_task(struct sched *s, int ti)
 
 static int tname_get(struct sched *s, const char *name)
 {
-	int id = smap_put(&s->names, name, strlen(name), s->ntnames);
+	int id = (int)map_intern(&s->names, name, strlen(name), s->ntnames);
 	if (id == s->ntnames) {
 		if (s->ntnames == s->captnames) {
 			s->captnames = s->captnames ? s->captnames * 2 : 64;
@@ -485,7 +411,8 @@ static void set_node(struct sched *s, struct rep *r, const char *node)
 {
 	free(r->gone);
 	r->gone = NULL;
-	r->node = smap_get(&s->node_ix, node, strlen(node));
+	struct map_ent *e = map_get(&s->node_ix, node, strlen(node));
+	r->node = e ? (int)e->num : -1;
 	if (r->node < 0)
 		r->gone = xstrdup(node);
 }
@@ -584,9 +511,9 @@ void sched_free(struct sched *s)
 	free(s->groups);
 	free(s->rrorder);
 	free(s->scratch);
-	smap_free(&s->node_ix);
-	smap_free(&s->names);
-	smap_free(&s->groupkeys);
+	map_free(&s->node_ix);
+	map_free(&s->names);
+	map_free(&s->groupkeys);
 	buf_free(&s->line);
 	buf_free(&s->tmp);
 	buf_free(&s->ex);

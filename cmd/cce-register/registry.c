@@ -306,10 +306,11 @@ int op_parse(const struct json_doc *d, size_t reclen, struct op *op, char *why, 
 	if (op->kind == OP_NONE)
 		FAIL("\"op\" must be one of join, heartbeat, leave, cordon, uncordon");
 	char *name;
-	if (field_str(&f, "node", FIELD_REQUIRED, 0, &name) < 0)
+	if ((v = json_get(d, 0, "node")) < 0)
+		FAIL("node: missing");
+	if (field_str_at(&f, "node", v, 0, 0, &name) < 0)
 		goto bad;
 	free(name);
-	v = json_get(d, 0, "node");
 	if (d->tok[v].escaped || !name_valid(d->text + d->tok[v].start, d->tok[v].len))
 		FAIL("bad node name (1-63 of A-Z a-z 0-9 . _ -)");
 	memcpy(op->name, d->text + d->tok[v].start, d->tok[v].len);

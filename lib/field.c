@@ -57,8 +57,9 @@ int field_fail(const struct fields *f, const char *key, const char *fmt, ...)
 static int member(const struct fields *f, const char *key, int flags, int *tok)
 {
 	*tok = json_get(f->d, f->obj, key);
-	if (*tok >= 0)
+	if (*tok >= 0 && (!(flags & FIELD_NULL) || json_type_of(f->d, *tok) != JSON_NULL))
 		return 1;
+	*tok = -1;
 	return flags & FIELD_REQUIRED ? field_fail(f, key, "missing") : 0;
 }
 

@@ -20,8 +20,8 @@
  * - A getter returns 1 when the member is there and taken, 0 when it is
  *   absent (the output then holds its default: NULL, or what the caller
  *   put there), -1 with err filled when it is there and wrong, or absent
- *   and FIELD_REQUIRED. A JSON null is a value like any other: wrong for
- *   every getter.
+ *   and FIELD_REQUIRED. A JSON null is a value like any other, wrong for
+ *   every getter, unless FIELD_NULL makes it absent.
  * Ownership: strings are new copies the caller frees (none on error); the
  *   struct fields points into the doc, which must outlive it.
  * Cost: a member is found by json_get (a linear scan of the object); a
@@ -52,6 +52,7 @@ enum {
 	FIELD_REQUIRED = 1,             /* absent is an error: "NAME: missing" */
 	FIELD_NONEMPTY = 2,             /* strings: "" is an error: "NAME: empty" */
 	FIELD_NONNEG = 4,               /* numbers: below 0 is an error */
+	FIELD_NULL = 8,                 /* a JSON null is taken as absent */
 };
 
 /* The members of object token obj of d (the record: 0). */

@@ -132,11 +132,9 @@ int sched_add_node(struct sched *s, const struct json_doc *d, char *err, size_t 
 	    get_amount(&c, "disk_mb", 0, &n.cap[R_DISK]) < 0)
 		goto bad;
 	/* "load":null is no load */
-	int lt = json_get(d, 0, "load");
-	if (lt >= 0 && json_type_of(d, lt) != JSON_NULL &&
-	    (field_obj(&f, "load", 0, &l) < 0 ||
-	     get_amount(&l, "cpu", 0, &n.load[R_CPU]) < 0 ||
-	     get_amount(&l, "mem_mb", 0, &n.load[R_MEM]) < 0))
+	if (field_obj(&f, "load", FIELD_NULL, &l) < 0 ||
+	    (l.obj >= 0 && (get_amount(&l, "cpu", 0, &n.load[R_CPU]) < 0 ||
+			    get_amount(&l, "mem_mb", 0, &n.load[R_MEM]) < 0)))
 		goto bad;
 	int64_t cost;
 	if (get_amount(&f, "cost", 0, &cost) < 0)

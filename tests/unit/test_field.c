@@ -58,6 +58,10 @@ static void test_numbers(void)
 	is_str(err, "i: expected a non-negative number", "its wording");
 	ok(field_num(&f, "nul", 0, &v) == -1, "null is a value, and wrong");
 	is_str(err, "nul: expected a number, got null", "its wording");
+	v = 7;
+	ok(field_num(&f, "nul", FIELD_NULL, &v) == 0 && v == 7, "null as absent, when asked");
+	ok(field_num(&f, "nul", FIELD_NULL | FIELD_REQUIRED, &v) == -1, "and then missing");
+	is_str(err, "nul: missing", "its wording");
 	ok(field_int(&f, "i", 0, -5, 5, &i) == 1 && i == -3, "an integer");
 	ok(field_int(&f, "x", 0, -5, 5, &i) == -1, "a fraction is not an integer");
 	is_str(err, "x: expected an integer from -5 to 5", "its wording");

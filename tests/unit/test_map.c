@@ -104,6 +104,17 @@ static void test_spread(void)
 	/* a random function fills about 1 - 1/e^(1/2) of the slots */
 	ok(slots > CAP * 36 / 100, "edge-N hashes spread (%d of %d slots)", slots, CAP);
 	ok(longest < 16, "no long run of slots (longest %d)", longest);
+	/* FNV-1a's lowest bit is the parity of its bytes' lowest bits (its
+	 * prime is odd): the mixed hash's is a coin toss */
+	int same = 0;
+	for (int i = 0; i < N; i++) {
+		int n = snprintf(k, sizeof k, "edge-%d", i), parity = 0;
+		for (int j = 0; j < n; j++)
+			parity ^= k[j] & 1;
+		same += (int)(map_hash(k, (size_t)n) & 1) == parity;
+	}
+	ok(same > N * 45 / 100 && same < N * 55 / 100,
+	   "the low bit is not the bytes' parity (%d of %d alike)", same, N);
 	ok(fnv1a64(FNV_BASIS, "a", 1) == 0xaf63dc4c8601ec8cULL, "FNV-1a of \"a\" is the reference one");
 	ok(fnv1a64(fnv1a64(CCE_FNV_BASIS, "ab", 2), "c", 1) == fnv1a64(CCE_FNV_BASIS, "abc", 3),
 	   "FNV-1a continues from a hash");

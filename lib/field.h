@@ -21,7 +21,9 @@
  *   absent (the output then holds its default: NULL, or what the caller
  *   put there), -1 with err filled when it is there and wrong, or absent
  *   and FIELD_REQUIRED. A JSON null is a value like any other, wrong for
- *   every getter, unless FIELD_NULL makes it absent.
+ *   every getter, unless FIELD_NULL makes it absent. A repeated key: the
+ *   last one counts (json_get). The members of an absent object (obj -1,
+ *   from field_obj) are all absent.
  * Ownership: strings are new copies the caller frees (none on error); the
  *   struct fields points into the doc, which must outlive it.
  * Cost: a member is found by json_get (a linear scan of the object); a

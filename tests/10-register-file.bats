@@ -61,11 +61,11 @@ rejected bad token"
 	join edge-1
 	local t
 	t=$(token edge-1)
-	reject '"node" contains a NUL character' '{"op":"cordon","node":"edge-1\u0000x"}'
-	reject '"labels" contains a NUL character' "{\"op\":\"join\",\"node\":\"edge-1\",\"token\":\"$t\",\"labels\":{\"arch\":\"arm\\u0000x\"}}"
-	reject '"labels" contains a NUL character' "{\"op\":\"join\",\"node\":\"edge-1\",\"token\":\"$t\",\"labels\":{\"ar\\u0000ch\":\"arm\"}}"
-	reject '"token" contains a NUL character' "{\"op\":\"heartbeat\",\"node\":\"edge-1\",\"token\":\"$t\\u0000x\"}"
-	reject '"addr" contains a NUL character' "{\"op\":\"join\",\"node\":\"edge-1\",\"token\":\"$t\",\"addr\":\"10.0.0.1\\u0000x\"}"
+	reject 'node: contains a NUL character' '{"op":"cordon","node":"edge-1\u0000x"}'
+	reject 'labels.arch: contains a NUL character' "{\"op\":\"join\",\"node\":\"edge-1\",\"token\":\"$t\",\"labels\":{\"arch\":\"arm\\u0000x\"}}"
+	reject 'labels: a key contains a NUL character' "{\"op\":\"join\",\"node\":\"edge-1\",\"token\":\"$t\",\"labels\":{\"ar\\u0000ch\":\"arm\"}}"
+	reject 'token: contains a NUL character' "{\"op\":\"heartbeat\",\"node\":\"edge-1\",\"token\":\"$t\\u0000x\"}"
+	reject 'addr: contains a NUL character' "{\"op\":\"join\",\"node\":\"edge-1\",\"token\":\"$t\",\"addr\":\"10.0.0.1\\u0000x\"}"
 }
 
 # what bash offers for the words given (the last one is being completed)

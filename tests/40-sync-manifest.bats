@@ -109,7 +109,7 @@ setup() {
 	assert_output ""
 	printf '{"path":1}\n' >bad.jsonl
 	run_cce -65 cce-sync diff bad.jsonl new.jsonl
-	assert_stderr "bad.jsonl: manifest line 1: missing or bad \"path\""
+	assert_stderr "bad.jsonl: manifest line 1: path: expected a string, got number"
 }
 
 @test "sync: a path or symlink target holding U+0000 is refused, naming the field" {
@@ -119,9 +119,9 @@ setup() {
 	printf '{"path":"l","type":"symlink","mode":"0777","mtime":1,"target":"a\\u0000b"}\n' >nult.jsonl
 	: >empty.jsonl
 	run_cce -65 cce-sync diff empty.jsonl nul.jsonl
-	assert_equal "$stderr" 'cce-sync: nul.jsonl: manifest line 1: "path" contains a NUL character'
+	assert_equal "$stderr" 'cce-sync: nul.jsonl: manifest line 1: path: contains a NUL character'
 	run_cce -65 cce-sync diff empty.jsonl nult.jsonl
-	assert_equal "$stderr" 'cce-sync: nult.jsonl: manifest line 1: "target" contains a NUL character'
+	assert_equal "$stderr" 'cce-sync: nult.jsonl: manifest line 1: target: contains a NUL character'
 	# in a stream: the manifest, and the ops
 	mkdir -p x/.cce
 	printf 'x\n' >x/a
@@ -129,12 +129,12 @@ setup() {
 	printf '{"op":"add","path":"a\\u0000b","size":2,"sha256":"%s"}\n' "$sha" >x/.cce/ops.jsonl
 	(cd x && tar --zstd -cf ../s .cce/manifest.jsonl .cce/ops.jsonl a)
 	run_cce -65 cce-sync unpack dst <s
-	assert_equal "$stderr" 'cce-sync: refused: manifest line 1: "path" contains a NUL character'
+	assert_equal "$stderr" 'cce-sync: refused: manifest line 1: path: contains a NUL character'
 	printf '{"path":"a","type":"file","size":2,"mode":"0644","mtime":1,"sha256":"%s"}\n' "$sha" \
 		>x/.cce/manifest.jsonl
 	(cd x && tar --zstd -cf ../s .cce/manifest.jsonl .cce/ops.jsonl a)
 	run_cce -65 cce-sync unpack dst <s
-	assert_equal "$stderr" 'cce-sync: ops line 1: "path" contains a NUL character'
+	assert_equal "$stderr" 'cce-sync: ops line 1: path: contains a NUL character'
 	run ls -A dst
 	assert_output ""
 }

@@ -295,7 +295,7 @@ static void ahead_step(struct ahead *a, const struct lines *l, const struct regi
 		const char *q = memchr(p, '"', (size_t)(nl - p));
 		if (!q)
 			continue;
-		uint64_t h = reg_hash(p, (size_t)(q - p));
+		uint64_t h = map_hash(p, (size_t)(q - p));
 		if (node)
 			reg_prefetch_node(reg, h);
 		else

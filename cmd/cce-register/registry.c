@@ -5,35 +5,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "field.h"
 #include "timeutil.h"
 #include "token.h"
 
-/* ---- the table: open addressing, linear probing, backward-shift delete */
-
-uint64_t reg_hash(const char *s, size_t n)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-	/* FNV's low bits cluster for names that differ only at the end
-	 * (edge-1, edge-2...): mix them (murmur3's finaliser) */
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	return h;
-}
-
-static uint64_t hash_name(const char *s)
-{
-	return reg_hash(s, strlen(s));
-}
+/* ---- the table: a map (map.h) from names to nodes, each keyed by the
+ * name inside it */
 
 void reg_init(struct registry *r)
 {
-	r->cap = 64;
+	map_init(&r->map, 0);
 	r->count = 0;
-	r->slot = xcalloc(r->cap, sizeof *r->slot);
-	r->hash = xcalloc(r->cap, sizeof *r->hash);
 }
 
 void node_set_fixed(struct node *n, const char *addr, const char *region, const char *zone,
@@ -83,122 +65,59 @@ void reg_free(struct registry *r)
 	struct node *n;
 	REG_FOREACH(r, i, n)
 		node_free(n);
-	free(r->slot);
-	free(r->hash);
-	r->slot = NULL;
-	r->hash = NULL;
-	r->cap = r->count = 0;
-}
-
-static size_t find_h(const struct registry *r, const char *name, uint64_t h)
-{
-	size_t i = (size_t)h & (r->cap - 1);
-	while (r->slot[i] && (r->hash[i] != (uint32_t)h || strcmp(r->slot[i]->name, name) != 0))
-		i = (i + 1) & (r->cap - 1);
-	return i;
-}
-
-static size_t find(const struct registry *r, const char *name)
-{
-	return find_h(r, name, hash_name(name));
+	map_free(&r->map);
+	r->count = 0;
 }
 
 struct node *reg_get(const struct registry *r, const char *name)
 {
-	return r->slot[find(r, name)];
+	struct map_ent *e = map_get(&r->map, name, strlen(name));
+	return e ? e->val : NULL;
 }
 
 void reg_prefetch_slot(const struct registry *r, uint64_t h)
 {
-	size_t i = (size_t)h & (r->cap - 1);
-	__builtin_prefetch(&r->hash[i]);
-	__builtin_prefetch(&r->slot[i]);
+	map_prefetch(&r->map, h);
 }
 
 void reg_prefetch_node(const struct registry *r, uint64_t h)
 {
-	size_t i = (size_t)h & (r->cap - 1);
-	/* the first entry of the run with this hash: almost always the one */
-	for (size_t k = 0; r->slot[i] && k < 4; k++, i = (i + 1) & (r->cap - 1)) {
-		if (r->hash[i] == (uint32_t)h) {
-			const struct node *n = r->slot[i];
-			__builtin_prefetch(n);
-			__builtin_prefetch(&n->last_seen);
-			return;
-		}
+	const struct map_ent *e = map_guess(&r->map, h);
+	if (e) {
+		const struct node *n = e->val;
+		__builtin_prefetch(n);
+		__builtin_prefetch(&n->last_seen);
 	}
-}
-
-static void rehash(struct registry *r, size_t cap)
-{
-	struct node **old = r->slot;
-	uint32_t *oldh = r->hash;
-	size_t oldcap = r->cap;
-	r->cap = cap;
-	r->slot = xcalloc(r->cap, sizeof *r->slot);
-	r->hash = xcalloc(r->cap, sizeof *r->hash);
-	for (size_t i = 0; i < oldcap; i++) {
-		if (!old[i])
-			continue;
-		/* names are unique: the first free slot of the run */
-		size_t j = (size_t)oldh[i] & (r->cap - 1);
-		while (r->slot[j])
-			j = (j + 1) & (r->cap - 1);
-		r->slot[j] = old[i];
-		r->hash[j] = oldh[i];
-	}
-	free(old);
-	free(oldh);
 }
 
 void reg_reserve(struct registry *r, size_t n)
 {
-	size_t cap = r->cap;
-	while ((r->count + n) * 4 > cap * 3)
-		cap *= 2;
-	if (cap != r->cap)
-		rehash(r, cap);
+	map_reserve(&r->map, n);
 }
 
 struct node *reg_add(struct registry *r, const char *name)
 {
-	uint64_t h = hash_name(name);
-	size_t i = find_h(r, name, h);
-	if (r->slot[i])
-		return r->slot[i];
-	if ((r->count + 1) * 4 > r->cap * 3) {
-		rehash(r, r->cap * 2);
-		i = find_h(r, name, h);
-	}
 	size_t len = strlen(name);
+	bool added;
+	struct map_ent *e = map_put(&r->map, name, len, &added);
+	if (!added)
+		return e->val;
 	struct node *n = xcalloc(1, sizeof *n + len + 1);
 	memcpy(n->name, name, len + 1);
-	r->slot[i] = n;
-	r->hash[i] = (uint32_t)h;
+	e->key = n->name;
+	e->val = n;
 	r->count++;
 	return n;
 }
 
 void reg_del(struct registry *r, const char *name)
 {
-	size_t i = find(r, name);
-	if (!r->slot[i])
+	struct map_ent *e = map_get(&r->map, name, strlen(name));
+	if (!e)
 		return;
-	node_free(r->slot[i]);
-	r->slot[i] = NULL;
+	node_free(e->val);
+	map_del(&r->map, e);
 	r->count--;
-	/* shift back the entries of the run that follows */
-	size_t mask = r->cap - 1;
-	for (size_t j = (i + 1) & mask; r->slot[j]; j = (j + 1) & mask) {
-		size_t home = (size_t)r->hash[j] & mask;
-		/* can slot j's entry move to the hole at i? */
-		if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
-			r->slot[i] = r->slot[j];
-			r->hash[i] = r->hash[j];
-			r->slot[j] = NULL;
-			i = j;
-		}
-	}
 }
 
 /* sorting by name: on the names' first 16 bytes, as big-endian numbers,
@@ -231,11 +150,12 @@ struct node **reg_sorted(const struct registry *r, bool present_only, size_t *n)
 {
 	struct row *rows = xcalloc(r->count + 1, sizeof *rows);
 	size_t k = 0;
-	for (size_t i = 0; i < r->cap; i++) {
+	const struct map_ent *ent = r->map.ent;
+	for (size_t i = 0; i < r->map.cap; i++) {
 		/* the nodes are scattered over the heap: ask for them early */
-		if (i + 8 < r->cap && r->slot[i + 8])
-			__builtin_prefetch(&r->slot[i + 8]->last_seen);
-		struct node *nd = r->slot[i];
+		if (i + 8 < r->map.cap && ent[i + 8].key)
+			__builtin_prefetch(&((struct node *)ent[i + 8].val)->last_seen);
+		struct node *nd = ent[i].key ? ent[i].val : NULL;
 		if (!nd || (present_only && !nd->present))
 			continue;
 		size_t len = strlen(nd->name);
@@ -315,55 +235,6 @@ void op_free(struct op *op)
 
 #define FAIL(...) do { snprintf(why, whylen, __VA_ARGS__); goto bad; } while (0)
 
-/* a string field of at most max bytes, decoded; NULL when absent */
-static int str_field(const struct json_doc *d, const char *key, size_t max, char **out,
-		     char *why, size_t whylen)
-{
-	int v = json_get(d, 0, key);
-	if (v < 0)
-		return 0;
-	if (json_type_of(d, v) != JSON_STRING) {
-		snprintf(why, whylen, "\"%s\" must be a string, not %s", key,
-			 json_type_name(json_type_of(d, v)));
-		return -1;
-	}
-	bool nul;
-	char *s = json_cstr(d, v, &nul);
-	if (!s || strlen(s) > max) {
-		if (s)
-			snprintf(why, whylen, "\"%s\" is longer than %zu bytes", key, max);
-		else
-			snprintf(why, whylen, "\"%s\" %s", key, JSON_NUL_REASON);
-		free(s);
-		return -1;
-	}
-	*out = s;
-	return 0;
-}
-
-/* string token v holds U+0000 (see json_cstr) */
-static bool holds_nul(const struct json_doc *d, int v)
-{
-	bool nul;
-	free(json_cstr(d, v, &nul));
-	return nul;
-}
-
-static int num_field(const struct json_doc *d, int obj, const char *key, const char *what,
-		     double *out, char *why, size_t whylen)
-{
-	int v = json_get(d, obj, key);
-	if (v < 0)
-		return 0;
-	double x;
-	if (!json_num(d, v, &x) || !isfinite(x) || x < 0) {
-		snprintf(why, whylen, "\"%s\" must be a non-negative number", what);
-		return -1;
-	}
-	*out = x;
-	return 0;
-}
-
 static void add_raw(struct buf *b, const struct json_doc *d, int tok)
 {
 	size_t n;
@@ -371,33 +242,40 @@ static void add_raw(struct buf *b, const struct json_doc *d, int tok)
 	buf_add(b, p, n);
 }
 
-static const char *label_ok(const struct json_doc *d, int k)
+static int label_ok(const struct fields *f, int k)
 {
+	const struct json_doc *d = f->d;
+	char *name, *v = NULL;
 	if (json_type_of(d, k + 1) != JSON_STRING)
-		return "label values must be strings";
+		return snprintf(f->err, f->errlen, "label values must be strings"), -1;
 	if (d->tok[k].len > 255 || d->tok[k + 1].len > 255)
-		return "labels are at most 255 bytes";
-	if (holds_nul(d, k) || holds_nul(d, k + 1))
-		return "\"labels\" " JSON_NUL_REASON;
-	return NULL;
+		return snprintf(f->err, f->errlen, "labels are at most 255 bytes"), -1;
+	int r = field_key(f, k, &name) < 0 ? -1 : field_str_at(f, name, k + 1, 0, 0, &v);
+	free(name);
+	free(v);
+	return r;
 }
 
-static const char *load_ok(const struct json_doc *d, int k)
+static int load_ok(const struct fields *f, int k)
 {
 	double x;
-	return json_num(d, k + 1, &x) ? NULL : "load values must be numbers";
+	if (json_num(f->d, k + 1, &x))
+		return 0;
+	snprintf(f->err, f->errlen, "load values must be numbers");
+	return -1;
 }
 
-/* The object at v written compactly into b, once ok (given the member's
- * key token) passed every member: NULL, or ok's reason. */
-static const char *copy_members(const struct json_doc *d, int v,
-				const char *(*ok)(const struct json_doc *, int), struct buf *b)
+/* The object f written compactly into b, once ok (given the member's key
+ * token) passed every member: 0, or -1 with ok's reason. */
+static int copy_members(const struct fields *f, int (*ok)(const struct fields *, int),
+			struct buf *b)
 {
+	const struct json_doc *d = f->d;
+	int v = f->obj;
 	buf_addc(b, '{');
 	for (int k = json_first(d, v); k >= 0; k = json_next_member(d, v, k)) {
-		const char *no = ok(d, k);
-		if (no)
-			return no;
+		if (ok(f, k) < 0)
+			return -1;
 		if (b->len > 1)
 			buf_addc(b, ',');
 		add_raw(b, d, k);
@@ -405,7 +283,7 @@ static const char *copy_members(const struct json_doc *d, int v,
 		add_raw(b, d, k + 1);
 	}
 	buf_addc(b, '}');
-	return NULL;
+	return 0;
 }
 
 int op_parse(const struct json_doc *d, size_t reclen, struct op *op, char *why, size_t whylen)
@@ -417,63 +295,55 @@ int op_parse(const struct json_doc *d, size_t reclen, struct op *op, char *why, 
 		FAIL("record too large (%zu bytes, at most %d)", reclen, OP_MAX_RECORD);
 	if (json_type_of(d, 0) != JSON_OBJECT)
 		FAIL("an op must be a JSON object");
+	struct fields f, sub;
+	fields_init(&f, d, 0, why, whylen);
 	int v = json_get(d, 0, "op");
 	if (v < 0)
-		FAIL("missing \"op\"");
+		FAIL("op: missing");
 	for (int k = OP_JOIN; k < OP_REVOKE; k++)
 		if (json_str_eq(d, v, op_name((enum op_kind)k)))
 			op->kind = (enum op_kind)k;
 	if (op->kind == OP_NONE)
 		FAIL("\"op\" must be one of join, heartbeat, leave, cordon, uncordon");
-	v = json_get(d, 0, "node");
-	if (v < 0)
-		FAIL("missing \"node\"");
-	if (json_type_of(d, v) != JSON_STRING)
-		FAIL("\"node\" must be a string, not %s", json_type_name(json_type_of(d, v)));
-	if (holds_nul(d, v))
-		FAIL("\"node\" %s", JSON_NUL_REASON);
+	char *name;
+	if ((v = json_get(d, 0, "node")) < 0)
+		FAIL("node: missing");
+	if (field_str_at(&f, "node", v, 0, 0, &name) < 0)
+		goto bad;
+	free(name);
 	if (d->tok[v].escaped || !name_valid(d->text + d->tok[v].start, d->tok[v].len))
 		FAIL("bad node name (1-63 of A-Z a-z 0-9 . _ -)");
 	memcpy(op->name, d->text + d->tok[v].start, d->tok[v].len);
 	op->name[d->tok[v].len] = 0;
 
-	if (str_field(d, "token", TOKEN_MAX - 1, &op->token, why, whylen) < 0)
-		goto bad;
-	v = json_get(d, 0, "force");
-	if (v >= 0 && !json_bool(d, v, &op->force))
-		FAIL("\"force\" must be true or false");
-	if (str_field(d, "addr", 255, &op->addr, why, whylen) < 0 ||
-	    str_field(d, "region", NAME_MAX_LEN, &op->region, why, whylen) < 0 ||
-	    str_field(d, "zone", NAME_MAX_LEN, &op->zone, why, whylen) < 0)
-		goto bad;
-	if (num_field(d, 0, "cost", "cost", &op->cost, why, whylen) < 0)
+	if (field_str(&f, "token", 0, TOKEN_MAX - 1, &op->token) < 0 ||
+	    field_bool(&f, "force", 0, &op->force) < 0 ||
+	    field_str(&f, "addr", 0, 255, &op->addr) < 0 ||
+	    field_str(&f, "region", 0, NAME_MAX_LEN, &op->region) < 0 ||
+	    field_str(&f, "zone", 0, NAME_MAX_LEN, &op->zone) < 0 ||
+	    field_num(&f, "cost", FIELD_NONNEG, &op->cost) < 0)
 		goto bad;
 
-	v = json_get(d, 0, "labels");
-	if (v >= 0) {
-		const char *no = json_type_of(d, v) != JSON_OBJECT ? "\"labels\" must be an object"
-								  : copy_members(d, v, label_ok, &b);
-		if (no)
-			FAIL("%s", no);
+	int r = field_obj(&f, "labels", 0, &sub);
+	if (r < 0 || (r > 0 && copy_members(&sub, label_ok, &b) < 0))
+		goto bad;
+	if (r > 0)
 		op->labels = buf_detach(&b, NULL);
-	}
-	v = json_get(d, 0, "capacity");
-	if (v >= 0) {
-		if (json_type_of(d, v) != JSON_OBJECT)
-			FAIL("\"capacity\" must be an object");
-		for (int k = json_first(d, v); k >= 0; k = json_next_member(d, v, k))
+	if ((r = field_obj(&f, "capacity", 0, &sub)) < 0)
+		goto bad;
+	if (r > 0) {
+		for (int k = json_first(d, sub.obj); k >= 0; k = json_next_member(d, sub.obj, k))
 			if (!json_str_eq(d, k, "cpu") && !json_str_eq(d, k, "mem_mb") &&
 			    !json_str_eq(d, k, "disk_mb"))
 				FAIL("\"capacity\" takes only cpu, mem_mb and disk_mb");
-		if (num_field(d, v, "cpu", "capacity.cpu", &op->cpu, why, whylen) < 0 ||
-		    num_field(d, v, "mem_mb", "capacity.mem_mb", &op->mem_mb, why, whylen) < 0 ||
-		    num_field(d, v, "disk_mb", "capacity.disk_mb", &op->disk_mb, why, whylen) < 0)
+		if (field_num(&sub, "cpu", FIELD_NONNEG, &op->cpu) < 0 ||
+		    field_num(&sub, "mem_mb", FIELD_NONNEG, &op->mem_mb) < 0 ||
+		    field_num(&sub, "disk_mb", FIELD_NONNEG, &op->disk_mb) < 0)
 			goto bad;
 	}
-	v = json_get(d, 0, "services");
-	if (v >= 0) {
-		if (json_type_of(d, v) != JSON_ARRAY)
-			FAIL("\"services\" must be an array");
+	if ((r = field_array(&f, "services", 0, &v)) < 0)
+		goto bad;
+	if (r > 0) {
 		buf_addc(&b, '[');
 		for (int e = json_first(d, v); e >= 0; e = json_next_elem(d, v, e)) {
 			if (json_type_of(d, e) != JSON_OBJECT)
@@ -494,14 +364,11 @@ int op_parse(const struct json_doc *d, size_t reclen, struct op *op, char *why, 
 		buf_addc(&b, ']');
 		op->services = buf_detach(&b, NULL);
 	}
-	v = json_get(d, 0, "load");
-	if (v >= 0) {
-		const char *no = json_type_of(d, v) != JSON_OBJECT ? "\"load\" must be an object"
-								  : copy_members(d, v, load_ok, &b);
-		if (no)
-			FAIL("%s", no);
+	if ((r = field_obj(&f, "load", 0, &sub)) < 0 ||
+	    (r > 0 && copy_members(&sub, load_ok, &b) < 0))
+		goto bad;
+	if (r > 0)
 		op->load = buf_detach(&b, NULL);
-	}
 	v = json_get(d, 0, "ts");
 	if (v >= 0) {
 		if (json_type_of(d, v) == JSON_STRING) {

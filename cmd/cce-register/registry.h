@@ -25,6 +25,7 @@
 
 #include "buf.h"
 #include "json.h"
+#include "map.h"
 
 #define NAME_MAX_LEN 63
 #define OP_MAX_RECORD (64 * 1024)
@@ -67,10 +68,8 @@ struct node {
 };
 
 struct registry {
-	struct node **slot;
-	uint32_t *hash;                 /* of slot[i]'s name (its low bits, which
-					 * place it too): probes compare it first */
-	size_t cap, count;              /* count: entries, present or not */
+	struct map map;                 /* name -> node, the key its name */
+	size_t count;                   /* entries, present or not */
 };
 
 struct op {
@@ -89,9 +88,8 @@ void reg_reserve(struct registry *r, size_t n);
 void reg_free(struct registry *r);
 struct node *reg_get(const struct registry *r, const char *name);
 /* Hints for a batch of lookups, so that their cache misses overlap:
- * reg_prefetch_slot(r, reg_hash(name)) first, later reg_prefetch_node
+ * reg_prefetch_slot(r, map_hash(name)) first, later reg_prefetch_node
  * with the same hash. Neither changes anything. */
-uint64_t reg_hash(const char *name, size_t len);
 void reg_prefetch_slot(const struct registry *r, uint64_t h);
 void reg_prefetch_node(const struct registry *r, uint64_t h);
 struct node *reg_add(struct registry *r, const char *name);   /* get or create */
@@ -102,8 +100,8 @@ void node_set_fixed(struct node *n, const char *addr, const char *region, const 
 		    const char *labels, const char *services);
 /* every entry (present or not), in no particular order */
 #define REG_FOREACH(r, i, n) \
-	for (size_t i = 0; i < (r)->cap; i++) \
-		if (((n) = (r)->slot[i]) != NULL)
+	for (size_t i = 0; i < (r)->map.cap; i++) \
+		if ((r)->map.ent[i].key && ((n) = (r)->map.ent[i].val) != NULL)
 
 /* The entries (only present ones when present_only) sorted by name, in a
  * new array of *n (the caller frees the array, not the nodes). */

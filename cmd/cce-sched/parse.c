@@ -1,10 +1,10 @@
 /* parse: node, task and state records into the sched's tables (see sched.h) */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "field.h"
 #include "sched.h"
 
 const char *const strategy_names[NSTRAT] = {
@@ -19,155 +19,22 @@ int strategy_from_name(const char *name)
 	return -1;
 }
 
-/* ---- a small string map ---- */
-
-static uint64_t fnv(const char *k, size_t n)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)k[i];
-		h *= 1099511628211ull;
-	}
-	return h;
-}
-
-void smap_init(struct smap *m)
-{
-	memset(m, 0, sizeof *m);
-}
-
-void smap_free(struct smap *m)
-{
-	for (uint32_t i = 0; i < m->cap; i++)
-		free(m->keys[i]);
-	free(m->keys);
-	free(m->lens);
-	free(m->vals);
-	memset(m, 0, sizeof *m);
-}
-
-static uint32_t smap_slot(const struct smap *m, const char *k, size_t n)
-{
-	uint32_t i = (uint32_t)fnv(k, n) & (m->cap - 1);
-	while (m->keys[i] && !(m->lens[i] == n && memcmp(m->keys[i], k, n) == 0))
-		i = (i + 1) & (m->cap - 1);
-	return i;
-}
-
-int smap_get(const struct smap *m, const char *k, size_t n)
-{
-	if (!m->cap)
-		return -1;
-	uint32_t i = smap_slot(m, k, n);
-	return m->keys[i] ? m->vals[i] : -1;
-}
-
-int smap_put(struct smap *m, const char *k, size_t n, int v)
-{
-	if ((m->n + 1) * 2 > m->cap) {
-		struct smap g = { 0 };
-		g.cap = m->cap ? m->cap * 2 : 64;
-		g.keys = xcalloc(g.cap, sizeof *g.keys);
-		g.vals = xcalloc(g.cap, sizeof *g.vals);
-		g.lens = xcalloc(g.cap, sizeof *g.lens);
-		for (uint32_t i = 0; i < m->cap; i++)
-			if (m->keys[i]) {
-				uint32_t j = smap_slot(&g, m->keys[i], m->lens[i]);
-				g.keys[j] = m->keys[i];
-				g.lens[j] = m->lens[i];
-				g.vals[j] = m->vals[i];
-			}
-		g.n = m->n;
-		free(m->keys);
-		free(m->lens);
-		free(m->vals);
-		*m = g;
-	}
-	uint32_t i = smap_slot(m, k, n);
-	if (m->keys[i])
-		return m->vals[i];
-	m->keys[i] = xmalloc(n + 1);
-	memcpy(m->keys[i], k, n);
-	m->keys[i][n] = 0;
-	m->lens[i] = n;
-	m->vals[i] = v;
-	m->n++;
-	return v;
-}
-
-/* ---- field helpers ---- */
-
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-static const char *tname_of(const struct json_doc *d, int i)
-{
-	enum json_type t = json_type_of(d, i);
-	return t == JSON_TRUE || t == JSON_FALSE ? "boolean" : json_type_name(t);
-}
-
-/* an optional string field: *out NULL when absent; empty strings refused when nonempty */
-static int get_str(const struct json_doc *d, int obj, const char *key, const char *path,
-		   bool required, bool nonempty, char **out, char *err, size_t errlen)
-{
-	*out = NULL;
-	int i = json_get(d, obj, key);
-	if (i < 0)
-		return required ? fail(err, errlen, "%s: missing", path) : 0;
-	if (json_type_of(d, i) != JSON_STRING)
-		return fail(err, errlen, "%s: expected a string, got %s", path, tname_of(d, i));
-	bool nul;
-	*out = json_cstr(d, i, &nul);
-	if (!*out)
-		return fail(err, errlen, "%s: %s", path, JSON_NUL_REASON);
-	if (nonempty && !**out) {
-		free(*out);
-		*out = NULL;
-		return fail(err, errlen, "%s: empty", path);
-	}
-	return 0;
-}
+/* ---- field helpers (field.h) ---- */
 
 #define MAX_AMOUNT 1e12
 
 /* a resource amount: a number >= 0, kept in thousandths */
-static int get_amount(const struct json_doc *d, int obj, const char *key, const char *path,
-		      bool required, int64_t *out, char *err, size_t errlen)
+static int get_amount(const struct fields *f, const char *key, int flags, int64_t *out)
 {
+	double v = 0;
 	*out = 0;
-	int i = json_get(d, obj, key);
-	if (i < 0)
-		return required ? fail(err, errlen, "%s: missing", path) : 0;
-	double v;
-	if (!json_num(d, i, &v))
-		return fail(err, errlen, "%s: expected a number, got %s", path, tname_of(d, i));
+	if (field_num(f, key, flags, &v) < 0)
+		return -1;
 	if (v < 0)
-		return fail(err, errlen, "%s: negative value %g", path, v);
+		return field_fail(f, key, "negative value %g", v);
 	if (!(v <= MAX_AMOUNT))
-		return fail(err, errlen, "%s: value %g too large", path, v);
+		return field_fail(f, key, "value %g too large", v);
 	*out = llround(v * 1000);
-	return 0;
-}
-
-static int get_int(const struct json_doc *d, int obj, const char *key, int64_t min, int64_t max,
-		   int64_t def, int64_t *out, char *err, size_t errlen)
-{
-	*out = def;
-	int i = json_get(d, obj, key);
-	if (i < 0)
-		return 0;
-	if (json_type_of(d, i) != JSON_NUMBER)
-		return fail(err, errlen, "%s: expected an integer, got %s", key, tname_of(d, i));
-	if (!json_int(d, i, out) || *out < min || *out > max)
-		return fail(err, errlen, "%s: expected an integer from %lld to %lld", key,
-			    (long long)min, (long long)max);
 	return 0;
 }
 
@@ -186,29 +53,20 @@ static void kv_free(struct kv *kv, int n)
 }
 
 /* an object of strings; sorted by key when sort is set */
-static int get_kv(const struct json_doc *d, int obj, const char *key, bool sort,
-		  struct kv **out, int *nout, char *err, size_t errlen)
+static int get_kv(const struct fields *f, const char *key, bool sort, struct kv **out, int *nout)
 {
 	*out = NULL;
 	*nout = 0;
-	int o = json_get(d, obj, key);
-	if (o < 0)
-		return 0;
-	if (json_type_of(d, o) != JSON_OBJECT)
-		return fail(err, errlen, "%s: expected an object, got %s", key, tname_of(d, o));
-	struct kv *kv = xcalloc(d->tok[o].count + 1, sizeof *kv);
+	struct fields o;
+	int r = field_obj(f, key, 0, &o);
+	if (r <= 0)
+		return r;
+	const struct json_doc *d = f->d;
+	struct kv *kv = xcalloc(d->tok[o.obj].count + 1, sizeof *kv);
 	int n = 0;
-	for (int k = json_first(d, o); k >= 0; k = json_next_member(d, o, k)) {
-		bool nul;
-		char *name = json_cstr(d, k, &nul), *v = NULL;
-		if (!name)
-			fail(err, errlen, "%s: a key %s", key, JSON_NUL_REASON);
-		else if (json_type_of(d, k + 1) != JSON_STRING)
-			fail(err, errlen, "%s.%s: expected a string, got %s", key, name,
-			     tname_of(d, k + 1));
-		else if (!(v = json_cstr(d, k + 1, &nul)))
-			fail(err, errlen, "%s.%s: %s", key, name, JSON_NUL_REASON);
-		if (!v) {
+	for (int k = json_first(d, o.obj); k >= 0; k = json_next_member(d, o.obj, k)) {
+		char *name = NULL, *v = NULL;
+		if (field_key(&o, k, &name) < 0 || field_str_at(&o, name, k + 1, 0, 0, &v) < 0) {
 			free(name);
 			kv_free(kv, n);
 			return -1;
@@ -241,7 +99,7 @@ static int intern(struct sched *s, const char *str)
 	char *k = xmalloc(n + 2);
 	k[0] = '\x01';
 	memcpy(k + 1, str, n + 1);
-	int id = smap_put(&s->names, k, n + 1, s->nstrs);
+	int id = (int)map_intern(&s->names, k, n + 1, s->nstrs);
 	free(k);
 	if (id == s->nstrs) {
 		if (s->nstrs == s->capstrs) {
@@ -260,56 +118,42 @@ int sched_add_node(struct sched *s, const struct json_doc *d, char *err, size_t 
 	struct node n;
 	memset(&n, 0, sizeof n);
 	char *region = NULL, *zone = NULL;
-	int c, l;
-	if (get_str(d, 0, "node", "node", true, true, &n.name, err, errlen) < 0 ||
-	    get_str(d, 0, "addr", "addr", false, false, &n.addr, err, errlen) < 0 ||
-	    get_str(d, 0, "region", "region", false, false, &region, err, errlen) < 0 ||
-	    get_str(d, 0, "zone", "zone", false, false, &zone, err, errlen) < 0 ||
-	    get_str(d, 0, "state", "state", false, true, &n.state, err, errlen) < 0 ||
-	    get_kv(d, 0, "labels", true, &n.labels, &n.nlabels, err, errlen) < 0)
+	struct fields f, c, l;
+	fields_init(&f, d, 0, err, errlen);
+	if (field_str(&f, "node", FIELD_REQUIRED | FIELD_NONEMPTY, 0, &n.name) < 0 ||
+	    field_str(&f, "addr", 0, 0, &n.addr) < 0 ||
+	    field_str(&f, "region", 0, 0, &region) < 0 ||
+	    field_str(&f, "zone", 0, 0, &zone) < 0 ||
+	    field_str(&f, "state", FIELD_NONEMPTY, 0, &n.state) < 0 ||
+	    get_kv(&f, "labels", true, &n.labels, &n.nlabels) < 0 ||
+	    field_obj(&f, "capacity", FIELD_REQUIRED, &c) < 0 ||
+	    get_amount(&c, "cpu", FIELD_REQUIRED, &n.cap[R_CPU]) < 0 ||
+	    get_amount(&c, "mem_mb", FIELD_REQUIRED, &n.cap[R_MEM]) < 0 ||
+	    get_amount(&c, "disk_mb", 0, &n.cap[R_DISK]) < 0)
 		goto bad;
-	c = json_get(d, 0, "capacity");
-	if (c < 0) {
-		fail(err, errlen, "capacity: missing");
+	/* "load":null is no load */
+	if (field_obj(&f, "load", FIELD_NULL, &l) < 0 ||
+	    (l.obj >= 0 && (get_amount(&l, "cpu", 0, &n.load[R_CPU]) < 0 ||
+			    get_amount(&l, "mem_mb", 0, &n.load[R_MEM]) < 0)))
 		goto bad;
-	}
-	if (json_type_of(d, c) != JSON_OBJECT) {
-		fail(err, errlen, "capacity: expected an object, got %s", tname_of(d, c));
-		goto bad;
-	}
-	if (get_amount(d, c, "cpu", "capacity.cpu", true, &n.cap[R_CPU], err, errlen) < 0 ||
-	    get_amount(d, c, "mem_mb", "capacity.mem_mb", true, &n.cap[R_MEM], err, errlen) < 0 ||
-	    get_amount(d, c, "disk_mb", "capacity.disk_mb", false, &n.cap[R_DISK], err, errlen) < 0)
-		goto bad;
-	l = json_get(d, 0, "load");
-	if (l >= 0 && json_type_of(d, l) != JSON_NULL) {
-		if (json_type_of(d, l) != JSON_OBJECT) {
-			fail(err, errlen, "load: expected an object, got %s", tname_of(d, l));
-			goto bad;
-		}
-		if (get_amount(d, l, "cpu", "load.cpu", false, &n.load[R_CPU], err, errlen) < 0 ||
-		    get_amount(d, l, "mem_mb", "load.mem_mb", false, &n.load[R_MEM], err, errlen) < 0)
-			goto bad;
-	}
 	int64_t cost;
-	if (get_amount(d, 0, "cost", "cost", false, &cost, err, errlen) < 0)
+	if (get_amount(&f, "cost", 0, &cost) < 0)
 		goto bad;
 	n.cost = (double)cost / 1000;
 	if (!n.state) {
 		/* a registry dump says "cordoned":true instead of a state */
 		bool cordoned = false;
-		int co = json_get(d, 0, "cordoned");
-		if (co >= 0 && !json_bool(d, co, &cordoned)) {
-			fail(err, errlen, "cordoned: expected a boolean, got %s", tname_of(d, co));
+		if (field_bool(&f, "cordoned", 0, &cordoned) < 0)
 			goto bad;
-		}
 		n.state = xstrdup(cordoned ? "cordoned" : "ready");
 	}
 	n.st = strcmp(n.state, "ready") == 0 ? N_READY
 	     : strcmp(n.state, "cordoned") == 0 ? N_CORDONED : N_NOTREADY;
 	n.dead = strcmp(n.state, "dead") == 0;
-	if (smap_get(&s->node_ix, n.name, strlen(n.name)) >= 0) {
-		fail(err, errlen, "node: duplicate node '%s'", n.name);
+	bool added;
+	struct map_ent *ix = map_put(&s->node_ix, n.name, strlen(n.name), &added);
+	if (!added) {
+		field_fail(&f, "node", "duplicate node '%s'", n.name);
 		goto bad;
 	}
 	n.region = intern(s, region ? region : "");
@@ -317,7 +161,7 @@ int sched_add_node(struct sched *s, const struct json_doc *d, char *err, size_t 
 	free(region);
 	free(zone);
 	n.group = -1;
-	smap_put(&s->node_ix, n.name, strlen(n.name), s->nnodes);
+	ix->num = s->nnodes;
 	if (s->nnodes == s->capnodes) {
 		s->capnodes = s->capnodes ? s->capnodes * 2 : 64;
 		s->nodes = xrealloc(s->nodes, (size_t)s->capnodes * sizeof *s->nodes);
@@ -369,30 +213,30 @@ int sched_parse_task(struct sched *s, const struct json_doc *d, bool from_state,
 	memset(&t, 0, sizeof t);
 	t.strategy = -1;
 	char *spread = NULL, *qos = NULL, *strat = NULL;
-	if (get_str(d, 0, "task", "task", true, true, &t.name, err, errlen) < 0)
-		goto bad;
-	if (from_state)
-		t.replicas = 1;
-	else if (get_int(d, 0, "replicas", 0, 1000000, 1, &t.replicas, err, errlen) < 0)
-		goto bad;
-	if (get_amount(d, 0, "cpu", "cpu", false, &t.req[R_CPU], err, errlen) < 0 ||
-	    get_amount(d, 0, "mem_mb", "mem_mb", false, &t.req[R_MEM], err, errlen) < 0 ||
-	    get_amount(d, 0, "disk_mb", "disk_mb", false, &t.req[R_DISK], err, errlen) < 0 ||
-	    get_int(d, 0, "priority", -1000000000, 1000000000, 0, &t.priority, err, errlen) < 0 ||
-	    get_str(d, 0, "region", "region", false, false, &t.region, err, errlen) < 0 ||
-	    get_kv(d, 0, "selector", false, &t.selector, &t.nselector, err, errlen) < 0 ||
-	    get_kv(d, 0, "prefer", false, &t.prefer, &t.nprefer, err, errlen) < 0 ||
-	    get_str(d, 0, "spread", "spread", false, false, &spread, err, errlen) < 0 ||
-	    get_str(d, 0, "qos", "qos", false, false, &qos, err, errlen) < 0 ||
-	    get_str(d, 0, "strategy", "strategy", false, false, &strat, err, errlen) < 0 ||
-	    get_str(d, 0, "key", "key", false, false, &t.key, err, errlen) < 0)
+	struct fields f;
+	fields_init(&f, d, 0, err, errlen);
+	t.replicas = 1;
+	t.priority = 0;
+	if (field_str(&f, "task", FIELD_REQUIRED | FIELD_NONEMPTY, 0, &t.name) < 0 ||
+	    (!from_state && field_int(&f, "replicas", 0, 0, 1000000, &t.replicas) < 0) ||
+	    get_amount(&f, "cpu", 0, &t.req[R_CPU]) < 0 ||
+	    get_amount(&f, "mem_mb", 0, &t.req[R_MEM]) < 0 ||
+	    get_amount(&f, "disk_mb", 0, &t.req[R_DISK]) < 0 ||
+	    field_int(&f, "priority", 0, -1000000000, 1000000000, &t.priority) < 0 ||
+	    field_str(&f, "region", 0, 0, &t.region) < 0 ||
+	    get_kv(&f, "selector", false, &t.selector, &t.nselector) < 0 ||
+	    get_kv(&f, "prefer", false, &t.prefer, &t.nprefer) < 0 ||
+	    field_str(&f, "spread", 0, 0, &spread) < 0 ||
+	    field_str(&f, "qos", 0, 0, &qos) < 0 ||
+	    field_str(&f, "strategy", 0, 0, &strat) < 0 ||
+	    field_str(&f, "key", 0, 0, &t.key) < 0)
 		goto bad;
 	if (spread) {
 		if (!strcmp(spread, "node")) t.spread = SP_NODE;
 		else if (!strcmp(spread, "zone")) t.spread = SP_ZONE;
 		else if (!strcmp(spread, "region")) t.spread = SP_REGION;
 		else {
-			fail(err, errlen, "spread: unknown value '%s' (use node, zone or region)", spread);
+			field_fail(&f, "spread", "unknown value '%s' (use node, zone or region)", spread);
 			goto bad;
 		}
 	}
@@ -401,12 +245,13 @@ int sched_parse_task(struct sched *s, const struct json_doc *d, bool from_state,
 		else if (!strcmp(qos, "burstable")) t.qos = Q_BURSTABLE;
 		else if (!strcmp(qos, "besteffort")) t.qos = Q_BESTEFFORT;
 		else {
-			fail(err, errlen, "qos: unknown value '%s' (use guaranteed, burstable or besteffort)", qos);
+			field_fail(&f, "qos", "unknown value '%s' (use guaranteed, burstable or besteffort)",
+				   qos);
 			goto bad;
 		}
 	}
 	if (strat && (t.strategy = strategy_from_name(strat)) < 0) {
-		fail(err, errlen, "strategy: unknown strategy '%s'", strat);
+		field_fail(&f, "strategy", "unknown strategy '%s'", strat);
 		goto bad;
 	}
 	free(spread);
@@ -453,7 +298,7 @@ void sched_drop_task(struct sched *s, int ti)
 
 static int tname_get(struct sched *s, const char *name)
 {
-	int id = smap_put(&s->names, name, strlen(name), s->ntnames);
+	int id = (int)map_intern(&s->names, name, strlen(name), s->ntnames);
 	if (id == s->ntnames) {
 		if (s->ntnames == s->captnames) {
 			s->captnames = s->captnames ? s->captnames * 2 : 64;
@@ -469,11 +314,13 @@ int sched_claim_name(struct sched *s, int ti, char *err, size_t errlen)
 	/* interned zone and region names start with \x01, task names cannot
 	 * clash with them unless they start with it too */
 	const char *name = s->tasks[ti].name;
+	struct fields f;
+	fields_init(&f, NULL, -1, err, errlen);
 	if (name[0] == '\x01')
-		return fail(err, errlen, "task: name starts with a control character");
+		return field_fail(&f, "task", "name starts with a control character");
 	int id = tname_get(s, name);
 	if (s->tnames[id].input)
-		return fail(err, errlen, "task: duplicate task '%s'", name);
+		return field_fail(&f, "task", "duplicate task '%s'", name);
 	s->tnames[id].input = true;
 	s->tasks[ti].tn = id;
 	return id;
@@ -485,7 +332,8 @@ static void set_node(struct sched *s, struct rep *r, const char *node)
 {
 	free(r->gone);
 	r->gone = NULL;
-	r->node = smap_get(&s->node_ix, node, strlen(node));
+	struct map_ent *e = map_get(&s->node_ix, node, strlen(node));
+	r->node = e ? (int)e->num : -1;
 	if (r->node < 0)
 		r->gone = xstrdup(node);
 }
@@ -497,32 +345,29 @@ int sched_add_state(struct sched *s, const struct json_doc *d, char *err, size_t
 	int ti = -1, ret = -1;
 	if (json_get(d, 0, "error") >= 0)
 		return 0;
-	if (get_str(d, 0, "event", "event", false, false, &event, err, errlen) < 0 ||
-	    get_str(d, 0, "task", "task", true, true, &name, err, errlen) < 0)
-		goto out;
-	if (json_get(d, 0, "replica") < 0) {
-		fail(err, errlen, "replica: missing");
-		goto out;
-	}
-	if (get_int(d, 0, "replica", 0, 1000000, 0, &replica, err, errlen) < 0)
+	struct fields f;
+	fields_init(&f, d, 0, err, errlen);
+	if (field_str(&f, "event", 0, 0, &event) < 0 ||
+	    field_str(&f, "task", FIELD_REQUIRED | FIELD_NONEMPTY, 0, &name) < 0 ||
+	    field_int(&f, "replica", FIELD_REQUIRED, 0, 1000000, &replica) < 0)
 		goto out;
 	if (event && strcmp(event, "moved") && strcmp(event, "evicted") && strcmp(event, "removed")) {
 		ret = 0; /* someone else's event */
 		goto out;
 	}
 	if ((!event || !strcmp(event, "moved")) &&
-	    get_str(d, 0, "node", "node", true, true, &node, err, errlen) < 0)
+	    field_str(&f, "node", FIELD_REQUIRED | FIELD_NONEMPTY, 0, &node) < 0)
 		goto out;
 	if (name[0] == '\x01') {
-		fail(err, errlen, "task: name starts with a control character");
+		field_fail(&f, "task", "name starts with a control character");
 		goto out;
 	}
 	int tn = tname_get(s, name);
 	int old = sched_live_rep(s, tn, replica);
 	if (event) {
 		if (old < 0) {
-			fail(err, errlen, "task: no placement of '%s' replica %lld before this %s event",
-			     name, (long long)replica, event);
+			field_fail(&f, "task", "no placement of '%s' replica %lld before this %s event",
+				   name, (long long)replica, event);
 			goto out;
 		}
 		if (strcmp(event, "moved") != 0)
@@ -584,9 +429,9 @@ void sched_free(struct sched *s)
 	free(s->groups);
 	free(s->rrorder);
 	free(s->scratch);
-	smap_free(&s->node_ix);
-	smap_free(&s->names);
-	smap_free(&s->groupkeys);
+	map_free(&s->node_ix);
+	map_free(&s->names);
+	map_free(&s->groupkeys);
 	buf_free(&s->line);
 	buf_free(&s->tmp);
 	buf_free(&s->ex);

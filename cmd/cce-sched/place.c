@@ -4,25 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "index.h"
 #include "sched.h"
 
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
 static uint64_t strhash(const char *k)
 {
-	uint64_t h = 1469598103934665603ull;
-	for (; *k; k++) {
-		h ^= (unsigned char)*k;
-		h *= 1099511628211ull;
-	}
-	return mix64(h);
+	return mix64(fnv1a64(CCE_FNV_BASIS, k, strlen(k)));
 }
 
 void sched_init(struct sched *s, struct out *out)
@@ -30,9 +18,9 @@ void sched_init(struct sched *s, struct out *out)
 	memset(s, 0, sizeof *s);
 	s->out = out;
 	s->balance = 1.25;
-	smap_init(&s->node_ix);
-	smap_init(&s->names);
-	smap_init(&s->groupkeys);
+	map_init(&s->node_ix, MAP_COPY_KEYS);
+	map_init(&s->names, MAP_COPY_KEYS);
+	map_init(&s->groupkeys, MAP_COPY_KEYS);
 	buf_init(&s->line);
 	buf_init(&s->tmp);
 	buf_init(&s->ex);
@@ -138,7 +126,7 @@ void sched_ready(struct sched *s)
 			buf_add_json_str(&s->tmp, n->labels[l].k, strlen(n->labels[l].k));
 			buf_add_json_str(&s->tmp, n->labels[l].v, strlen(n->labels[l].v));
 		}
-		int g = smap_put(&s->groupkeys, s->tmp.data, s->tmp.len, s->ngroups);
+		int g = (int)map_intern(&s->groupkeys, s->tmp.data, s->tmp.len, s->ngroups);
 		if (g == s->ngroups) {
 			/* capacities double at powers of two */
 			if (!(g & (g - 1)))

@@ -29,6 +29,7 @@
 
 #include "buf.h"
 #include "json.h"
+#include "map.h"
 #include "out.h"
 
 enum { R_CPU, R_MEM, R_DISK, NRES };
@@ -49,19 +50,6 @@ enum filter {
 struct kv {
 	char *k, *v;
 };
-
-/* string -> int map with owned keys (any bytes, NUL included) */
-struct smap {
-	char **keys;
-	size_t *lens;
-	int *vals;
-	uint32_t cap, n;
-};
-void smap_init(struct smap *m);
-void smap_free(struct smap *m);
-int smap_get(const struct smap *m, const char *k, size_t n);   /* -1 when absent */
-/* the existing value, or v after inserting k */
-int smap_put(struct smap *m, const char *k, size_t n, int v);
 
 struct node {
 	char *name, *addr, *state;      /* addr may be NULL */
@@ -147,7 +135,7 @@ struct sched {
 
 	struct node *nodes;
 	int nnodes, capnodes, nready;
-	struct smap node_ix, names, groupkeys;
+	struct map node_ix, names, groupkeys;   /* copied keys -> index */
 	char **strs;                    /* interned zones and regions */
 	int nstrs, capstrs;
 	struct group *groups;

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "field.h"
 #include "fsutil.h"
 #include "json.h"
 
@@ -488,37 +489,16 @@ static enum resolved resolve_inside(const struct manifest *m, struct buf *cur, c
 	return INSIDE;
 }
 
-/* String member k as a C string; false with *why set to bad, or to nul
- * when it holds U+0000 (see json_cstr). */
-static bool get_str(const struct json_doc *d, const char *k, char **out, const char *bad,
-		    const char *nul, const char **why)
+/* One manifest line into e: 0, or -1 with the reason in why. */
+static int parse_entry(const struct json_doc *d, struct entry *e, char *why, size_t whylen)
 {
-	bool has_nul = false;
-	*out = json_cstr(d, json_get(d, 0, k), &has_nul);
-	if (!*out)
-		*why = has_nul ? nul : bad;
-	return *out != NULL;
-}
-#define STR_MEMBER(k, out) \
-	get_str(d, k, out, "missing or bad \"" k "\"", "\"" k "\" " JSON_NUL_REASON, why)
-
-static bool get_u64(const struct json_doc *d, int o, const char *k, uint64_t *out)
-{
-	int64_t v;
-	int t = json_get(d, o, k);
-	if (t < 0 || !json_int(d, t, &v) || v < 0)
-		return false;
-	*out = (uint64_t)v;
-	return true;
-}
-
-static int parse_entry(const struct json_doc *d, struct entry *e, const char **why)
-{
-	char *s = NULL;
-	uint64_t u;
-	int64_t mt;
-	int t;
-	if (!STR_MEMBER("path", &e->path) || !STR_MEMBER("type", &s))
+	struct fields f;
+	fields_init(&f, d, 0, why, whylen);
+	char *s = NULL, *endp;
+	unsigned long u;
+	int64_t size = 0;
+	if (field_str(&f, "path", FIELD_REQUIRED, 0, &e->path) < 0 ||
+	    field_str(&f, "type", FIELD_REQUIRED, 0, &s) < 0)
 		return -1;
 	if (!strcmp(s, "file"))
 		e->type = ENT_FILE;
@@ -528,40 +508,33 @@ static int parse_entry(const struct json_doc *d, struct entry *e, const char **w
 		e->type = ENT_SYMLINK;
 	else {
 		free(s);
-		return *why = "\"type\" is not file, dir or symlink", -1;
+		return field_fail(&f, "type", "expected file, dir or symlink");
 	}
 	free(s);
-	s = NULL;
-	char *endp;
-	if (!STR_MEMBER("mode", &s))
+	if (field_str(&f, "mode", FIELD_REQUIRED | FIELD_NONEMPTY, 0, &s) < 0)
 		return -1;
-	if (!*s || (u = strtoul(s, &endp, 8), *endp) || u > 07777) {
+	if ((u = strtoul(s, &endp, 8), *endp) || u > 07777) {
 		free(s);
-		return *why = "missing or bad \"mode\"", -1;
+		return field_fail(&f, "mode", "expected octal permission bits (0644)");
 	}
 	free(s);
-	s = NULL;
 	e->mode = (mode_t)u;
-	t = json_get(d, 0, "mtime");
-	if (t < 0 || !json_int(d, t, &mt))
-		return *why = "missing or bad \"mtime\"", -1;
-	e->mtime = mt;
+	if (field_int(&f, "mtime", FIELD_REQUIRED, INT64_MIN, INT64_MAX, &e->mtime) < 0)
+		return -1;
 	if (e->type == ENT_FILE) {
-		if (!get_u64(d, 0, "size", &e->size))
-			return *why = "missing or bad \"size\"", -1;
-		if (!STR_MEMBER("sha256", &s))
+		if (field_int(&f, "size", FIELD_REQUIRED, 0, INT64_MAX, &size) < 0 ||
+		    field_str(&f, "sha256", FIELD_REQUIRED, 0, &s) < 0)
 			return -1;
+		e->size = (uint64_t)size;
 		if (strlen(s) != 64 || strspn(s, "0123456789abcdef") != 64) {
 			free(s);
-			return *why = "missing or bad \"sha256\"", -1;
+			return field_fail(&f, "sha256", "expected 64 lowercase hex digits");
 		}
 		memcpy(e->sha, s, 65);
 		free(s);
 	} else if (e->type == ENT_SYMLINK) {
-		if (!STR_MEMBER("target", &e->target))
+		if (field_str(&f, "target", FIELD_REQUIRED | FIELD_NONEMPTY, 0, &e->target) < 0)
 			return -1;
-		if (!*e->target)
-			return *why = "missing or bad \"target\"", -1;
 	}
 	return 0;
 }
@@ -580,7 +553,8 @@ int manifest_parse(const char *text, size_t len, bool strict, const struct limit
 		const char *le = nl ? nl : end;
 		lineno++;
 		struct json_error je;
-		const char *why = NULL;
+		char why[160];
+		const char *bad = NULL;
 		if (le == p) {
 			p = le + 1;
 			continue;
@@ -596,13 +570,13 @@ int manifest_parse(const char *text, size_t len, bool strict, const struct limit
 			break;
 		}
 		struct entry *e = manifest_add(m);
-		if (parse_entry(&d, e, &why) < 0) {
+		if (parse_entry(&d, e, why, sizeof why) < 0) {
 			seterr(err, errlen, "manifest line %ju: %s", (uintmax_t)lineno, why);
 			r = -1;
 			break;
 		}
-		if (strict && !path_ok(e->path, &why)) {
-			seterr(err, errlen, "manifest line %ju: %s '%s'", (uintmax_t)lineno, why, e->path);
+		if (strict && !path_ok(e->path, &bad)) {
+			seterr(err, errlen, "manifest line %ju: %s '%s'", (uintmax_t)lineno, bad, e->path);
 			r = -1;
 			break;
 		}

@@ -282,7 +282,7 @@ static int parse_ops(struct unpack *u, const char *text, size_t len)
 		if (kind < 0) {
 			r = fail(u, CCE_EX_DATAERR, "ops line %ju: unknown op", (uintmax_t)lineno);
 		} else if (memchr(path.data, 0, path.len)) { /* see json_cstr */
-			r = fail(u, CCE_EX_DATAERR, "ops line %ju: \"path\" %s", (uintmax_t)lineno,
+			r = fail(u, CCE_EX_DATAERR, "ops line %ju: path: %s", (uintmax_t)lineno,
 				 JSON_NUL_REASON);
 		} else if (!path_ok(path.data, &why)) {
 			r = fail(u, CCE_EX_DATAERR, "ops line %ju: bad path '%s'", (uintmax_t)lineno, path.data);

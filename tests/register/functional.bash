@@ -166,12 +166,12 @@ t_bad_names_unknown_nodes() {
 	reject "bad node name (1-63 of A-Z a-z 0-9 . _ -)" '{"op":"cordon","node":"edge 1"}'
 	reject "bad node name (1-63 of A-Z a-z 0-9 . _ -)" "{\"op\":\"cordon\",\"node\":\"$(printf 'a%.0s' {1..64})\"}"
 	reject "bad node name (1-63 of A-Z a-z 0-9 . _ -)" '{"op":"cordon","node":""}'
-	reject "\"node\" must be a string, not number" '{"op":"cordon","node":17}'
-	reject "missing \"node\"" '{"op":"cordon"}'
+	reject "node: expected a string, got number" '{"op":"cordon","node":17}'
+	reject "node: missing" '{"op":"cordon"}'
 	reject "\"op\" must be one of join, heartbeat, leave, cordon, uncordon" '{"op":"reboot","node":"edge-1"}'
 	reject "unknown node" '{"op":"cordon","node":"edge-9"}'
-	reject "\"addr\" must be a string, not number" "{\"op\":\"join\",\"node\":\"edge-1\",\"token\":\"$t\",\"addr\":10}"
-	reject "\"capacity.cpu\" must be a non-negative number" "{\"op\":\"join\",\"node\":\"edge-1\",\"token\":\"$t\",\"capacity\":{\"cpu\":\"4\"}}"
+	reject "addr: expected a string, got number" "{\"op\":\"join\",\"node\":\"edge-1\",\"token\":\"$t\",\"addr\":10}"
+	reject "capacity.cpu: expected a non-negative number, got string" "{\"op\":\"join\",\"node\":\"edge-1\",\"token\":\"$t\",\"capacity\":{\"cpu\":\"4\"}}"
 	reject "label values must be strings" "{\"op\":\"join\",\"node\":\"edge-1\",\"token\":\"$t\",\"labels\":{\"a\":1}}"
 	reject "a service needs a \"port\" from 1 to 65535" "{\"op\":\"join\",\"node\":\"edge-1\",\"token\":\"$t\",\"services\":[{\"name\":\"x\",\"port\":70000}]}"
 	reject "load values must be numbers" "{\"op\":\"heartbeat\",\"node\":\"edge-1\",\"token\":\"$t\",\"load\":{\"cpu\":\"high\"}}"

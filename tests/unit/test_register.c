@@ -53,22 +53,22 @@ static void test_ops(void)
 		const char *in, *why;
 	} bad[] = {
 		{ "[1]", "an op must be a JSON object" },
-		{ "{\"node\":\"e1\"}", "missing \"op\"" },
+		{ "{\"node\":\"e1\"}", "op: missing" },
 		{ "{\"op\":\"reboot\",\"node\":\"e1\"}", "\"op\" must be one of join, heartbeat, leave, cordon, uncordon" },
 		{ "{\"op\":\"revoke\",\"node\":\"e1\"}", "\"op\" must be one of join, heartbeat, leave, cordon, uncordon" },
 		{ "{\"op\":\"join\",\"node\":\"e\\u0031\"}", "bad node name (1-63 of A-Z a-z 0-9 . _ -)" },
-		{ "{\"op\":\"join\",\"node\":\"e1\",\"addr\":\"a\\u0000b\"}", "\"addr\" contains a NUL character" },
-		{ "{\"op\":\"join\",\"node\":\"e1\\u0000x\"}", "\"node\" contains a NUL character" },
-		{ "{\"op\":\"join\",\"node\":\"e1\",\"token\":\"1.2\\u0000x\"}", "\"token\" contains a NUL character" },
-		{ "{\"op\":\"join\",\"node\":\"e1\",\"labels\":{\"a\\u0000\":\"b\"}}", "\"labels\" contains a NUL character" },
-		{ "{\"op\":\"join\",\"node\":\"e1\",\"labels\":{\"a\":\"b\\u0000\"}}", "\"labels\" contains a NUL character" },
+		{ "{\"op\":\"join\",\"node\":\"e1\",\"addr\":\"a\\u0000b\"}", "addr: contains a NUL character" },
+		{ "{\"op\":\"join\",\"node\":\"e1\\u0000x\"}", "node: contains a NUL character" },
+		{ "{\"op\":\"join\",\"node\":\"e1\",\"token\":\"1.2\\u0000x\"}", "token: contains a NUL character" },
+		{ "{\"op\":\"join\",\"node\":\"e1\",\"labels\":{\"a\\u0000\":\"b\"}}", "labels: a key contains a NUL character" },
+		{ "{\"op\":\"join\",\"node\":\"e1\",\"labels\":{\"a\":\"b\\u0000\"}}", "labels.a: contains a NUL character" },
 		{ "{\"op\":\"join\",\"node\":\"e1\",\"capacity\":{\"gpu\":1}}", "\"capacity\" takes only cpu, mem_mb and disk_mb" },
-		{ "{\"op\":\"join\",\"node\":\"e1\",\"capacity\":{\"cpu\":-1}}", "\"capacity.cpu\" must be a non-negative number" },
+		{ "{\"op\":\"join\",\"node\":\"e1\",\"capacity\":{\"cpu\":-1}}", "capacity.cpu: expected a non-negative number" },
 		{ "{\"op\":\"join\",\"node\":\"e1\",\"services\":[{\"name\":\"a b\",\"port\":1}]}", "a service needs a \"name\" of 1-63 of A-Z a-z 0-9 . _ -" },
 		{ "{\"op\":\"join\",\"node\":\"e1\",\"services\":[{\"name\":\"a\",\"port\":1.5}]}", "a service needs a \"port\" from 1 to 65535" },
-		{ "{\"op\":\"leave\",\"node\":\"e1\",\"force\":1}", "\"force\" must be true or false" },
+		{ "{\"op\":\"leave\",\"node\":\"e1\",\"force\":1}", "force: expected a boolean, got number" },
 		{ "{\"op\":\"heartbeat\",\"node\":\"e1\",\"ts\":-5}", "\"ts\" must be milliseconds since the epoch or an RFC 3339 time" },
-		{ "{\"op\":\"heartbeat\",\"node\":\"e1\",\"load\":[]}", "\"load\" must be an object" },
+		{ "{\"op\":\"heartbeat\",\"node\":\"e1\",\"load\":[]}", "load: expected an object, got array" },
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		why[0] = 0;

@@ -1,6 +1,6 @@
 /*
- * Unit tests of cce-sched's engine (cmd/cce-sched/, included whole): the
- * string map, record parsing, and the index against scoring every node
+ * Unit tests of cce-sched's engine (cmd/cce-sched/, included whole): record
+ * parsing, and the index against scoring every node
  * after every single placement, with the heap and treap invariants checked
  * along the way.
  */
@@ -41,28 +41,6 @@ static int add_task(struct sched *s, const char *text, char *err, size_t n)
 	}
 	json_doc_free(&d);
 	return ti;
-}
-
-static void test_smap(void)
-{
-	struct smap m;
-	smap_init(&m);
-	char k[32];
-	for (int i = 0; i < 5000; i++) {
-		int n = snprintf(k, sizeof k, "key-%d", i);
-		smap_put(&m, k, (size_t)n, i);
-	}
-	int bad = 0;
-	for (int i = 0; i < 5000; i++) {
-		int n = snprintf(k, sizeof k, "key-%d", i);
-		bad += smap_get(&m, k, (size_t)n) != i;
-	}
-	ok(bad == 0, "smap finds 5000 keys after growing");
-	ok(smap_get(&m, "key-5000", 8) == -1, "smap misses an absent key");
-	ok(smap_put(&m, "key-7", 5, 99) == 7, "smap_put keeps the first value");
-	ok(smap_put(&m, "a\0b", 3, 1) == 1 && smap_get(&m, "a\0c", 3) == -1 &&
-	   smap_get(&m, "a\0b", 3) == 1, "smap keys may hold NUL");
-	smap_free(&m);
 }
 
 static void test_parse(void)
@@ -241,7 +219,6 @@ static void test_index(void)
 
 int main(void)
 {
-	test_smap();
 	test_parse();
 	test_index();
 	return done_testing();

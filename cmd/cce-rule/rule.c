@@ -333,64 +333,113 @@ static void parse_anomaly(struct ctx *c, struct rule *r, int t)
 		r->an_alpha = 2.0 / (r->an_n + 1.0);
 }
 
+static void add_expr(struct buf *b, const char *field, const struct expr *e, const char *dflt)
+{
+	buf_addf(b, ",\"%s\":", field);
+	if (e->src)
+		buf_add_json_str(b, e->src, strlen(e->src));
+	else
+		buf_adds(b, dflt);
+}
+
+static void add_dur(struct buf *b, const char *field, int64_t ms)
+{
+	buf_addf(b, ",\"%s\":\"", field);
+	fmt_duration(ms, b);
+	buf_addc(b, '"');
+}
+
+/* count, window and aggregate, in the order the signature has them */
+static void describe_window(struct buf *b, const struct rule *r)
+{
+	if (r->count_n) {
+		buf_addf(b, ",\"count\":{\"n\":%u,\"within\":\"", r->count_n);
+		fmt_duration(r->count_within, b);
+		buf_adds(b, "\"}");
+	}
+	if (r->win == W_SLIDING) {
+		buf_adds(b, ",\"window\":{\"size\":\"");
+		fmt_duration(r->win_size, b);
+		buf_adds(b, "\",\"slide\":\"");
+		fmt_duration(r->win_slide, b);
+		buf_adds(b, "\"}");
+	} else if (r->win == W_SESSION) {
+		buf_adds(b, ",\"window\":{\"gap\":\"");
+		fmt_duration(r->win_gap, b);
+		buf_adds(b, "\"}");
+	} else if (r->win == W_COUNT) {
+		buf_addf(b, ",\"window\":{\"count\":%u}", r->win_count);
+	}
+	if (r->naggs) {
+		buf_adds(b, ",\"aggregate\":{");
+		for (int i = 0; i < r->naggs; i++) {
+			if (i)
+				buf_addc(b, ',');
+			buf_add_json_str(b, r->aggs[i].name, strlen(r->aggs[i].name));
+			buf_addc(b, ':');
+			buf_add_json_str(b, r->aggs[i].src, strlen(r->aggs[i].src));
+		}
+		buf_addc(b, '}');
+	}
+}
+
+static void describe_anomaly(struct buf *b, const struct rule *r)
+{
+	static const char *const m[] = { "", "zscore", "ewma", "mad" };
+	buf_addf(b, ",\"anomaly\":{\"method\":\"%s\",\"value\":", m[r->an]);
+	buf_add_json_str(b, r->an_value.src, strlen(r->an_value.src));
+	if (r->an_window) {
+		buf_adds(b, ",\"window\":\"");
+		fmt_duration(r->an_window, b);
+		buf_addc(b, '"');
+	}
+	buf_addf(b, ",\"n\":%u,\"threshold\":", r->an_n);
+	buf_add_double(b, r->an_threshold);
+	buf_addf(b, ",\"warmup\":%u", r->an_warmup);
+	if (r->an == AN_EWMA) {
+		buf_adds(b, ",\"alpha\":");
+		buf_add_double(b, r->an_alpha);
+	}
+	buf_addc(b, '}');
+}
+
+/* what is not part of the signature: max_keys and which expressions skip libjq */
+static void describe_runtime(struct buf *b, struct rule *r)
+{
+	/* neither is max_keys: a state too big for it is cut, not dropped */
+	buf_addf(b, ",\"max_keys\":%u", r->max_keys);
+	buf_adds(b, ",\"fast\":[");
+	const char *sep = "";
+	struct { const char *n; struct expr *e; } ex[] = {
+		{ "match", &r->match }, { "key", &r->key }, { "when", &r->when },
+		{ "value", &r->value }, { "clear", &r->clear },
+	};
+	for (size_t i = 0; i < sizeof ex / sizeof ex[0]; i++)
+		if (ex[i].e->fe || ex[i].e->fp) {
+			buf_addf(b, "%s\"%s\"", sep, ex[i].n);
+			sep = ",";
+		}
+	buf_adds(b, "]}");
+}
+
+/* r->desc, the definition as JSON, and r->sig, the hash of what in it
+ * decides the meaning of the rule's state */
 static void describe(struct rule *r)
 {
 	struct buf b;
 	buf_init(&b);
 	buf_adds(&b, "{\"name\":");
 	buf_add_json_str(&b, r->name, strlen(r->name));
-#define EXPR(field, e, dflt)                                           \
-	do {                                                           \
-		buf_adds(&b, ",\"" field "\":");                       \
-		if ((e).src)                                           \
-			buf_add_json_str(&b, (e).src, strlen((e).src)); \
-		else                                                   \
-			buf_adds(&b, dflt);                            \
-	} while (0)
-#define DUR(field, ms)                      \
-	do {                                \
-		buf_adds(&b, ",\"" field "\":\""); \
-		fmt_duration(ms, &b);       \
-		buf_addc(&b, '"');          \
-	} while (0)
-	EXPR("match", r->match, "\".\"");
-	EXPR("key", r->key, "null");
-	EXPR("when", r->when, "null");
-	EXPR("value", r->value, "null");
-	DUR("for", r->for_ms);
-	if (r->count_n) {
-		buf_addf(&b, ",\"count\":{\"n\":%u,\"within\":\"", r->count_n);
-		fmt_duration(r->count_within, &b);
-		buf_adds(&b, "\"}");
-	}
-	if (r->win == W_SLIDING) {
-		buf_adds(&b, ",\"window\":{\"size\":\"");
-		fmt_duration(r->win_size, &b);
-		buf_adds(&b, "\",\"slide\":\"");
-		fmt_duration(r->win_slide, &b);
-		buf_adds(&b, "\"}");
-	} else if (r->win == W_SESSION) {
-		buf_adds(&b, ",\"window\":{\"gap\":\"");
-		fmt_duration(r->win_gap, &b);
-		buf_adds(&b, "\"}");
-	} else if (r->win == W_COUNT) {
-		buf_addf(&b, ",\"window\":{\"count\":%u}", r->win_count);
-	}
-	if (r->naggs) {
-		buf_adds(&b, ",\"aggregate\":{");
-		for (int i = 0; i < r->naggs; i++) {
-			if (i)
-				buf_addc(&b, ',');
-			buf_add_json_str(&b, r->aggs[i].name, strlen(r->aggs[i].name));
-			buf_addc(&b, ':');
-			buf_add_json_str(&b, r->aggs[i].src, strlen(r->aggs[i].src));
-		}
-		buf_addc(&b, '}');
-	}
-	EXPR("clear", r->clear, "null");
-	DUR("keep_firing_for", r->keep_ms);
+	add_expr(&b, "match", &r->match, "\".\"");
+	add_expr(&b, "key", &r->key, "null");
+	add_expr(&b, "when", &r->when, "null");
+	add_expr(&b, "value", &r->value, "null");
+	add_dur(&b, "for", r->for_ms);
+	describe_window(&b, r);
+	add_expr(&b, "clear", &r->clear, "null");
+	add_dur(&b, "keep_firing_for", r->keep_ms);
 	if (r->repeat_ms)
-		DUR("repeat", r->repeat_ms);
+		add_dur(&b, "repeat", r->repeat_ms);
 	else
 		buf_adds(&b, ",\"repeat\":null");
 	if (r->limit_max) {
@@ -399,52 +448,137 @@ static void describe(struct rule *r)
 		buf_adds(&b, "\"}");
 	}
 	if (r->absent_ms)
-		DUR("absent", r->absent_ms);
-	if (r->an) {
-		static const char *const m[] = { "", "zscore", "ewma", "mad" };
-		buf_addf(&b, ",\"anomaly\":{\"method\":\"%s\",\"value\":", m[r->an]);
-		buf_add_json_str(&b, r->an_value.src, strlen(r->an_value.src));
-		if (r->an_window) {
-			buf_adds(&b, ",\"window\":\"");
-			fmt_duration(r->an_window, &b);
-			buf_addc(&b, '"');
-		}
-		buf_addf(&b, ",\"n\":%u,\"threshold\":", r->an_n);
-		buf_add_double(&b, r->an_threshold);
-		buf_addf(&b, ",\"warmup\":%u", r->an_warmup);
-		if (r->an == AN_EWMA) {
-			buf_adds(&b, ",\"alpha\":");
-			buf_add_double(&b, r->an_alpha);
-		}
-		buf_addc(&b, '}');
-	}
+		add_dur(&b, "absent", r->absent_ms);
+	if (r->an)
+		describe_anomaly(&b, r);
 	buf_adds(&b, ",\"severity\":");
 	buf_adds(&b, r->severity ? r->severity : "null");
 	buf_adds(&b, ",\"labels\":");
 	buf_adds(&b, r->labels ? r->labels : "{}");
-	EXPR("message", r->message, "null");
+	add_expr(&b, "message", &r->message, "null");
 	/* which expressions skip libjq: part of the definition's identity
 	 * only through their sources, so it goes after the signature */
 	unsigned char h[SHA256_LEN];
 	sha256(b.data, b.len, h);
 	hex_encode(h, SHA256_LEN, r->sig);
-	/* neither is max_keys: a state too big for it is cut, not dropped */
-	buf_addf(&b, ",\"max_keys\":%u", r->max_keys);
-	buf_adds(&b, ",\"fast\":[");
-	const char *sep = "";
-	struct { const char *n; struct expr *e; } ex[] = {
-		{ "match", &r->match }, { "key", &r->key }, { "when", &r->when },
-		{ "value", &r->value }, { "clear", &r->clear },
-	};
-	for (size_t i = 0; i < sizeof ex / sizeof ex[0]; i++)
-		if (ex[i].e->fe || ex[i].e->fp) {
-			buf_addf(&b, "%s\"%s\"", sep, ex[i].n);
-			sep = ",";
-		}
-	buf_adds(&b, "]}");
+	describe_runtime(&b, r);
 	r->desc = buf_detach(&b, NULL);
-#undef EXPR
-#undef DUR
+}
+
+static void parse_aggregate(struct ctx *c, struct rule *r, int v)
+{
+	struct json_doc *d = c->d;
+	if (json_type_of(d, v) != JSON_OBJECT) {
+		bad(c, "aggregate: expected an object of name: \"fn(EXPR)\"");
+		return;
+	}
+	for (int a = json_first(d, v); a >= 0; a = json_next_member(d, v, a)) {
+		bool spec_nul = false;
+		char *an = get_cstr(c, a, "aggregate");
+		char *spec = an ? json_cstr(d, a + 1, &spec_nul) : NULL;
+		if (!an)
+			; /* reported: it holds U+0000 */
+		else if (spec_nul)
+			bad(c, "aggregate '%s': " JSON_NUL_REASON, an);
+		else if (!spec)
+			bad(c, "aggregate '%s': expected a string", an);
+		else if (!strcmp(an, "key") || !strcmp(an, "start") || !strcmp(an, "end"))
+			bad(c, "aggregate '%s': the name is taken by the window record", an);
+		else
+			parse_agg(c, r, an, spec);
+		free(an);
+		free(spec);
+	}
+}
+
+/* Member k of the rule object (its value is k + 1). */
+static void parse_member(struct ctx *c, struct rule *r, int k)
+{
+	struct json_doc *d = c->d;
+	int v = k + 1;
+#define IS(s) json_str_eq(d, k, s)
+	if (IS("name")) {
+	} else if (IS("match")) {
+		get_expr(c, v, "match", &r->match, true);
+	} else if (IS("key")) {
+		get_expr(c, v, "key", &r->key, false);
+	} else if (IS("when")) {
+		get_expr(c, v, "when", &r->when, true);
+	} else if (IS("value")) {
+		get_expr(c, v, "value", &r->value, false);
+	} else if (IS("clear")) {
+		get_expr(c, v, "clear", &r->clear, true);
+	} else if (IS("message")) {
+		get_expr(c, v, "message", &r->message, false);
+	} else if (IS("for")) {
+		get_duration(c, v, "for", &r->for_ms);
+	} else if (IS("keep_firing_for")) {
+		get_duration(c, v, "keep_firing_for", &r->keep_ms);
+	} else if (IS("repeat")) {
+		if (get_duration(c, v, "repeat", &r->repeat_ms) && r->repeat_ms <= 0)
+			bad(c, "repeat: must be positive");
+	} else if (IS("absent")) {
+		if (get_duration(c, v, "absent", &r->absent_ms) && r->absent_ms <= 0)
+			bad(c, "absent: must be positive");
+	} else if (IS("count")) {
+		int n = json_type_of(d, v) == JSON_OBJECT ? json_get(d, v, "n") : -1;
+		int w = json_type_of(d, v) == JSON_OBJECT ? json_get(d, v, "within") : -1;
+		if (n < 0 || w < 0 || json_type_of(d, v) != JSON_OBJECT || d->tok[v].count != 2)
+			bad(c, "count: expected {\"n\":5,\"within\":\"1m\"}");
+		else if (get_uint(c, n, "count.n", 1, &r->count_n) &&
+			 get_duration(c, w, "count.within", &r->count_within) &&
+			 r->count_within <= 0)
+			bad(c, "count.within: must be positive");
+	} else if (IS("limit")) {
+		int n = json_type_of(d, v) == JSON_OBJECT ? json_get(d, v, "max") : -1;
+		int w = json_type_of(d, v) == JSON_OBJECT ? json_get(d, v, "per") : -1;
+		if (n < 0 || w < 0 || d->tok[v].count != 2)
+			bad(c, "limit: expected {\"max\":10,\"per\":\"1m\"}");
+		else if (get_uint(c, n, "limit.max", 1, &r->limit_max) &&
+			 get_duration(c, w, "limit.per", &r->limit_per) &&
+			 r->limit_per <= 0)
+			bad(c, "limit.per: must be positive");
+	} else if (IS("max_keys")) {
+		get_uint(c, v, "max_keys", 1, &r->max_keys);
+	} else if (IS("window")) {
+		parse_window(c, r, v);
+	} else if (IS("aggregate")) {
+		parse_aggregate(c, r, v);
+	} else if (IS("anomaly")) {
+		parse_anomaly(c, r, v);
+	} else if (IS("severity")) {
+		size_t n;
+		const char *raw = json_raw(d, v, &n);
+		r->severity = xstrndup(raw, n);
+	} else if (IS("labels")) {
+		if (json_type_of(d, v) != JSON_OBJECT) {
+			bad(c, "labels: expected an object");
+			return;
+		}
+		size_t n;
+		const char *raw = json_raw(d, v, &n);
+		r->labels = xstrndup(raw, n);
+	} else {
+		char *s = json_strdup(d, k);
+		bad(c, "unknown field '%s'", s);
+		free(s);
+	}
+#undef IS
+}
+
+/* What the members mean together: which kinds combine, what each needs. */
+static void check_combination(struct ctx *c, const struct rule *r, bool has_when)
+{
+	if (!has_when && !r->absent_ms && !r->an)
+		bad(c, "when: required (except in absent and anomaly rules)");
+	if (r->naggs && r->win == W_NONE)
+		bad(c, "aggregate: needs a window");
+	if (r->win != W_NONE && !r->naggs)
+		bad(c, "window: needs an aggregate");
+	if ((r->win != W_NONE) + (r->absent_ms > 0) + (r->an != AN_NONE) + (r->count_n > 0) > 1)
+		bad(c, "window, count, absent and anomaly cannot be combined");
+	if (r->absent_ms && (r->for_ms || r->clear.src || r->keep_ms))
+		bad(c, "absent: for, clear and keep_firing_for do not apply");
 }
 
 static struct rule *parse_rule(struct ctx *c, int t)
@@ -471,107 +605,9 @@ static struct rule *parse_rule(struct ctx *c, int t)
 		return NULL;
 	}
 	c->name = r->name;
-	for (int k = json_first(d, t); k >= 0; k = json_next_member(d, t, k)) {
-		int v = k + 1;
-#define IS(s) json_str_eq(d, k, s)
-		if (IS("name")) {
-		} else if (IS("match")) {
-			get_expr(c, v, "match", &r->match, true);
-		} else if (IS("key")) {
-			get_expr(c, v, "key", &r->key, false);
-		} else if (IS("when")) {
-			get_expr(c, v, "when", &r->when, true);
-		} else if (IS("value")) {
-			get_expr(c, v, "value", &r->value, false);
-		} else if (IS("clear")) {
-			get_expr(c, v, "clear", &r->clear, true);
-		} else if (IS("message")) {
-			get_expr(c, v, "message", &r->message, false);
-		} else if (IS("for")) {
-			get_duration(c, v, "for", &r->for_ms);
-		} else if (IS("keep_firing_for")) {
-			get_duration(c, v, "keep_firing_for", &r->keep_ms);
-		} else if (IS("repeat")) {
-			if (get_duration(c, v, "repeat", &r->repeat_ms) && r->repeat_ms <= 0)
-				bad(c, "repeat: must be positive");
-		} else if (IS("absent")) {
-			if (get_duration(c, v, "absent", &r->absent_ms) && r->absent_ms <= 0)
-				bad(c, "absent: must be positive");
-		} else if (IS("count")) {
-			int n = json_type_of(d, v) == JSON_OBJECT ? json_get(d, v, "n") : -1;
-			int w = json_type_of(d, v) == JSON_OBJECT ? json_get(d, v, "within") : -1;
-			if (n < 0 || w < 0 || json_type_of(d, v) != JSON_OBJECT || d->tok[v].count != 2)
-				bad(c, "count: expected {\"n\":5,\"within\":\"1m\"}");
-			else if (get_uint(c, n, "count.n", 1, &r->count_n) &&
-				 get_duration(c, w, "count.within", &r->count_within) &&
-				 r->count_within <= 0)
-				bad(c, "count.within: must be positive");
-		} else if (IS("limit")) {
-			int n = json_type_of(d, v) == JSON_OBJECT ? json_get(d, v, "max") : -1;
-			int w = json_type_of(d, v) == JSON_OBJECT ? json_get(d, v, "per") : -1;
-			if (n < 0 || w < 0 || d->tok[v].count != 2)
-				bad(c, "limit: expected {\"max\":10,\"per\":\"1m\"}");
-			else if (get_uint(c, n, "limit.max", 1, &r->limit_max) &&
-				 get_duration(c, w, "limit.per", &r->limit_per) &&
-				 r->limit_per <= 0)
-				bad(c, "limit.per: must be positive");
-		} else if (IS("max_keys")) {
-			get_uint(c, v, "max_keys", 1, &r->max_keys);
-		} else if (IS("window")) {
-			parse_window(c, r, v);
-		} else if (IS("aggregate")) {
-			if (json_type_of(d, v) != JSON_OBJECT) {
-				bad(c, "aggregate: expected an object of name: \"fn(EXPR)\"");
-				continue;
-			}
-			for (int a = json_first(d, v); a >= 0; a = json_next_member(d, v, a)) {
-				bool spec_nul = false;
-				char *an = get_cstr(c, a, "aggregate");
-				char *spec = an ? json_cstr(d, a + 1, &spec_nul) : NULL;
-				if (!an)
-					; /* reported: it holds U+0000 */
-				else if (spec_nul)
-					bad(c, "aggregate '%s': " JSON_NUL_REASON, an);
-				else if (!spec)
-					bad(c, "aggregate '%s': expected a string", an);
-				else if (!strcmp(an, "key") || !strcmp(an, "start") || !strcmp(an, "end"))
-					bad(c, "aggregate '%s': the name is taken by the window record", an);
-				else
-					parse_agg(c, r, an, spec);
-				free(an);
-				free(spec);
-			}
-		} else if (IS("anomaly")) {
-			parse_anomaly(c, r, v);
-		} else if (IS("severity")) {
-			size_t n;
-			const char *raw = json_raw(d, v, &n);
-			r->severity = xstrndup(raw, n);
-		} else if (IS("labels")) {
-			if (json_type_of(d, v) != JSON_OBJECT) {
-				bad(c, "labels: expected an object");
-				continue;
-			}
-			size_t n;
-			const char *raw = json_raw(d, v, &n);
-			r->labels = xstrndup(raw, n);
-		} else {
-			char *s = json_strdup(d, k);
-			bad(c, "unknown field '%s'", s);
-			free(s);
-		}
-#undef IS
-	}
-	if (json_get(d, t, "when") < 0 && !r->absent_ms && !r->an)
-		bad(c, "when: required (except in absent and anomaly rules)");
-	if (r->naggs && r->win == W_NONE)
-		bad(c, "aggregate: needs a window");
-	if (r->win != W_NONE && !r->naggs)
-		bad(c, "window: needs an aggregate");
-	if ((r->win != W_NONE) + (r->absent_ms > 0) + (r->an != AN_NONE) + (r->count_n > 0) > 1)
-		bad(c, "window, count, absent and anomaly cannot be combined");
-	if (r->absent_ms && (r->for_ms || r->clear.src || r->keep_ms))
-		bad(c, "absent: for, clear and keep_firing_for do not apply");
+	for (int k = json_first(d, t); k >= 0; k = json_next_member(d, t, k))
+		parse_member(c, r, k);
+	check_combination(c, r, json_get(d, t, "when") >= 0);
 	if (c->errors != errors) {
 		rule_free(r);
 		return NULL;

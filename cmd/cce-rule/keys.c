@@ -63,6 +63,7 @@ struct kstate *kmap_get_h(struct kmap *m, const char *key, size_t n, uint64_t h,
 	memcpy(k->key, key, n);
 	k->klen = (uint32_t)n;
 	k->order = m->next_order++;
+	k->hash = h;
 	e->key = k->key;
 	e->val = k;
 	m->n++;
@@ -89,11 +90,9 @@ struct kstate *kmap_get(struct kmap *m, const char *key, size_t n, bool create)
 	return kmap_get_h(m, key, n, kmap_hash(key, n), create);
 }
 
-/* Rare (a key forgotten or evicted): the hash is computed again rather
- * than kept in every key. */
 void kmap_del(struct kmap *m, struct kstate *k)
 {
-	uint64_t h = kmap_hash(k->key, k->klen);
+	uint64_t h = k->hash;
 	map_del(&m->map, map_get_h(&m->map, k->key, k->klen, h));
 	m->n--;
 	lru_unlink(m, k);

@@ -41,12 +41,13 @@ struct kstate {
 	uint32_t klen, order;
 	uint32_t save_at;   /* its place in the state file being written */
 	struct kstate *newer, *older;   /* by the last record seen */
-	uint8_t st;
-	bool has_id;
+	uint64_t hash;      /* kmap_hash(key): forgetting a key needs it */
 	int64_t since, last_ts, last_true, last_emit, last_seen;
 	int64_t id_since;   /* the episode id[] was computed for */
-	char id[33];
 	struct kext *x;
+	char id[33];
+	uint8_t st;         /* here, beside id[], the struct has no holes */
+	bool has_id;
 	char key[];         /* klen bytes and a NUL: the map's key */
 };
 

@@ -340,7 +340,7 @@ static void apply(struct engine *e, struct rule *r, struct rec *rc, int64_t t, b
 		if (!c && rt->keys.n == 0)
 			return;
 		/* ten rules keyed alike: the key and its hash are known already */
-		uint32_t h;
+		uint64_t h;
 		if (!c && r->key.fp && fpath_hash(r->key.fp, rc->doc, &h) &&
 		    kmap_surely_absent(&rt->keys, h))
 			return;
@@ -351,7 +351,7 @@ static void apply(struct engine *e, struct rule *r, struct rec *rc, int64_t t, b
 		buf_adds(kb, "null");
 	else if (ex_json(e, r, &r->key, rc, "key", kb) < 0)
 		return;
-	uint32_t h;
+	uint64_t h;
 	if (!r->key.fp || !fpath_hash(r->key.fp, rc->doc, &h)) {
 		h = kmap_hash(kb->data, kb->len);
 		if (r->key.fp)
@@ -444,8 +444,8 @@ void engine_status(struct engine *e, struct buf *b)
 		struct rule *r = e->rs.r[i];
 		struct rule_rt *rt = r->rt;
 		uint64_t firing = 0;
-		for (uint32_t j = 0; j < rt->keys.cap; j++)
-			if (rt->keys.slot[j] && rt->keys.slot[j]->st == ST_FIRING)
+		MAP_FOREACH(&rt->keys.map, ke)
+			if (((struct kstate *)ke->val)->st == ST_FIRING)
 				firing++;
 		buf_adds(b, "{\"rule\":");
 		buf_add_json_str(b, r->name, strlen(r->name));

@@ -24,7 +24,7 @@ struct slot {
 	uint32_t gen;
 	int tok;
 	bool have_num, have_hash;
-	uint32_t hash;
+	uint64_t hash;
 	double num;
 };
 static struct { char *k; size_t n; char *field; size_t flen; int next; } *reg;
@@ -389,7 +389,7 @@ int fpath_get(const struct fpath *p, const struct json_doc *d)
 	return s->tok;
 }
 
-bool fpath_hash(const struct fpath *p, const struct json_doc *d, uint32_t *h)
+bool fpath_hash(const struct fpath *p, const struct json_doc *d, uint64_t *h)
 {
 	if (d != cache_doc || !cache[p->slot].have_hash || cache[p->slot].gen != cache_gen)
 		return false;
@@ -397,7 +397,7 @@ bool fpath_hash(const struct fpath *p, const struct json_doc *d, uint32_t *h)
 	return true;
 }
 
-void fpath_set_hash(const struct fpath *p, const struct json_doc *d, uint32_t h)
+void fpath_set_hash(const struct fpath *p, const struct json_doc *d, uint64_t h)
 {
 	if (d != cache_doc || cache[p->slot].gen != cache_gen)
 		return;

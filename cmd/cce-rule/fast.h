@@ -41,8 +41,8 @@ double fpath_number(const struct fpath *p, const struct json_doc *d, int t);
 
 /* A hash of the value at the path, kept beside it in the cache by whoever
  * computed it (the engine's key hash: ten rules keyed alike hash once). */
-bool fpath_hash(const struct fpath *p, const struct json_doc *d, uint32_t *h);
-void fpath_set_hash(const struct fpath *p, const struct json_doc *d, uint32_t h);
+bool fpath_hash(const struct fpath *p, const struct json_doc *d, uint64_t *h);
+void fpath_set_hash(const struct fpath *p, const struct json_doc *d, uint64_t h);
 
 /* The jq value of token t (0: the whole document), equal to what libjq's
  * parser makes of the same text; tmp is scratch space. Recursion is

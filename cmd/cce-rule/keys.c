@@ -5,12 +5,9 @@
 
 #include "buf.h"
 
-uint32_t kmap_hash(const char *s, size_t n)
+uint64_t kmap_hash(const char *s, size_t n)
 {
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 16777619u;
-	return h;
+	return map_hash(s, n);
 }
 
 static void lru_unlink(struct kmap *m, struct kstate *k)
@@ -45,51 +42,30 @@ void kmap_touch(struct kmap *m, struct kstate *k)
 	}
 }
 
-struct kstate *kmap_get_h(struct kmap *m, const char *key, size_t n, uint32_t h, bool create)
+struct kstate *kmap_get_h(struct kmap *m, const char *key, size_t n, uint64_t h, bool create)
 {
-	if (m->n && m->filter[KMAP_FILTER(h)]) {
-		for (uint32_t i = h & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-			struct kstate *k = m->slot[i];
-			if (!k)
-				break;
-			if (m->hash[i] == h && k->klen == n && memcmp(k->key, key, n) == 0) {
-				kmap_touch(m, k);
-				return k;
-			}
-		}
+	struct map_ent *e;
+	if (!create) {
+		if (kmap_surely_absent(m, h) || !(e = map_get_h(&m->map, key, n, h)))
+			return NULL;
+		kmap_touch(m, e->val);
+		return e->val;
 	}
-	if (!create)
-		return NULL;
-	if ((m->n + 1) * 4 > m->cap * 3) {
-		uint32_t nc = m->cap ? m->cap * 2 : 16;
-		struct kstate **ns = xcalloc(nc, sizeof *ns);
-		uint32_t *nh = xcalloc(nc, sizeof *nh);
-		for (uint32_t i = 0; i < m->cap; i++) {
-			struct kstate *k = m->slot[i];
-			if (!k)
-				continue;
-			uint32_t j = k->hash & (nc - 1);
-			while (ns[j])
-				j = (j + 1) & (nc - 1);
-			ns[j] = k;
-			nh[j] = k->hash;
-		}
-		free(m->slot);
-		free(m->hash);
-		m->slot = ns;
-		m->hash = nh;
-		m->cap = nc;
+	bool added;
+	e = map_put_h(&m->map, key, n, h, &added);
+	if (!added) {
+		kmap_touch(m, e->val);
+		return e->val;
 	}
-	struct kstate *k = xcalloc(1, sizeof *k);
-	k->key = xstrndup(key, n);
+	/* one allocation per key: its state with its text inline, which the
+	 * map then borrows instead of the caller's buffer */
+	struct kstate *k = xcalloc(1, sizeof *k + n + 1);
+	memcpy(k->key, key, n);
 	k->klen = (uint32_t)n;
-	k->hash = h;
 	k->order = m->next_order++;
-	uint32_t j = h & (m->cap - 1);
-	while (m->slot[j])
-		j = (j + 1) & (m->cap - 1);
-	m->slot[j] = k;
-	m->hash[j] = h;
+	k->hash = h;
+	e->key = k->key;
+	e->val = k;
 	m->n++;
 	lru_push(m, k);
 	if (!m->filter)
@@ -106,7 +82,6 @@ static void kstate_free(struct kstate *k)
 		free(k->x->v);
 		free(k->x);
 	}
-	free(k->key);
 	free(k);
 }
 
@@ -115,34 +90,14 @@ struct kstate *kmap_get(struct kmap *m, const char *key, size_t n, bool create)
 	return kmap_get_h(m, key, n, kmap_hash(key, n), create);
 }
 
-/* Linear probing: later members of the cluster move back into the hole. */
 void kmap_del(struct kmap *m, struct kstate *k)
 {
-	uint32_t mask = m->cap - 1, i = k->hash & mask;
-	while (m->slot[i] != k)
-		i = (i + 1) & mask;
-	uint32_t j = i;
-	for (;;) {
-		m->slot[i] = NULL;
-		for (;;) {
-			j = (j + 1) & mask;
-			if (!m->slot[j])
-				goto done;
-			uint32_t h = m->hash[j] & mask;
-			/* stays when its home lies cyclically in (i, j] */
-			if (i <= j ? (i < h && h <= j) : (i < h || h <= j))
-				continue;
-			break;
-		}
-		m->slot[i] = m->slot[j];
-		m->hash[i] = m->hash[j];
-		i = j;
-	}
-done:
+	uint64_t h = k->hash;
+	map_del(&m->map, map_get_h(&m->map, k->key, k->klen, h));
 	m->n--;
 	lru_unlink(m, k);
-	if (m->filter[KMAP_FILTER(k->hash)] < 255)
-		m->filter[KMAP_FILTER(k->hash)]--;
+	if (m->filter[KMAP_FILTER(h)] < 255)
+		m->filter[KMAP_FILTER(h)]--;
 	kstate_free(k);
 }
 
@@ -156,9 +111,8 @@ struct kstate **keys_sorted(struct kmap *m, uint32_t *n)
 {
 	struct kstate **v = xmalloc((m->n + 1) * sizeof *v);
 	uint32_t j = 0;
-	for (uint32_t i = 0; i < m->cap; i++)
-		if (m->slot[i])
-			v[j++] = m->slot[i];
+	MAP_FOREACH(&m->map, e)
+		v[j++] = e->val;
 	qsort(v, j, sizeof *v, by_order);
 	*n = j;
 	return v;
@@ -166,11 +120,9 @@ struct kstate **keys_sorted(struct kmap *m, uint32_t *n)
 
 void kmap_free(struct kmap *m)
 {
-	for (uint32_t i = 0; i < m->cap; i++)
-		if (m->slot[i])
-			kstate_free(m->slot[i]);
-	free(m->slot);
-	free(m->hash);
+	MAP_FOREACH(&m->map, e)
+		kstate_free(e->val);
+	map_free(&m->map);
 	free(m->filter);
 	memset(m, 0, sizeof *m);
 }

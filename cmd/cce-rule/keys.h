@@ -1,13 +1,15 @@
 /*
  * keys: a rule's state per key, in a hash map with a recency list.
  *
- * Promises: a key is its JSON text; kmap_get finds it (and with create
+ * Promises: a key is its JSON text; kmap_get finds it in a lib/map (the
+ * key borrowed from its kstate, which holds it inline) and with create
  * makes it, numbered in order of first appearance) and marks it the most
  * recently seen; kmap_del forgets it and frees its state. The map keeps
  * every key in one list by the last record seen, so the longest idle key
  * (m->oldest) is found and dropped in O(1) when a rule is past its
- * max_keys. A byte per hash bucket (the filter) counts keys by other bits
- * of their hash: a zero answers "absent" without probing the table, which
+ * max_keys. A byte per hash bucket (the filter) counts keys by the top bits
+ * of their map_hash, which the table's index never uses: a zero answers
+ * "absent" without probing the table, which
  * is what a plain threshold rule asks of most records. keys_sorted gives
  * the keys in order of first appearance, for scans and checkpoints that
  * must be deterministic. The map owns its kstates and their extras.
@@ -18,6 +20,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "map.h"
 
 /* Per-key extras of count, window and anomaly rules (their kinds say how
  * they use them). */
@@ -34,36 +38,37 @@ struct kext {
 enum { ST_INACTIVE, ST_PENDING, ST_FIRING };
 
 struct kstate {
-	char *key;
-	uint32_t klen, hash, order;
+	uint32_t klen, order;
 	uint32_t save_at;   /* its place in the state file being written */
 	struct kstate *newer, *older;   /* by the last record seen */
-	uint8_t st;
-	bool has_id;
+	uint64_t hash;      /* kmap_hash(key): forgetting a key needs it */
 	int64_t since, last_ts, last_true, last_emit, last_seen;
 	int64_t id_since;   /* the episode id[] was computed for */
-	char id[33];
 	struct kext *x;
+	char id[33];
+	uint8_t st;         /* here, beside id[], the struct has no holes */
+	bool has_id;
+	char key[];         /* klen bytes and a NUL: the map's key */
 };
 
 struct kmap {
-	struct kstate **slot;
-	uint32_t *hash;         /* beside the slots: probing touches no kstate */
+	struct map map;         /* key text -> struct kstate * (borrowed keys;
+				   all zero is an empty map) */
+	uint32_t n;             /* keys: map.n */
 	uint8_t *filter;        /* counts of keys by other bits of their hash: a
 				   zero says "absent" without probing the table */
-	uint32_t cap, n;
 	uint32_t next_order;    /* of the next new key */
 	/* every key in one list, by the last record seen: the oldest is the
 	 * one to go past the rule's max_keys (O(1) both ways) */
 	struct kstate *newest, *oldest;
 };
 
-#define KMAP_FILTER(h) (((h) >> 16) & 4095)
+#define KMAP_FILTER(h) ((size_t)((h) >> 52))
 
-/* The hash of a key's text. */
-uint32_t kmap_hash(const char *s, size_t n);
+/* The hash of a key's text (map_hash). */
+uint64_t kmap_hash(const char *s, size_t n);
 /* With h = kmap_hash(key, n); NULL when absent and not create. */
-struct kstate *kmap_get_h(struct kmap *m, const char *key, size_t n, uint32_t h, bool create);
+struct kstate *kmap_get_h(struct kmap *m, const char *key, size_t n, uint64_t h, bool create);
 struct kstate *kmap_get(struct kmap *m, const char *key, size_t n, bool create);
 void kmap_del(struct kmap *m, struct kstate *k);
 /* A record of k's was seen. */
@@ -75,9 +80,9 @@ struct kstate **keys_sorted(struct kmap *m, uint32_t *n);
 struct kext *kstate_ext(struct kstate *k);
 
 /* m holds keys: true when none can have the hash h. */
-static inline bool kmap_surely_absent(const struct kmap *m, uint32_t h)
+static inline bool kmap_surely_absent(const struct kmap *m, uint64_t h)
 {
-	return !m->filter[KMAP_FILTER(h)];
+	return !m->filter || !m->filter[KMAP_FILTER(h)];
 }
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "diag.h"
+#include "field.h"
 #include "fsutil.h"
 #include "hash.h"
 #include "json.h"
@@ -96,6 +97,8 @@ struct ctx {
 	int errors;
 	struct json_doc *d;
 	uint32_t max_keys;    /* the default */
+	struct fields top;    /* the rule object's members; errors into err */
+	char err[1024];
 };
 
 static void bad(struct ctx *c, const char *fmt, ...) DIAG_PRINTF(2, 3);
@@ -119,75 +122,65 @@ static void bad(struct ctx *c, const char *fmt, ...)
 	c->errors++;
 }
 
-/* A string field the rule uses as a C string: NULL when it is not a
- * string, and NULL with the contract's reason when it holds U+0000
- * (".t > 1\u0000 and false" would compile as ".t > 1"). */
-static char *get_cstr(struct ctx *c, int t, const char *field)
+/* The error lib/field wrote into c->err, as a rule's error; false. */
+static bool failed(struct ctx *c)
 {
-	bool nul = false;
-	char *s = json_cstr(c->d, t, &nul);
-	if (nul)
-		bad(c, "%s: " JSON_NUL_REASON, field);
-	return s;
+	bad(c, "%s", c->err);
+	return false;
 }
 
-static bool get_duration(struct ctx *c, int t, const char *field, int64_t *ms)
+/* sub: the members of object v, the value of the rule's member name */
+static bool sub_obj(struct ctx *c, int v, const char *name, struct fields *sub)
 {
-	struct json_doc *d = c->d;
-	double v;
-	if (json_num(d, t, &v)) {
-		if (!(v >= 0) || v > 1e12) {
-			bad(c, "%s: invalid duration", field);
-			return false;
-		}
-		*ms = (int64_t)llround(v * 1000);
-		return true;
+	if (json_type_of(c->d, v) != JSON_OBJECT) {
+		field_fail(&c->top, name, "expected an object, got %s",
+			   json_type_name(json_type_of(c->d, v)));
+		return failed(c);
 	}
-	bool nul = false;
-	char *s = json_cstr(d, t, &nul);
-	if (nul) {
-		bad(c, "%s: " JSON_NUL_REASON, field);
-		return false;
-	}
-	if (!s || parse_duration(s, ms) < 0) {
-		bad(c, "%s: invalid duration '%s' (use e.g. 250ms, 30s, 5m, 2h, 7d)", field,
-		    s ? s : "(not a string)");
-		free(s);
-		return false;
-	}
-	free(s);
+	fields_init(sub, c->d, v, c->err, sizeof c->err);
+	sub->up = &c->top;
+	sub->name = name;
 	return true;
 }
 
-static bool get_uint(struct ctx *c, int t, const char *field, uint32_t min, uint32_t *out)
+/* Strings the rule uses as C strings are refused when they hold U+0000
+ * (".t > 1\u0000 and false" would compile as ".t > 1"): lib/field's
+ * policy, in its wording. */
+static bool get_duration(struct ctx *c, const struct fields *f, const char *key, int64_t *ms)
+{
+	return field_duration(f, key, 0, ms) > 0 || failed(c);
+}
+
+/* the wording rule files have always had, whatever is wrong */
+static bool get_uint(struct ctx *c, const struct fields *f, const char *key, uint32_t min,
+		     uint32_t *out)
 {
 	int64_t v;
-	if (!json_int(c->d, t, &v) || v < min || v > UINT32_MAX) {
-		bad(c, "%s: expected an integer of at least %u", field, min);
-		return false;
+	if (field_int(f, key, 0, min, INT64_MAX, &v) <= 0 || v > UINT32_MAX) {
+		field_fail(f, key, "expected an integer of at least %u", min);
+		return failed(c);
 	}
 	*out = (uint32_t)v;
 	return true;
 }
 
-static bool get_expr(struct ctx *c, int t, const char *field, struct expr *e, bool cond)
+static bool get_expr(struct ctx *c, const struct fields *f, const char *key, struct expr *e,
+		     bool cond)
 {
-	bool nul = false;
-	char *s = json_cstr(c->d, t, &nul);
-	if (!s) {
-		if (nul)
-			bad(c, "%s: " JSON_NUL_REASON, field);
-		else
-			bad(c, "%s: expected a jq expression as a string", field);
-		return false;
+	char *s;
+	if (field_str(f, key, 0, 0, &s) <= 0) {
+		int t = json_get(f->d, f->obj, key); /* there: the caller walks the members */
+		if (t < 0 || json_type_of(f->d, t) != JSON_STRING)
+			field_fail(f, key, "expected a jq expression as a string");
+		return failed(c); /* or U+0000, in field's words */
 	}
 	char err[1024];
-	if (expr_compile(e, s, cond, err, sizeof err) < 0) {
-		bad(c, "%s: %s", field, err);
-		free(s);
-		return false;
-	}
+	int rc = expr_compile(e, s, cond, err, sizeof err);
 	free(s);
+	if (rc < 0) {
+		field_fail(f, key, "%s", err);
+		return failed(c);
+	}
 	return true;
 }
 
@@ -246,10 +239,9 @@ static bool parse_agg(struct ctx *c, struct rule *r, const char *name, const cha
 static void parse_window(struct ctx *c, struct rule *r, int t)
 {
 	struct json_doc *d = c->d;
-	if (json_type_of(d, t) != JSON_OBJECT) {
-		bad(c, "window: expected an object like {\"size\":\"5m\"}");
+	struct fields w;
+	if (!sub_obj(c, t, "window", &w))
 		return;
-	}
 	int size = json_get(d, t, "size"), slide = json_get(d, t, "slide");
 	int gap = json_get(d, t, "gap"), count = json_get(d, t, "count");
 	for (int k = json_first(d, t); k >= 0; k = json_next_member(d, t, k))
@@ -265,30 +257,29 @@ static void parse_window(struct ctx *c, struct rule *r, int t)
 	}
 	if (size >= 0) {
 		r->win = W_SLIDING;
-		if (!get_duration(c, size, "window.size", &r->win_size))
+		if (!get_duration(c, &w, "size", &r->win_size))
 			return;
 		r->win_slide = r->win_size;
-		if (slide >= 0 && !get_duration(c, slide, "window.slide", &r->win_slide))
+		if (slide >= 0 && !get_duration(c, &w, "slide", &r->win_slide))
 			return;
 		if (r->win_size <= 0 || r->win_slide <= 0 || r->win_slide > r->win_size)
 			bad(c, "window: size and slide must be positive, slide at most size");
 	} else if (gap >= 0) {
 		r->win = W_SESSION;
-		if (get_duration(c, gap, "window.gap", &r->win_gap) && r->win_gap <= 0)
+		if (get_duration(c, &w, "gap", &r->win_gap) && r->win_gap <= 0)
 			bad(c, "window.gap: must be positive");
 	} else {
 		r->win = W_COUNT;
-		get_uint(c, count, "window.count", 1, &r->win_count);
+		get_uint(c, &w, "count", 1, &r->win_count);
 	}
 }
 
 static void parse_anomaly(struct ctx *c, struct rule *r, int t)
 {
 	struct json_doc *d = c->d;
-	if (json_type_of(d, t) != JSON_OBJECT) {
-		bad(c, "anomaly: expected an object");
+	struct fields a;
+	if (!sub_obj(c, t, "anomaly", &a))
 		return;
-	}
 	r->an_threshold = 3.5;
 	r->an_warmup = 30;
 	r->an_n = 1000;
@@ -304,18 +295,20 @@ static void parse_anomaly(struct ctx *c, struct rule *r, int t)
 			else
 				bad(c, "anomaly.method: expected \"zscore\", \"ewma\" or \"mad\"");
 		} else if (json_str_eq(d, k, "value")) {
-			get_expr(c, v, "anomaly.value", &r->an_value, false);
+			get_expr(c, &a, "value", &r->an_value, false);
 		} else if (json_str_eq(d, k, "window")) {
-			get_duration(c, v, "anomaly.window", &r->an_window);
+			get_duration(c, &a, "window", &r->an_window);
 		} else if (json_str_eq(d, k, "n")) {
-			get_uint(c, v, "anomaly.n", 2, &r->an_n);
+			get_uint(c, &a, "n", 2, &r->an_n);
 		} else if (json_str_eq(d, k, "warmup")) {
-			get_uint(c, v, "anomaly.warmup", 2, &r->an_warmup);
+			get_uint(c, &a, "warmup", 2, &r->an_warmup);
 		} else if (json_str_eq(d, k, "threshold")) {
-			if (!json_num(d, v, &r->an_threshold) || !(r->an_threshold > 0))
+			if (field_num(&a, "threshold", 0, &r->an_threshold) <= 0 ||
+			    !(r->an_threshold > 0))
 				bad(c, "anomaly.threshold: expected a positive number");
 		} else if (json_str_eq(d, k, "alpha")) {
-			if (!json_num(d, v, &r->an_alpha) || !(r->an_alpha > 0 && r->an_alpha <= 1))
+			if (field_num(&a, "alpha", 0, &r->an_alpha) <= 0 ||
+			    !(r->an_alpha > 0 && r->an_alpha <= 1))
 				bad(c, "anomaly.alpha: expected a number in (0, 1]");
 		} else {
 			char *s = json_strdup(d, k);
@@ -333,64 +326,113 @@ static void parse_anomaly(struct ctx *c, struct rule *r, int t)
 		r->an_alpha = 2.0 / (r->an_n + 1.0);
 }
 
+static void add_expr(struct buf *b, const char *field, const struct expr *e, const char *dflt)
+{
+	buf_addf(b, ",\"%s\":", field);
+	if (e->src)
+		buf_add_json_str(b, e->src, strlen(e->src));
+	else
+		buf_adds(b, dflt);
+}
+
+static void add_dur(struct buf *b, const char *field, int64_t ms)
+{
+	buf_addf(b, ",\"%s\":\"", field);
+	fmt_duration(ms, b);
+	buf_addc(b, '"');
+}
+
+/* count, window and aggregate, in the order the signature has them */
+static void describe_window(struct buf *b, const struct rule *r)
+{
+	if (r->count_n) {
+		buf_addf(b, ",\"count\":{\"n\":%u,\"within\":\"", r->count_n);
+		fmt_duration(r->count_within, b);
+		buf_adds(b, "\"}");
+	}
+	if (r->win == W_SLIDING) {
+		buf_adds(b, ",\"window\":{\"size\":\"");
+		fmt_duration(r->win_size, b);
+		buf_adds(b, "\",\"slide\":\"");
+		fmt_duration(r->win_slide, b);
+		buf_adds(b, "\"}");
+	} else if (r->win == W_SESSION) {
+		buf_adds(b, ",\"window\":{\"gap\":\"");
+		fmt_duration(r->win_gap, b);
+		buf_adds(b, "\"}");
+	} else if (r->win == W_COUNT) {
+		buf_addf(b, ",\"window\":{\"count\":%u}", r->win_count);
+	}
+	if (r->naggs) {
+		buf_adds(b, ",\"aggregate\":{");
+		for (int i = 0; i < r->naggs; i++) {
+			if (i)
+				buf_addc(b, ',');
+			buf_add_json_str(b, r->aggs[i].name, strlen(r->aggs[i].name));
+			buf_addc(b, ':');
+			buf_add_json_str(b, r->aggs[i].src, strlen(r->aggs[i].src));
+		}
+		buf_addc(b, '}');
+	}
+}
+
+static void describe_anomaly(struct buf *b, const struct rule *r)
+{
+	static const char *const m[] = { "", "zscore", "ewma", "mad" };
+	buf_addf(b, ",\"anomaly\":{\"method\":\"%s\",\"value\":", m[r->an]);
+	buf_add_json_str(b, r->an_value.src, strlen(r->an_value.src));
+	if (r->an_window) {
+		buf_adds(b, ",\"window\":\"");
+		fmt_duration(r->an_window, b);
+		buf_addc(b, '"');
+	}
+	buf_addf(b, ",\"n\":%u,\"threshold\":", r->an_n);
+	buf_add_double(b, r->an_threshold);
+	buf_addf(b, ",\"warmup\":%u", r->an_warmup);
+	if (r->an == AN_EWMA) {
+		buf_adds(b, ",\"alpha\":");
+		buf_add_double(b, r->an_alpha);
+	}
+	buf_addc(b, '}');
+}
+
+/* what is not part of the signature: max_keys and which expressions skip libjq */
+static void describe_runtime(struct buf *b, struct rule *r)
+{
+	/* neither is max_keys: a state too big for it is cut, not dropped */
+	buf_addf(b, ",\"max_keys\":%u", r->max_keys);
+	buf_adds(b, ",\"fast\":[");
+	const char *sep = "";
+	struct { const char *n; struct expr *e; } ex[] = {
+		{ "match", &r->match }, { "key", &r->key }, { "when", &r->when },
+		{ "value", &r->value }, { "clear", &r->clear },
+	};
+	for (size_t i = 0; i < sizeof ex / sizeof ex[0]; i++)
+		if (ex[i].e->fe || ex[i].e->fp) {
+			buf_addf(b, "%s\"%s\"", sep, ex[i].n);
+			sep = ",";
+		}
+	buf_adds(b, "]}");
+}
+
+/* r->desc, the definition as JSON, and r->sig, the hash of what in it
+ * decides the meaning of the rule's state */
 static void describe(struct rule *r)
 {
 	struct buf b;
 	buf_init(&b);
 	buf_adds(&b, "{\"name\":");
 	buf_add_json_str(&b, r->name, strlen(r->name));
-#define EXPR(field, e, dflt)                                           \
-	do {                                                           \
-		buf_adds(&b, ",\"" field "\":");                       \
-		if ((e).src)                                           \
-			buf_add_json_str(&b, (e).src, strlen((e).src)); \
-		else                                                   \
-			buf_adds(&b, dflt);                            \
-	} while (0)
-#define DUR(field, ms)                      \
-	do {                                \
-		buf_adds(&b, ",\"" field "\":\""); \
-		fmt_duration(ms, &b);       \
-		buf_addc(&b, '"');          \
-	} while (0)
-	EXPR("match", r->match, "\".\"");
-	EXPR("key", r->key, "null");
-	EXPR("when", r->when, "null");
-	EXPR("value", r->value, "null");
-	DUR("for", r->for_ms);
-	if (r->count_n) {
-		buf_addf(&b, ",\"count\":{\"n\":%u,\"within\":\"", r->count_n);
-		fmt_duration(r->count_within, &b);
-		buf_adds(&b, "\"}");
-	}
-	if (r->win == W_SLIDING) {
-		buf_adds(&b, ",\"window\":{\"size\":\"");
-		fmt_duration(r->win_size, &b);
-		buf_adds(&b, "\",\"slide\":\"");
-		fmt_duration(r->win_slide, &b);
-		buf_adds(&b, "\"}");
-	} else if (r->win == W_SESSION) {
-		buf_adds(&b, ",\"window\":{\"gap\":\"");
-		fmt_duration(r->win_gap, &b);
-		buf_adds(&b, "\"}");
-	} else if (r->win == W_COUNT) {
-		buf_addf(&b, ",\"window\":{\"count\":%u}", r->win_count);
-	}
-	if (r->naggs) {
-		buf_adds(&b, ",\"aggregate\":{");
-		for (int i = 0; i < r->naggs; i++) {
-			if (i)
-				buf_addc(&b, ',');
-			buf_add_json_str(&b, r->aggs[i].name, strlen(r->aggs[i].name));
-			buf_addc(&b, ':');
-			buf_add_json_str(&b, r->aggs[i].src, strlen(r->aggs[i].src));
-		}
-		buf_addc(&b, '}');
-	}
-	EXPR("clear", r->clear, "null");
-	DUR("keep_firing_for", r->keep_ms);
+	add_expr(&b, "match", &r->match, "\".\"");
+	add_expr(&b, "key", &r->key, "null");
+	add_expr(&b, "when", &r->when, "null");
+	add_expr(&b, "value", &r->value, "null");
+	add_dur(&b, "for", r->for_ms);
+	describe_window(&b, r);
+	add_expr(&b, "clear", &r->clear, "null");
+	add_dur(&b, "keep_firing_for", r->keep_ms);
 	if (r->repeat_ms)
-		DUR("repeat", r->repeat_ms);
+		add_dur(&b, "repeat", r->repeat_ms);
 	else
 		buf_adds(&b, ",\"repeat\":null");
 	if (r->limit_max) {
@@ -399,52 +441,141 @@ static void describe(struct rule *r)
 		buf_adds(&b, "\"}");
 	}
 	if (r->absent_ms)
-		DUR("absent", r->absent_ms);
-	if (r->an) {
-		static const char *const m[] = { "", "zscore", "ewma", "mad" };
-		buf_addf(&b, ",\"anomaly\":{\"method\":\"%s\",\"value\":", m[r->an]);
-		buf_add_json_str(&b, r->an_value.src, strlen(r->an_value.src));
-		if (r->an_window) {
-			buf_adds(&b, ",\"window\":\"");
-			fmt_duration(r->an_window, &b);
-			buf_addc(&b, '"');
-		}
-		buf_addf(&b, ",\"n\":%u,\"threshold\":", r->an_n);
-		buf_add_double(&b, r->an_threshold);
-		buf_addf(&b, ",\"warmup\":%u", r->an_warmup);
-		if (r->an == AN_EWMA) {
-			buf_adds(&b, ",\"alpha\":");
-			buf_add_double(&b, r->an_alpha);
-		}
-		buf_addc(&b, '}');
-	}
+		add_dur(&b, "absent", r->absent_ms);
+	if (r->an)
+		describe_anomaly(&b, r);
 	buf_adds(&b, ",\"severity\":");
 	buf_adds(&b, r->severity ? r->severity : "null");
 	buf_adds(&b, ",\"labels\":");
 	buf_adds(&b, r->labels ? r->labels : "{}");
-	EXPR("message", r->message, "null");
+	add_expr(&b, "message", &r->message, "null");
 	/* which expressions skip libjq: part of the definition's identity
 	 * only through their sources, so it goes after the signature */
 	unsigned char h[SHA256_LEN];
 	sha256(b.data, b.len, h);
 	hex_encode(h, SHA256_LEN, r->sig);
-	/* neither is max_keys: a state too big for it is cut, not dropped */
-	buf_addf(&b, ",\"max_keys\":%u", r->max_keys);
-	buf_adds(&b, ",\"fast\":[");
-	const char *sep = "";
-	struct { const char *n; struct expr *e; } ex[] = {
-		{ "match", &r->match }, { "key", &r->key }, { "when", &r->when },
-		{ "value", &r->value }, { "clear", &r->clear },
-	};
-	for (size_t i = 0; i < sizeof ex / sizeof ex[0]; i++)
-		if (ex[i].e->fe || ex[i].e->fp) {
-			buf_addf(&b, "%s\"%s\"", sep, ex[i].n);
-			sep = ",";
-		}
-	buf_adds(&b, "]}");
+	describe_runtime(&b, r);
 	r->desc = buf_detach(&b, NULL);
-#undef EXPR
-#undef DUR
+}
+
+static void parse_aggregate(struct ctx *c, struct rule *r, int v)
+{
+	struct json_doc *d = c->d;
+	struct fields f;
+	if (!sub_obj(c, v, "aggregate", &f))
+		return;
+	for (int a = json_first(d, v); a >= 0; a = json_next_member(d, v, a)) {
+		char *an, *spec = NULL;
+		/* "aggregate: contains ...", "aggregate 'n': ...": the words
+		 * rule files have always had */
+		if (field_key(&f, a, &an) < 0)
+			bad(c, "aggregate: %s", JSON_NUL_REASON);
+		else if (field_str_at(&f, an, a + 1, 0, 0, &spec) < 0)
+			bad(c, "aggregate '%s': %s", an, json_type_of(d, a + 1) == JSON_STRING ?
+			    JSON_NUL_REASON : "expected a string");
+		else if (!strcmp(an, "key") || !strcmp(an, "start") || !strcmp(an, "end"))
+			bad(c, "aggregate '%s': the name is taken by the window record", an);
+		else
+			parse_agg(c, r, an, spec);
+		free(an);
+		free(spec);
+	}
+}
+
+/* v is an object of exactly the two members a and b */
+static bool pair(const struct ctx *c, int v, const char *a, const char *b)
+{
+	const struct json_doc *d = c->d;
+	return json_type_of(d, v) == JSON_OBJECT && d->tok[v].count == 2 &&
+	       json_get(d, v, a) >= 0 && json_get(d, v, b) >= 0;
+}
+
+/* Member k of the rule object (its value is k + 1). */
+static void parse_member(struct ctx *c, struct rule *r, int k)
+{
+	struct json_doc *d = c->d;
+	const struct fields *f = &c->top;
+	int v = k + 1;
+#define IS(s) json_str_eq(d, k, s)
+	if (IS("name")) {
+	} else if (IS("match")) {
+		get_expr(c, f, "match", &r->match, true);
+	} else if (IS("key")) {
+		get_expr(c, f, "key", &r->key, false);
+	} else if (IS("when")) {
+		get_expr(c, f, "when", &r->when, true);
+	} else if (IS("value")) {
+		get_expr(c, f, "value", &r->value, false);
+	} else if (IS("clear")) {
+		get_expr(c, f, "clear", &r->clear, true);
+	} else if (IS("message")) {
+		get_expr(c, f, "message", &r->message, false);
+	} else if (IS("for")) {
+		get_duration(c, f, "for", &r->for_ms);
+	} else if (IS("keep_firing_for")) {
+		get_duration(c, f, "keep_firing_for", &r->keep_ms);
+	} else if (IS("repeat")) {
+		if (get_duration(c, f, "repeat", &r->repeat_ms) && r->repeat_ms <= 0)
+			bad(c, "repeat: must be positive");
+	} else if (IS("absent")) {
+		if (get_duration(c, f, "absent", &r->absent_ms) && r->absent_ms <= 0)
+			bad(c, "absent: must be positive");
+	} else if (IS("count")) {
+		struct fields cf;
+		if (!pair(c, v, "n", "within"))
+			bad(c, "count: expected {\"n\":5,\"within\":\"1m\"}");
+		else if (sub_obj(c, v, "count", &cf) && get_uint(c, &cf, "n", 1, &r->count_n) &&
+			 get_duration(c, &cf, "within", &r->count_within) &&
+			 r->count_within <= 0)
+			bad(c, "count.within: must be positive");
+	} else if (IS("limit")) {
+		struct fields lf;
+		if (!pair(c, v, "max", "per"))
+			bad(c, "limit: expected {\"max\":10,\"per\":\"1m\"}");
+		else if (sub_obj(c, v, "limit", &lf) && get_uint(c, &lf, "max", 1, &r->limit_max) &&
+			 get_duration(c, &lf, "per", &r->limit_per) &&
+			 r->limit_per <= 0)
+			bad(c, "limit.per: must be positive");
+	} else if (IS("max_keys")) {
+		get_uint(c, f, "max_keys", 1, &r->max_keys);
+	} else if (IS("window")) {
+		parse_window(c, r, v);
+	} else if (IS("aggregate")) {
+		parse_aggregate(c, r, v);
+	} else if (IS("anomaly")) {
+		parse_anomaly(c, r, v);
+	} else if (IS("severity")) {
+		size_t n;
+		const char *raw = json_raw(d, v, &n);
+		r->severity = xstrndup(raw, n);
+	} else if (IS("labels")) {
+		struct fields lb;
+		if (!sub_obj(c, v, "labels", &lb))
+			return;
+		size_t n;
+		const char *raw = json_raw(d, v, &n);
+		r->labels = xstrndup(raw, n);
+	} else {
+		char *s = json_strdup(d, k);
+		bad(c, "unknown field '%s'", s);
+		free(s);
+	}
+#undef IS
+}
+
+/* What the members mean together: which kinds combine, what each needs. */
+static void check_combination(struct ctx *c, const struct rule *r, bool has_when)
+{
+	if (!has_when && !r->absent_ms && !r->an)
+		bad(c, "when: required (except in absent and anomaly rules)");
+	if (r->naggs && r->win == W_NONE)
+		bad(c, "aggregate: needs a window");
+	if (r->win != W_NONE && !r->naggs)
+		bad(c, "window: needs an aggregate");
+	if ((r->win != W_NONE) + (r->absent_ms > 0) + (r->an != AN_NONE) + (r->count_n > 0) > 1)
+		bad(c, "window, count, absent and anomaly cannot be combined");
+	if (r->absent_ms && (r->for_ms || r->clear.src || r->keep_ms))
+		bad(c, "absent: for, clear and keep_firing_for do not apply");
 }
 
 static struct rule *parse_rule(struct ctx *c, int t)
@@ -458,120 +589,20 @@ static struct rule *parse_rule(struct ctx *c, int t)
 	struct rule *r = xcalloc(1, sizeof *r);
 	r->file = xstrdup(c->file);
 	r->max_keys = c->max_keys;
+	fields_init(&c->top, d, t, c->err, sizeof c->err);
 	int nm = json_get(d, t, "name");
-	bool nul = false;
-	if (nm >= 0 && !(r->name = json_cstr(d, nm, &nul)) && nul) {
-		bad(c, "name: " JSON_NUL_REASON);
-		rule_free(r);
-		return NULL;
-	}
-	if (!r->name || !r->name[0]) {
-		bad(c, "name: a non-empty string is required");
+	if (field_str(&c->top, "name", FIELD_NONEMPTY, 0, &r->name) <= 0) {
+		if (nm < 0 || json_type_of(d, nm) != JSON_STRING || json_str_eq(d, nm, ""))
+			bad(c, "name: a non-empty string is required");
+		else
+			failed(c); /* U+0000 */
 		rule_free(r);
 		return NULL;
 	}
 	c->name = r->name;
-	for (int k = json_first(d, t); k >= 0; k = json_next_member(d, t, k)) {
-		int v = k + 1;
-#define IS(s) json_str_eq(d, k, s)
-		if (IS("name")) {
-		} else if (IS("match")) {
-			get_expr(c, v, "match", &r->match, true);
-		} else if (IS("key")) {
-			get_expr(c, v, "key", &r->key, false);
-		} else if (IS("when")) {
-			get_expr(c, v, "when", &r->when, true);
-		} else if (IS("value")) {
-			get_expr(c, v, "value", &r->value, false);
-		} else if (IS("clear")) {
-			get_expr(c, v, "clear", &r->clear, true);
-		} else if (IS("message")) {
-			get_expr(c, v, "message", &r->message, false);
-		} else if (IS("for")) {
-			get_duration(c, v, "for", &r->for_ms);
-		} else if (IS("keep_firing_for")) {
-			get_duration(c, v, "keep_firing_for", &r->keep_ms);
-		} else if (IS("repeat")) {
-			if (get_duration(c, v, "repeat", &r->repeat_ms) && r->repeat_ms <= 0)
-				bad(c, "repeat: must be positive");
-		} else if (IS("absent")) {
-			if (get_duration(c, v, "absent", &r->absent_ms) && r->absent_ms <= 0)
-				bad(c, "absent: must be positive");
-		} else if (IS("count")) {
-			int n = json_type_of(d, v) == JSON_OBJECT ? json_get(d, v, "n") : -1;
-			int w = json_type_of(d, v) == JSON_OBJECT ? json_get(d, v, "within") : -1;
-			if (n < 0 || w < 0 || json_type_of(d, v) != JSON_OBJECT || d->tok[v].count != 2)
-				bad(c, "count: expected {\"n\":5,\"within\":\"1m\"}");
-			else if (get_uint(c, n, "count.n", 1, &r->count_n) &&
-				 get_duration(c, w, "count.within", &r->count_within) &&
-				 r->count_within <= 0)
-				bad(c, "count.within: must be positive");
-		} else if (IS("limit")) {
-			int n = json_type_of(d, v) == JSON_OBJECT ? json_get(d, v, "max") : -1;
-			int w = json_type_of(d, v) == JSON_OBJECT ? json_get(d, v, "per") : -1;
-			if (n < 0 || w < 0 || d->tok[v].count != 2)
-				bad(c, "limit: expected {\"max\":10,\"per\":\"1m\"}");
-			else if (get_uint(c, n, "limit.max", 1, &r->limit_max) &&
-				 get_duration(c, w, "limit.per", &r->limit_per) &&
-				 r->limit_per <= 0)
-				bad(c, "limit.per: must be positive");
-		} else if (IS("max_keys")) {
-			get_uint(c, v, "max_keys", 1, &r->max_keys);
-		} else if (IS("window")) {
-			parse_window(c, r, v);
-		} else if (IS("aggregate")) {
-			if (json_type_of(d, v) != JSON_OBJECT) {
-				bad(c, "aggregate: expected an object of name: \"fn(EXPR)\"");
-				continue;
-			}
-			for (int a = json_first(d, v); a >= 0; a = json_next_member(d, v, a)) {
-				bool spec_nul = false;
-				char *an = get_cstr(c, a, "aggregate");
-				char *spec = an ? json_cstr(d, a + 1, &spec_nul) : NULL;
-				if (!an)
-					; /* reported: it holds U+0000 */
-				else if (spec_nul)
-					bad(c, "aggregate '%s': " JSON_NUL_REASON, an);
-				else if (!spec)
-					bad(c, "aggregate '%s': expected a string", an);
-				else if (!strcmp(an, "key") || !strcmp(an, "start") || !strcmp(an, "end"))
-					bad(c, "aggregate '%s': the name is taken by the window record", an);
-				else
-					parse_agg(c, r, an, spec);
-				free(an);
-				free(spec);
-			}
-		} else if (IS("anomaly")) {
-			parse_anomaly(c, r, v);
-		} else if (IS("severity")) {
-			size_t n;
-			const char *raw = json_raw(d, v, &n);
-			r->severity = xstrndup(raw, n);
-		} else if (IS("labels")) {
-			if (json_type_of(d, v) != JSON_OBJECT) {
-				bad(c, "labels: expected an object");
-				continue;
-			}
-			size_t n;
-			const char *raw = json_raw(d, v, &n);
-			r->labels = xstrndup(raw, n);
-		} else {
-			char *s = json_strdup(d, k);
-			bad(c, "unknown field '%s'", s);
-			free(s);
-		}
-#undef IS
-	}
-	if (json_get(d, t, "when") < 0 && !r->absent_ms && !r->an)
-		bad(c, "when: required (except in absent and anomaly rules)");
-	if (r->naggs && r->win == W_NONE)
-		bad(c, "aggregate: needs a window");
-	if (r->win != W_NONE && !r->naggs)
-		bad(c, "window: needs an aggregate");
-	if ((r->win != W_NONE) + (r->absent_ms > 0) + (r->an != AN_NONE) + (r->count_n > 0) > 1)
-		bad(c, "window, count, absent and anomaly cannot be combined");
-	if (r->absent_ms && (r->for_ms || r->clear.src || r->keep_ms))
-		bad(c, "absent: for, clear and keep_firing_for do not apply");
+	for (int k = json_first(d, t); k >= 0; k = json_next_member(d, t, k))
+		parse_member(c, r, k);
+	check_combination(c, r, json_get(d, t, "when") >= 0);
 	if (c->errors != errors) {
 		rule_free(r);
 		return NULL;

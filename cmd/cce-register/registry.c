@@ -334,7 +334,7 @@ static int tasks_parse(const struct fields *f, char **out)
 	if (r <= 0)
 		return r;
 	struct buf b = BUF_INIT;
-	size_t n = 0, *at = NULL;
+	size_t n = 0, at[TASKS_MAX]; /* where each entry starts in b */
 	buf_addc(&b, '[');
 	for (int e = json_first(d, v); e >= 0; e = json_next_elem(d, v, e), n++) {
 		char name[24];
@@ -349,7 +349,6 @@ static int tasks_parse(const struct fields *f, char **out)
 			field_fail(&ef, NULL, "expected an object");
 			goto bad;
 		}
-		at = xrealloc(at, (n + 1) * sizeof *at);
 		at[n] = b.len + (n > 0);
 		if (n)
 			buf_addc(&b, ',');
@@ -365,11 +364,9 @@ static int tasks_parse(const struct fields *f, char **out)
 			}
 	}
 	buf_addc(&b, ']');
-	free(at);
 	*out = buf_detach(&b, NULL);
 	return 0;
 bad:
-	free(at);
 	buf_free(&b);
 	return -1;
 }

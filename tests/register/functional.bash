@@ -388,7 +388,7 @@ t_heartbeat_tasks_carried_and() {
 # bad tasks arrays are rejected with the field's reason and change nothing
 t_bad_tasks_arrays_are() {
 	join edge-1
-	local t long many i u='"replica":0,"state":"active","restarts":0,"oom":false'
+	local t long many u='"replica":0,"state":"active","restarts":0,"oom":false'
 	t=$(token edge-1)
 	status_lines >status.jsonl
 	cce-register heartbeat edge-1 --token "$t" --tasks status.jsonl >/dev/null
@@ -411,8 +411,11 @@ t_bad_tasks_arrays_are() {
 		'tasks[1]: the same task and replica as tasks[0]' "[{\"task\":\"w\",$u},{\"task\":\"w\",$u}]"
 		'tasks: at most 256 units' "$many"
 	)
-	for ((i = 0; i < ${#cases[@]}; i += 2)); do
-		reject "${cases[i]}" "{\"op\":\"heartbeat\",\"node\":\"edge-1\",\"token\":\"$t\",\"tasks\":${cases[i + 1]}}"
+	# (positional parameters: reject's helpers may set a global i)
+	set -- "${cases[@]}"
+	while (($#)); do
+		reject "$1" "{\"op\":\"heartbeat\",\"node\":\"edge-1\",\"token\":\"$t\",\"tasks\":$2}"
+		shift 2
 	done
 	run_cce cce-register list
 	run jq -c .tasks <<<"$output"

@@ -50,6 +50,7 @@ static const char usage[] =
 	"      --cost N          cost per hour\n"
 	"      --service S       join: NAME:PORT offered (repeatable); list: only nodes offering NAME\n"
 	"      --load L          heartbeat: auto (from /proc) or k=N,...\n"
+	"      --tasks FILE      heartbeat: the units' summaries from cce-task status lines (-: stdin)\n"
 	"      --force           leave without a token (operator)\n"
 	"      --print           print the op record instead of applying it\n"
 	"      --alive           list: ready nodes only\n"
@@ -60,7 +61,7 @@ static const char usage[] =
 enum {
 	OPT_CACERT = CLI_OPT_TOOL, OPT_CERT, OPT_KEY, OPT_SECRET, OPT_TTL, OPT_TOKEN,
 	OPT_TOKEN_FILE, OPT_ADDR, OPT_REGION, OPT_ZONE, OPT_LABEL, OPT_CPU, OPT_MEM, OPT_DISK,
-	OPT_COST, OPT_SERVICE, OPT_LOAD, OPT_FORCE, OPT_PRINT, OPT_ALIVE, OPT_ALL, OPT_SELECTOR,
+	OPT_COST, OPT_SERVICE, OPT_LOAD, OPT_TASKS, OPT_FORCE, OPT_PRINT, OPT_ALIVE, OPT_ALL, OPT_SELECTOR,
 };
 
 static const struct option longopts[] = {
@@ -84,6 +85,7 @@ static const struct option longopts[] = {
 	{ "cost", required_argument, NULL, OPT_COST },
 	{ "service", required_argument, NULL, OPT_SERVICE },
 	{ "load", required_argument, NULL, OPT_LOAD },
+	{ "tasks", required_argument, NULL, OPT_TASKS },
 	{ "force", no_argument, NULL, OPT_FORCE },
 	{ "print", no_argument, NULL, OPT_PRINT },
 	{ "alive", no_argument, NULL, OPT_ALIVE },
@@ -102,7 +104,7 @@ static struct {
 	bool ttl_set, force, print, alive, all;
 	int64_t ttl;
 	/* op fields from options */
-	const char *addr, *region, *zone, *cpu, *mem, *disk, *cost;
+	const char *addr, *region, *zone, *cpu, *mem, *disk, *cost, *tasks;
 	const char *labels[MAX_REPEAT], *services[MAX_REPEAT];
 	int nlabels, nservices;
 	char home[4096], secret_buf[4200], store_buf[4200];
@@ -352,6 +354,15 @@ static int build_op(const char *opname, const char *node, struct buf *b)
 					return diag_usage("%s", err);
 			}
 		}
+		if (g.tasks && !strcmp(opname, "heartbeat")) {
+			char err[512];
+			buf_adds(b, ",\"tasks\":");
+			int tr = tasks_read(b, g.tasks, err, sizeof err);
+			if (tr < 0) {
+				diag_error("%s", err);
+				return tr == -1 ? CCE_EX_IOERR : CCE_EX_DATAERR;
+			}
+		}
 		buf_addf(b, ",\"ts\":%" PRId64, time_now_ms());
 	}
 	buf_addc(b, '}');
@@ -435,6 +446,21 @@ static int cmd_revoke(char **names, int n)
 
 /* ---- reading */
 
+/* -o text's TASKS: "UP/ALL up" (UP: units whose state is active), "-"
+ * when the node reported none; d is scratch space */
+static void tasks_text(char *out, size_t len, const struct node *n, struct json_doc *d)
+{
+	snprintf(out, len, "-");
+	if (!n->tasks || json_parse(d, n->tasks, strlen(n->tasks), &(struct json_error){ 0 }) < 0)
+		return;
+	int all = 0, up = 0;
+	for (int e = json_first(d, 0); e >= 0; e = json_next_elem(d, 0, e), all++) {
+		int st = json_type_of(d, e) == JSON_OBJECT ? json_get(d, e, "state") : -1;
+		up += st >= 0 && json_str_eq(d, st, "active");
+	}
+	snprintf(out, len, "%d/%d up", up, all);
+}
+
 static int cmd_list(void)
 {
 	enum { FMT_JSON, FMT_ADDR, FMT_TEXT } fmt = FMT_JSON;
@@ -465,8 +491,8 @@ static int cmd_list(void)
 	struct json_doc d;
 	json_doc_init(&d);
 	if (fmt == FMT_TEXT) {
-		buf_addf(&b, "%-24s %-9s %-16s %-10s %-10s %s", "NODE", "STATE", "ADDR", "REGION",
-			 "ZONE", "LAST_SEEN");
+		buf_addf(&b, "%-24s %-9s %-16s %-10s %-10s %-24s %s", "NODE", "STATE", "ADDR",
+			 "REGION", "ZONE", "LAST_SEEN", "TASKS");
 		out_line(&g.t.out, b.data, b.len);
 	}
 	for (size_t i = 0; i < k && !out_done(&g.t.out); i++) {
@@ -491,11 +517,12 @@ static int cmd_list(void)
 			if (svc)
 				buf_addf(&b, ":%" PRId64, port);
 		} else {
-			char ts[32];
+			char ts[32], tasks[32];
 			time_format_rfc3339(n->last_seen, ts);
-			buf_addf(&b, "%-24s %-9s %-16s %-10s %-10s %s", n->name, state_name(st),
-				 n->addr ? n->addr : "-", n->region ? n->region : "-",
-				 n->zone ? n->zone : "-", ts);
+			tasks_text(tasks, sizeof tasks, n, &d);
+			buf_addf(&b, "%-24s %-9s %-16s %-10s %-10s %-24s %s", n->name,
+				 state_name(st), n->addr ? n->addr : "-",
+				 n->region ? n->region : "-", n->zone ? n->zone : "-", ts, tasks);
 		}
 		out_line(&g.t.out, b.data, b.len);
 	}
@@ -577,6 +604,7 @@ static int parse_options(int argc, char **argv)
 		case OPT_DISK: g.disk = optarg; break;
 		case OPT_COST: g.cost = optarg; break;
 		case OPT_LOAD: g.load = optarg; break;
+		case OPT_TASKS: g.tasks = optarg; break;
 		case OPT_FORCE: g.force = true; break;
 		case OPT_PRINT: g.print = true; break;
 		case OPT_ALIVE: g.alive = true; break;

@@ -12,12 +12,12 @@ _cce_register()
 
 	local subs="init token revoke apply join heartbeat leave cordon uncordon list expire watch compact"
 	local opts="--store --cacert --cert --key --secret --ttl --verbose --token --token-file
-		--addr --region --zone --label --cpu --mem-mb --disk-mb --cost --service --load
+		--addr --region --zone --label --cpu --mem-mb --disk-mb --cost --service --load --tasks
 		--force --print --alive --all --selector --output --help --version --quiet
 		--unbuffered --rejects --strict --max-line"
 
 	case $prev in
-	--cacert | --cert | --key | --secret | --token-file | --rejects)
+	--cacert | --cert | --key | --secret | --token-file | --tasks | --rejects)
 		_filedir
 		return
 		;;
@@ -51,7 +51,7 @@ _cce_register()
 		case ${words[i]} in
 		-s | --store | --cacert | --cert | --key | --secret | --ttl | --token | --token-file | \
 			--addr | --region | --zone | --label | --cpu | --mem-mb | --disk-mb | --cost | \
-			--service | --load | --selector | -o | --output | --rejects | --max-line)
+			--service | --load | --tasks | --selector | -o | --output | --rejects | --max-line)
 			((i++))
 			;;
 		-*) ;;

@@ -330,6 +330,14 @@ static int replay_line(struct registry *reg, struct json_doc *d, const char *p, 
 			free(nd->load);
 			nd->load = len == 2 ? NULL : xstrndup(raw, len);
 		}
+		/* absent: the heartbeat kept the node's tasks */
+		v = json_get(d, 0, "tasks");
+		if (v >= 0 && json_type_of(d, v) == JSON_ARRAY) {
+			size_t len;
+			const char *raw = json_raw(d, v, &len);
+			free(nd->tasks);
+			nd->tasks = len == 2 ? NULL : xstrndup(raw, len);
+		}
 		return 0;
 	}
 	if (json_str_eq(d, ev, "left")) {
@@ -676,6 +684,12 @@ static void log_applied(void *arg, struct registry *reg, const struct item *it, 
 		buf_add_i64(b, n->last_seen);
 		buf_adds(b, ",\"load\":");
 		buf_adds(b, n->load ? n->load : "{}");
+		/* only when the op carried them (the fast replay then declines
+		 * the line): tasks are kept by a heartbeat without them */
+		if (it->op.tasks) {
+			buf_adds(b, ",\"tasks\":");
+			buf_adds(b, n->tasks ? n->tasks : "[]");
+		}
 		buf_adds(b, "}\n");
 		return;
 	case EV_LEFT:

@@ -4,7 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/statvfs.h>
+
+#include "json.h"
+#include "registry.h"
 
 void load_auto(struct buf *b, const char *dir)
 {
@@ -71,4 +75,70 @@ int load_pairs(struct buf *b, const char *spec, char *err, size_t errlen)
 	buf_addc(b, '}');
 	free(copy);
 	return 0;
+}
+
+/* one status line's summary members, raw, into b */
+static void task_members(struct buf *b, const struct json_doc *d)
+{
+	static const char *const keys[] = { "task", "replica", "state", "restarts", "oom" };
+	buf_addc(b, '{');
+	for (size_t i = 0, n = 0; i < sizeof keys / sizeof *keys; i++) {
+		int v = json_get(d, 0, keys[i]);
+		if (v < 0)
+			continue;
+		size_t len;
+		const char *raw = json_raw(d, v, &len);
+		buf_addf(b, "%s\"%s\":", n++ ? "," : "", keys[i]);
+		buf_add(b, raw, len);
+	}
+	buf_addc(b, '}');
+}
+
+int tasks_read(struct buf *b, const char *path, char *err, size_t errlen)
+{
+	bool in = !strcmp(path, "-");
+	const char *src = in ? "stdin" : path;
+	FILE *f = in ? stdin : fopen(path, "r");
+	if (!f) {
+		snprintf(err, errlen, "--tasks: cannot open '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	struct json_doc d;
+	json_doc_init(&d);
+	char *line = NULL;
+	size_t cap = 0, n = 0, start = b->len;
+	ssize_t len;
+	long lineno = 0;
+	int r = 0;
+	buf_addc(b, '[');
+	while (b->len - start <= OP_MAX_RECORD && (len = getline(&line, &cap, f)) >= 0) {
+		lineno++;
+		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			len--;
+		if (!len)
+			continue;
+		struct json_error je;
+		bool json = json_parse(&d, line, (size_t)len, &je) == 0;
+		if (!json || json_type_of(&d, 0) != JSON_OBJECT) {
+			snprintf(err, errlen, "--tasks: %s:%ld: %s", src, lineno,
+				 json ? "not a JSON object" : je.msg);
+			r = -2;
+			break;
+		}
+		if (n++)
+			buf_addc(b, ',');
+		task_members(b, &d);
+	}
+	buf_addc(b, ']');
+	if (!r && ferror(f)) {
+		snprintf(err, errlen, "--tasks: cannot read '%s': %s", path, strerror(errno));
+		r = -1;
+	}
+	free(line);
+	json_doc_free(&d);
+	if (!in)
+		fclose(f);
+	if (r)
+		b->len = start;
+	return r;
 }

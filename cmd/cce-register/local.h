@@ -5,7 +5,11 @@
  * Promises: load_auto appends a JSON object of the machine's own load
  * (1-minute load average as cpu, memory in use, disk in use under dir) and
  * skips what it cannot read. load_pairs turns "k=v,k=v" into an object of
- * numbers or fails with err filled. Nothing prints.
+ * numbers or fails with err filled. tasks_read turns `cce-task status`
+ * lines into the "tasks" array of a heartbeat: each line's task, replica,
+ * state, restarts and oom as they are (op_parse judges them), the rest of
+ * the line dropped; it stops reading past OP_MAX_RECORD (the op is then
+ * refused as too large). Nothing prints.
  */
 #ifndef CCE_REGISTER_LOCAL_H
 #define CCE_REGISTER_LOCAL_H
@@ -16,5 +20,8 @@
 
 void load_auto(struct buf *b, const char *dir);
 int load_pairs(struct buf *b, const char *spec, char *err, size_t errlen);
+/* FILE ("-": stdin) into b: 0, -1 when it cannot be read, -2 when a line
+ * is not a JSON object; err says which ("--tasks: FILE:LINE: ...") */
+int tasks_read(struct buf *b, const char *path, char *err, size_t errlen);
 
 #endif

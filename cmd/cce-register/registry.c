@@ -46,8 +46,10 @@ void node_clear(struct node *n)
 {
 	free(n->fixed);
 	free(n->load);
+	free(n->tasks);
 	free(n->rev);
 	n->fixed = n->addr = n->region = n->zone = n->labels = n->load = n->services = n->rev = NULL;
+	n->tasks = NULL;
 	n->cpu = n->mem_mb = n->disk_mb = n->cost = 0;
 	n->present = n->cordoned = false;
 	n->joined = n->last_seen = 0;
@@ -229,6 +231,7 @@ void op_free(struct op *op)
 	free(op->labels);
 	free(op->services);
 	free(op->load);
+	free(op->tasks);
 	memset(op, 0, sizeof *op);
 	op->kind = OP_NONE;
 }
@@ -284,6 +287,88 @@ static int copy_members(const struct fields *f, int (*ok)(const struct fields *,
 	}
 	buf_addc(b, '}');
 	return 0;
+}
+
+/* One unit's summary of "tasks", as f (its path "tasks[i]"), written
+ * compactly into b with only the five members it may have. */
+static int task_ok(const struct fields *f, struct buf *b)
+{
+	char *task = NULL, *state = NULL;
+	int64_t replica, restarts;
+	bool oom;
+	int r = -1;
+	if (field_str(f, "task", FIELD_REQUIRED | FIELD_NONEMPTY, TASK_NAME_MAX, &task) < 0 ||
+	    field_int(f, "replica", FIELD_REQUIRED, 0, 999999999, &replica) < 0 ||
+	    field_str(f, "state", FIELD_REQUIRED | FIELD_NONEMPTY, TASK_STATE_MAX, &state) < 0 ||
+	    field_int(f, "restarts", FIELD_REQUIRED, 0, INT32_MAX, &restarts) < 0 ||
+	    field_bool(f, "oom", FIELD_REQUIRED, &oom) < 0)
+		goto out;
+	/* cce-sched's rule for task names */
+	if ((unsigned char)task[0] < 0x20 || task[0] == 0x7f) {
+		field_fail(f, "task", "name starts with a control character");
+		goto out;
+	}
+	/* systemd's states are lowercase words: anything else is not one */
+	if (state[strspn(state, "abcdefghijklmnopqrstuvwxyz-")]) {
+		field_fail(f, "state", "expected a unit state such as active or failed");
+		goto out;
+	}
+	buf_adds(b, "{\"task\":");
+	buf_add_json_str(b, task, strlen(task));
+	buf_addf(b, ",\"replica\":%lld,\"state\":\"%s\",\"restarts\":%lld,\"oom\":%s}",
+		 (long long)replica, state, (long long)restarts, oom ? "true" : "false");
+	r = 0;
+out:
+	free(task);
+	free(state);
+	return r;
+}
+
+/* "tasks": an array of units' summaries (cce-task status), each
+ * task/replica once, kept as a compact copy in *out: 0 (absent or taken),
+ * or -1 with why. */
+static int tasks_parse(const struct fields *f, char **out)
+{
+	const struct json_doc *d = f->d;
+	int v, r = field_array(f, "tasks", 0, &v);
+	if (r <= 0)
+		return r;
+	struct buf b = BUF_INIT;
+	size_t n = 0, at[TASKS_MAX]; /* where each entry starts in b */
+	buf_addc(&b, '[');
+	for (int e = json_first(d, v); e >= 0; e = json_next_elem(d, v, e), n++) {
+		char name[24];
+		snprintf(name, sizeof name, "tasks[%zu]", n);
+		struct fields ef = { .d = d, .obj = e, .name = name, .err = f->err,
+				     .errlen = f->errlen };
+		if (n == TASKS_MAX) {
+			field_fail(f, "tasks", "at most %d units", TASKS_MAX);
+			goto bad;
+		}
+		if (json_type_of(d, e) != JSON_OBJECT) {
+			field_fail(&ef, NULL, "expected an object");
+			goto bad;
+		}
+		at[n] = b.len + (n > 0);
+		if (n)
+			buf_addc(&b, ',');
+		if (task_ok(&ef, &b) < 0)
+			goto bad;
+		/* the same unit twice: the summaries would contradict each
+		 * other (task and replica are the entry's first members) */
+		const char *me = b.data + at[n], *rest = strstr(me, ",\"state\"");
+		for (size_t i = 0; i < n; i++)
+			if (!strncmp(b.data + at[i], me, (size_t)(rest - me) + 1)) {
+				field_fail(&ef, NULL, "the same task and replica as tasks[%zu]", i);
+				goto bad;
+			}
+	}
+	buf_addc(&b, ']');
+	*out = buf_detach(&b, NULL);
+	return 0;
+bad:
+	buf_free(&b);
+	return -1;
 }
 
 int op_parse(const struct json_doc *d, size_t reclen, struct op *op, char *why, size_t whylen)
@@ -369,6 +454,8 @@ int op_parse(const struct json_doc *d, size_t reclen, struct op *op, char *why, 
 		goto bad;
 	if (r > 0)
 		op->load = buf_detach(&b, NULL);
+	if (tasks_parse(&f, &op->tasks) < 0)
+		goto bad;
 	v = json_get(d, 0, "ts");
 	if (v >= 0) {
 		if (json_type_of(d, v) == JSON_STRING) {
@@ -391,6 +478,12 @@ static void set_str(char **dst, const char *src)
 {
 	free(*dst);
 	*dst = src ? xstrdup(src) : NULL;
+}
+
+/* an empty summary is none: a node that reports no tasks keeps no string */
+static void set_tasks(struct node *n, const char *tasks)
+{
+	set_str(&n->tasks, tasks && strcmp(tasks, "[]") ? tasks : NULL);
 }
 
 enum ev_kind reg_apply(struct registry *r, const struct op *op, int64_t now, char *why,
@@ -427,8 +520,12 @@ enum ev_kind reg_apply(struct registry *r, const struct op *op, int64_t now, cha
 			n->cordoned = false;
 			n->joined = now;
 			set_str(&n->load, op->load);
-		} else if (op->load) {
-			set_str(&n->load, op->load);
+			set_tasks(n, op->tasks);
+		} else {
+			if (op->load)
+				set_str(&n->load, op->load);
+			if (op->tasks)
+				set_tasks(n, op->tasks);
 		}
 		node_set_fixed(n, op->addr, op->region, op->zone, op->labels, op->services);
 		n->cpu = op->cpu;
@@ -450,6 +547,8 @@ enum ev_kind reg_apply(struct registry *r, const struct op *op, int64_t now, cha
 			strcpy(n->load, op->load);
 		else if (op->load)
 			set_str(&n->load, op->load);
+		if (op->tasks)
+			set_tasks(n, op->tasks);
 		return EV_HEARTBEAT;
 	}
 	case OP_LEAVE:
@@ -524,6 +623,12 @@ static void node_json(struct buf *b, const struct node *n, int state, int ev)
 	add_num(b, n->disk_mb);
 	buf_adds(b, "},\"load\":");
 	buf_adds(b, n->load ? n->load : "{}");
+	/* listed always, so that a reader need not guess; stored only when
+	 * there is one, so that a node without tasks costs no more */
+	if (n->tasks || state >= 0) {
+		buf_adds(b, ",\"tasks\":");
+		buf_adds(b, n->tasks ? n->tasks : "[]");
+	}
 	buf_adds(b, ",\"services\":");
 	buf_adds(b, n->services ? n->services : "[]");
 	buf_adds(b, ",\"cost\":");
@@ -603,7 +708,7 @@ struct field {
 /* the key of member k is s (keys we write are never escaped) */
 #define KEY(s) (d->tok[k].len == sizeof(s) - 1 && !memcmp(d->text + d->tok[k].start, s, sizeof(s) - 1))
 
-enum { F_ADDR, F_REGION, F_ZONE, F_LABELS, F_SERVICES, F_LOAD, F_N };
+enum { F_ADDR, F_REGION, F_ZONE, F_LABELS, F_SERVICES, F_LOAD, F_TASKS, F_N };
 
 static void set_field(struct field *f, const struct json_doc *d, int v, enum json_type t,
 		      bool *bad)
@@ -646,6 +751,8 @@ int node_load_json(struct registry *r, const struct json_doc *d, int tok)
 			set_field(&f[F_LOAD], d, v, JSON_OBJECT, &bad);
 		else if (KEY("services"))
 			set_field(&f[F_SERVICES], d, v, JSON_ARRAY, &bad);
+		else if (KEY("tasks"))
+			set_field(&f[F_TASKS], d, v, JSON_ARRAY, &bad);
 		else if (KEY("cost"))
 			get_num(d, v, &cost, &bad);
 		else if (KEY("cordoned"))
@@ -710,16 +817,17 @@ int node_load_json(struct registry *r, const struct json_doc *d, int tok)
 				len[i] -= 2;
 			}
 		}
-		if (i != F_LOAD)
+		if (i != F_LOAD && i != F_TASKS)
 			total += len[i] + 1;
 	}
 	char *blk = total ? xmalloc(total) : NULL, *p = blk;
-	char **dst[F_N] = { &n->addr, &n->region, &n->zone, &n->labels, &n->services, &n->load };
+	char **dst[F_N] = { &n->addr,	  &n->region, &n->zone, &n->labels,
+			    &n->services, &n->load,   &n->tasks };
 	for (int i = 0; i < F_N; i++) {
 		if (!src[i])
 			continue;
-		if (i == F_LOAD) {
-			n->load = xstrndup(src[i], len[i]);
+		if (i == F_LOAD || i == F_TASKS) {
+			*dst[i] = xstrndup(src[i], len[i]);
 		} else {
 			memcpy(p, src[i], len[i]);
 			p[len[i]] = 0;

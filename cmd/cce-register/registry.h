@@ -13,7 +13,9 @@
  *   reason and leaves the table unchanged. Token MACs are checked by the
  *   caller (token.h); reg_apply checks revocation and node existence.
  * - Every change reg_apply makes is an assignment (a whole record, or
- *   last_seen and load), so replaying a log of them is deterministic.
+ *   last_seen, load and tasks), so replaying a log of them is
+ *   deterministic. An op without "tasks" keeps the node's last summary;
+ *   "tasks":[] clears it.
  * - Entries are owned by the table; reg_free releases everything.
  */
 #ifndef CCE_REGISTER_REGISTRY_H
@@ -29,6 +31,11 @@
 
 #define NAME_MAX_LEN 63
 #define OP_MAX_RECORD (64 * 1024)
+/* a heartbeat's "tasks": at most this many units, each task name at most
+ * TASK_NAME_MAX bytes, the whole under OP_MAX_RECORD */
+#define TASKS_MAX 256
+#define TASK_NAME_MAX 255
+#define TASK_STATE_MAX 32
 
 /* OP_REVOKE is the operator's `revoke`, never read from input */
 enum op_kind { OP_JOIN, OP_HEARTBEAT, OP_LEAVE, OP_CORDON, OP_UNCORDON, OP_REVOKE, OP_NONE };
@@ -52,6 +59,7 @@ struct node {
 	int64_t joined;
 	int64_t revoked;                /* tokens issued at or before are void */
 	bool cordoned;
+	bool present;                   /* joined; false: only a revocation */
 	/* the last token found valid, to skip its HMAC next time: the token
 	 * text is fixed by these three (token.h) */
 	bool tok_ok;
@@ -63,7 +71,10 @@ struct node {
 	 * replaying a log is one cache miss per line, not four */
 	int64_t last_seen;
 	char *load;                     /* raw JSON object, NULL: {} */
-	bool present;                   /* joined; false: only a revocation */
+	/* raw JSON array of the units' summaries, NULL: none reported. With
+	 * present beside the other flags the struct is as large as before
+	 * it had this: a node that reports no tasks costs nothing more */
+	char *tasks;
 	char name[];                    /* allocated with the node */
 };
 
@@ -78,6 +89,7 @@ struct op {
 	char *token;
 	bool force;
 	char *addr, *region, *zone, *labels, *services, *load;
+	char *tasks;                    /* NULL: absent (kept); "[]": cleared */
 	double cpu, mem_mb, disk_mb, cost;
 	int64_t ts;                     /* 0: none */
 };

@@ -52,10 +52,10 @@ t_join_then_list_prints() {
 	assert_output joined
 	run_cce cce-register list
 	run jq -c 'keys_unsorted' <<<"$output"
-	assert_output '["node","addr","region","zone","labels","capacity","load","services","cost","state","joined","last_seen"]'
+	assert_output '["node","addr","region","zone","labels","capacity","load","tasks","services","cost","state","joined","last_seen"]'
 	run_cce cce-register list
 	run jq -c 'del(.joined, .last_seen)' <<<"$output"
-	assert_output '{"node":"edge-17","addr":"10.0.0.17","region":"sh","zone":"sh-a","labels":{"arch":"arm64"},"capacity":{"cpu":4,"mem_mb":4096,"disk_mb":32768},"load":{},"services":[{"name":"mqtt","port":1883}],"cost":0.02,"state":"ready"}'
+	assert_output '{"node":"edge-17","addr":"10.0.0.17","region":"sh","zone":"sh-a","labels":{"arch":"arm64"},"capacity":{"cpu":4,"mem_mb":4096,"disk_mb":32768},"load":{},"tasks":[],"services":[{"name":"mqtt","port":1883}],"cost":0.02,"state":"ready"}'
 	# joining again updates the record and keeps the join time
 	local joined
 	joined=$(cce-register list | jq .joined)
@@ -242,8 +242,8 @@ t_list_filters_by_selector() {
 	assert_output "10.0.0.1:1883
 10.0.0.3:8883"
 	run_cce cce-register list --region bj -o text
-	assert_line -n 0 --regexp '^NODE +STATE +ADDR +REGION +ZONE +LAST_SEEN$'
-	assert_line -n 1 --regexp '^edge-3 +ready +10\.0\.0\.3 +bj +- +20[0-9-]+T'
+	assert_line -n 0 --regexp '^NODE +STATE +ADDR +REGION +ZONE +LAST_SEEN +TASKS$'
+	assert_line -n 1 --regexp '^edge-3 +ready +10\.0\.0\.3 +bj +- +20[0-9-]+T[0-9:.]+Z +-$'
 	run_cce -64 cce-register list -o yaml
 	run_cce -64 cce-register list --alive --all
 }
@@ -323,6 +323,118 @@ t_watch_streams_changes_as() {
 left edge-1"
 	assert_equal "$(tail -n 2 <<<"$output")" "uncordoned edge-1
 left edge-1"
+}
+
+# status_lines: three units as `cce-task status` prints them (cce-task(1))
+status_lines() {
+	cat <<'EOF'
+{"task":"web","replica":0,"unit":"cce-web@0.service","state":"active","sub":"running","since":1733300000000,"restarts":1,"pid":812,"mem_mb":12.5,"mem_peak_mb":20.1,"cpu_ms":350,"exit":null,"signal":"KILL","result":"success","oom":false,"release":"20261204T101010Z-1a2b"}
+{"task":"web","replica":1,"unit":"cce-web@1.service","state":"active","sub":"running","since":1733300000000,"restarts":0,"pid":813,"mem_mb":11,"mem_peak_mb":19,"cpu_ms":300,"exit":null,"signal":null,"result":"success","oom":false,"release":"20261204T101010Z-1a2b"}
+{"task":"det ector","replica":2,"unit":"cce-det\\x20ector@2.service","state":"failed","sub":"failed","since":1733300000000,"restarts":7,"pid":0,"mem_mb":0,"mem_peak_mb":64,"cpu_ms":90,"exit":null,"signal":"KILL","result":"oom-kill","oom":true,"release":"r1"}
+EOF
+}
+
+TASKS3='[{"task":"web","replica":0,"state":"active","restarts":1,"oom":false},{"task":"web","replica":1,"state":"active","restarts":0,"oom":false},{"task":"det ector","replica":2,"state":"failed","restarts":7,"oom":true}]'
+
+# heartbeat --tasks carries cce-task status lines; list shows them, kept
+# by a heartbeat without --tasks, replaced by the next, cleared by an empty one
+t_heartbeat_tasks_carried_and() {
+	join edge-1
+	join edge-2
+	local t
+	t=$(token edge-1)
+	status_lines >status.jsonl
+	run_cce cce-register heartbeat edge-1 --token "$t" --tasks status.jsonl
+	run jq -r .event <<<"$output"
+	assert_output heartbeat
+	run_cce cce-register list
+	run jq -c '[.node, .tasks]' <<<"$output"
+	assert_output "[\"edge-1\",$TASKS3]
+[\"edge-2\",[]]"
+	run_cce cce-register list -o text
+	assert_line -n 1 --regexp '^edge-1 +ready .* 2/3 up$'
+	assert_line -n 2 --regexp '^edge-2 +ready .* -$'
+	# a heartbeat with only its load keeps the summary
+	run_cce cce-register heartbeat edge-1 --token "$t" --load cpu=2
+	run_cce cce-register list
+	run jq -c 'select(.node == "edge-1") | [.load, .tasks]' <<<"$output"
+	assert_output "[{\"cpu\":2},$TASKS3]"
+	# from a pipe, as cron runs it: the newest summary replaces the last
+	head -n1 status.jsonl | cce-register heartbeat edge-1 --token "$t" --tasks - >/dev/null
+	run_cce cce-register list
+	run jq -c 'select(.node == "edge-1") | .tasks' <<<"$output"
+	assert_output '[{"task":"web","replica":0,"state":"active","restarts":1,"oom":false}]'
+	# through apply, and kept across a compaction (the file store folds
+	# its log into the snapshot; etcd's values hold it already)
+	cce-register heartbeat edge-2 --token "$(token edge-2)" --tasks status.jsonl --print >op
+	run_cce cce-register apply op
+	run_cce cce-register compact
+	run_cce cce-register list
+	run jq -c '[.node, .tasks]' <<<"$output"
+	assert_output "[\"edge-1\",[{\"task\":\"web\",\"replica\":0,\"state\":\"active\",\"restarts\":1,\"oom\":false}]]
+[\"edge-2\",$TASKS3]"
+	run_cce cce-register list
+	run jq -r 'select(any(.tasks[]; .state == "failed" or .oom)) | .node' <<<"$output"
+	assert_output edge-2
+	# an empty file: the node runs no tasks
+	run_cce cce-register heartbeat edge-2 --token "$(token edge-2)" --tasks /dev/null
+	run_cce cce-register list -o text
+	assert_line -n 2 --regexp '^edge-2 +ready .* -$'
+	run_cce cce-register list
+	run jq -c 'select(.node == "edge-2") | .tasks' <<<"$output"
+	assert_output '[]'
+}
+
+# bad tasks arrays are rejected with the field's reason and change nothing
+t_bad_tasks_arrays_are() {
+	join edge-1
+	local t long many u='"replica":0,"state":"active","restarts":0,"oom":false'
+	t=$(token edge-1)
+	status_lines >status.jsonl
+	cce-register heartbeat edge-1 --token "$t" --tasks status.jsonl >/dev/null
+	long=$(printf 'x%.0s' {1..256})
+	many=$(jq -nc '[range(257) | {task:"t",replica:.,state:"active",restarts:0,oom:false}]')
+	local -a cases=(
+		'tasks: expected an array, got object' '{}'
+		'tasks: expected an array, got null' 'null'
+		'tasks[0]: expected an object' '[1]'
+		'tasks[0].state: missing' '[{"task":"w","replica":0,"restarts":0,"oom":false}]'
+		'tasks[0].task: missing' '[{"replica":0,"state":"active","restarts":0,"oom":false}]'
+		'tasks[0].replica: expected an integer from 0 to 999999999' '[{"task":"w","replica":-1,"state":"active","restarts":0,"oom":false}]'
+		'tasks[0].restarts: expected an integer from 0 to 2147483647' '[{"task":"w","replica":0,"state":"active","restarts":1.5,"oom":false}]'
+		'tasks[0].oom: expected a boolean, got string' '[{"task":"w","replica":0,"state":"active","restarts":0,"oom":"no"}]'
+		'tasks[0].task: empty' "[{\"task\":\"\",$u}]"
+		'tasks[0].task: longer than 255 bytes' "[{\"task\":\"$long\",$u}]"
+		'tasks[0].task: name starts with a control character' "[{\"task\":\"\\u0001x\",$u}]"
+		'tasks[0].task: contains a NUL character' "[{\"task\":\"w\\u0000\",$u}]"
+		'tasks[0].state: expected a unit state such as active or failed' '[{"task":"w","replica":0,"state":"Active","restarts":0,"oom":false}]'
+		'tasks[1]: the same task and replica as tasks[0]' "[{\"task\":\"w\",$u},{\"task\":\"w\",$u}]"
+		'tasks: at most 256 units' "$many"
+	)
+	# (positional parameters: reject's helpers may set a global i)
+	set -- "${cases[@]}"
+	while (($#)); do
+		reject "$1" "{\"op\":\"heartbeat\",\"node\":\"edge-1\",\"token\":\"$t\",\"tasks\":$2}"
+		shift 2
+	done
+	run_cce cce-register list
+	run jq -c .tasks <<<"$output"
+	assert_output "$TASKS3"
+	# --tasks: a line that is not a JSON object sends nothing (65), a file
+	# that cannot be read neither (74)
+	local before
+	before=$(snapshot)
+	printf '%s\nnope\n' "$(head -n1 status.jsonl)" >bad.jsonl
+	run_cce -65 cce-register heartbeat edge-1 --token "$t" --tasks bad.jsonl
+	assert_equal "$stderr" "cce-register: --tasks: bad.jsonl:2: invalid literal 'nope'"
+	run_cce -65 cce-register heartbeat edge-1 --token "$t" --tasks - <<<'[]'
+	assert_equal "$stderr" "cce-register: --tasks: stdin:1: not a JSON object"
+	run_cce -74 cce-register heartbeat edge-1 --token "$t" --tasks missing.jsonl
+	assert_equal "$stderr" "cce-register: --tasks: cannot open 'missing.jsonl': No such file or directory"
+	# a summary op_parse refuses, built from the command line: 64, named
+	run_cce -64 cce-register heartbeat edge-1 --token "$t" --tasks - <<<'{"task":"w","replica":0}'
+	assert_equal "$stderr" "cce-register: edge-1: tasks[0].state: missing"
+	assert_equal "$(snapshot)" "$before"
 }
 
 # usage errors exit 64 and name the culprit

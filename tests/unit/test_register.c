@@ -150,12 +150,40 @@ static void test_apply(void)
 	node_list_json(&b, n, ST_READY);
 	is_str(b.data, "{\"node\":\"e1\",\"addr\":\"a\",\"region\":\"sh\",\"zone\":\"\",\"labels\":{},"
 		       "\"capacity\":{\"cpu\":0,\"mem_mb\":0,\"disk_mb\":0},\"load\":{\"cpu\":1},"
-		       "\"services\":[],\"cost\":0,\"state\":\"ready\",\"joined\":1000,\"last_seen\":5000}",
+		       "\"tasks\":[],\"services\":[],\"cost\":0,\"state\":\"ready\",\"joined\":1000,\"last_seen\":5000}",
 	       "the list form");
 	json_doc_free(&d);
-	buf_free(&b);
 	buf_free(&b2);
 	reg_free(&r2);
+
+	/* tasks: kept by a heartbeat without them, replaced, cleared by [] */
+	parse_op("{\"op\":\"heartbeat\",\"node\":\"e1\",\"tasks\":[{\"task\":\"w\",\"replica\":1,"
+		 "\"state\":\"failed\",\"restarts\":3,\"oom\":true,\"pid\":7}]}", &op, why, sizeof why);
+	ok(reg_apply(&r, &op, 6000, why, sizeof why) == EV_HEARTBEAT, "a heartbeat with tasks");
+	op_free(&op);
+	is_str(n->tasks, "[{\"task\":\"w\",\"replica\":1,\"state\":\"failed\",\"restarts\":3,"
+			 "\"oom\":true}]", "its summary, without the other members");
+	parse_op("{\"op\":\"heartbeat\",\"node\":\"e1\"}", &op, why, sizeof why);
+	reg_apply(&r, &op, 6000, why, sizeof why);
+	op_free(&op);
+	ok(n->tasks != NULL, "a heartbeat without tasks keeps them");
+	buf_reset(&b);
+	node_store_json(&b, n, -1);
+	reg_init(&r2);
+	json_doc_init(&d);
+	ok(json_parse(&d, b.data, b.len, &(struct json_error){ 0 }) == 0 &&
+	   node_load_json(&r2, &d, 0) == 0 && reg_get(&r2, "e1")->tasks &&
+	   !strcmp(reg_get(&r2, "e1")->tasks, n->tasks), "the stored form keeps them");
+	json_doc_free(&d);
+	reg_free(&r2);
+	parse_op("{\"op\":\"heartbeat\",\"node\":\"e1\",\"tasks\":[]}", &op, why, sizeof why);
+	reg_apply(&r, &op, 6000, why, sizeof why);
+	op_free(&op);
+	ok(n->tasks == NULL, "[] clears them, keeping no string");
+	buf_reset(&b);
+	node_store_json(&b, n, -1);
+	ok(!strstr(b.data, "tasks"), "nor a stored member");
+	buf_free(&b);
 
 	/* revocation voids older tokens only */
 	memset(&op, 0, sizeof op);

@@ -151,13 +151,8 @@ static int serve(struct tool *t, struct gw_opts *o, const char *dir)
 		return CCE_EX_UNAVAILABLE;
 	}
 	/* the threads leave the tool's signals to this one */
-	sigset_t set, old;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &set, &old);
+	sigset_t old;
+	sig_block_handled(&old);
 	struct writer *w = writer_start(s, o);
 	struct follower *f = w ? follower_start(store_path(s), w, o->stdout_from, o->unbuffered,
 						err, sizeof err) : NULL;

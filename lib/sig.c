@@ -1,5 +1,6 @@
 #include "sig.h"
 
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -39,4 +40,15 @@ void sig_install(void)
 int sig_exit_code(void)
 {
 	return sig_stop ? 128 + sig_stop : 0;
+}
+
+void sig_block_handled(sigset_t *old)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, old);
 }

@@ -18,6 +18,10 @@ extern volatile sig_atomic_t sig_reload;
 extern volatile sig_atomic_t sig_status;
 
 void sig_install(void);
+/* Blocks, in the calling thread, the signals sig_install handles (INT, TERM,
+ * HUP, USR1) and saves the old mask in *old: threads created before
+ * pthread_sigmask(SIG_SETMASK, old, NULL) leave them to the main thread. */
+void sig_block_handled(sigset_t *old);
 /* Exit code for a run stopped by a signal: 128+signo (130 for SIGINT). */
 int sig_exit_code(void);
 

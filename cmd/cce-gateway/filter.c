@@ -5,6 +5,7 @@
 
 #include "jqx.h"
 #include "gateway.h"
+#include "sig.h"
 
 enum op { OP_NONE, OP_COMPILE, OP_RUN, OP_FREE, OP_STOP };
 
@@ -98,13 +99,8 @@ int filter_start(int64_t budget_ms, uint64_t mem_budget)
 	F.budget_ms = budget_ms;
 	F.mem = mem_budget;
 	/* the worker takes the watchdog's signal, not the tool's */
-	sigset_t set, old;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &set, &old);
+	sigset_t old;
+	sig_block_handled(&old);
 	F.running = pthread_create(&F.th, NULL, worker, NULL) == 0;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return F.running ? 0 : -1;

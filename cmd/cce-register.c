@@ -264,6 +264,67 @@ static int add_num_opt(struct buf *b, const char *key, const char *opt, const ch
 	return 0;
 }
 
+/* The join op's own fields: addr, region, zone, labels, capacity, cost,
+ * services. */
+static int add_join_fields(struct buf *b)
+{
+	int r;
+	const char *strs[][2] = { { "addr", g.addr }, { "region", g.region }, { "zone", g.zone } };
+	for (size_t i = 0; i < 3; i++)
+		if (strs[i][1]) {
+			buf_addf(b, ",\"%s\":", strs[i][0]);
+			buf_add_json_str(b, strs[i][1], strlen(strs[i][1]));
+		}
+	if (g.nlabels) {
+		buf_adds(b, ",\"labels\":{");
+		for (int i = 0; i < g.nlabels; i++) {
+			const char *eq = strchr(g.labels[i], '=');
+			if (!eq || eq == g.labels[i])
+				return diag_usage("--label: expected KEY=VALUE, not '%s'", g.labels[i]);
+			if (i)
+				buf_addc(b, ',');
+			buf_add_json_str(b, g.labels[i], (size_t)(eq - g.labels[i]));
+			buf_addc(b, ':');
+			buf_add_json_str(b, eq + 1, strlen(eq + 1));
+		}
+		buf_addc(b, '}');
+	}
+	if (g.cpu || g.mem || g.disk) {
+		buf_adds(b, ",\"capacity\":{\"_\":0");
+		if ((g.cpu && (r = add_num_opt(b, "cpu", "--cpu", g.cpu))) ||
+		    (g.mem && (r = add_num_opt(b, "mem_mb", "--mem-mb", g.mem))) ||
+		    (g.disk && (r = add_num_opt(b, "disk_mb", "--disk-mb", g.disk))))
+			return r;
+		buf_addc(b, '}');
+		/* drop the placeholder that spared a comma test */
+		char *p = strstr(b->data, "{\"_\":0,");
+		if (p)
+			memmove(p + 1, p + 7, strlen(p + 7) + 1), b->len -= 6;
+	}
+	if (g.cost && (r = add_num_opt(b, "cost", "--cost", g.cost)))
+		return r;
+	if (g.nservices) {
+		buf_adds(b, ",\"services\":[");
+		for (int i = 0; i < g.nservices; i++) {
+			const char *c = strrchr(g.services[i], ':');
+			uint64_t port;
+			char err[256];
+			if (!c || c == g.services[i])
+				return diag_usage("--service: expected NAME:PORT, not '%s'",
+						  g.services[i]);
+			if (cli_uint("--service", c + 1, 1, 65535, &port, err, sizeof err) < 0)
+				return diag_usage("%s", err);
+			if (i)
+				buf_addc(b, ',');
+			buf_adds(b, "{\"name\":");
+			buf_add_json_str(b, g.services[i], (size_t)(c - g.services[i]));
+			buf_addf(b, ",\"port\":%d}", (int)port);
+		}
+		buf_addc(b, ']');
+	}
+	return 0;
+}
+
 static int build_op(const char *opname, const char *node, struct buf *b)
 {
 	int r;
@@ -286,61 +347,8 @@ static int build_op(const char *opname, const char *node, struct buf *b)
 	}
 	if (g.force)
 		buf_adds(b, ",\"force\":true");
-	if (!strcmp(opname, "join")) {
-		const char *strs[][2] = { { "addr", g.addr }, { "region", g.region }, { "zone", g.zone } };
-		for (size_t i = 0; i < 3; i++)
-			if (strs[i][1]) {
-				buf_addf(b, ",\"%s\":", strs[i][0]);
-				buf_add_json_str(b, strs[i][1], strlen(strs[i][1]));
-			}
-		if (g.nlabels) {
-			buf_adds(b, ",\"labels\":{");
-			for (int i = 0; i < g.nlabels; i++) {
-				const char *eq = strchr(g.labels[i], '=');
-				if (!eq || eq == g.labels[i])
-					return diag_usage("--label: expected KEY=VALUE, not '%s'", g.labels[i]);
-				if (i)
-					buf_addc(b, ',');
-				buf_add_json_str(b, g.labels[i], (size_t)(eq - g.labels[i]));
-				buf_addc(b, ':');
-				buf_add_json_str(b, eq + 1, strlen(eq + 1));
-			}
-			buf_addc(b, '}');
-		}
-		if (g.cpu || g.mem || g.disk) {
-			buf_adds(b, ",\"capacity\":{\"_\":0");
-			if ((g.cpu && (r = add_num_opt(b, "cpu", "--cpu", g.cpu))) ||
-			    (g.mem && (r = add_num_opt(b, "mem_mb", "--mem-mb", g.mem))) ||
-			    (g.disk && (r = add_num_opt(b, "disk_mb", "--disk-mb", g.disk))))
-				return r;
-			buf_addc(b, '}');
-			/* drop the placeholder that spared a comma test */
-			char *p = strstr(b->data, "{\"_\":0,");
-			if (p)
-				memmove(p + 1, p + 7, strlen(p + 7) + 1), b->len -= 6;
-		}
-		if (g.cost && (r = add_num_opt(b, "cost", "--cost", g.cost)))
-			return r;
-		if (g.nservices) {
-			buf_adds(b, ",\"services\":[");
-			for (int i = 0; i < g.nservices; i++) {
-				const char *c = strrchr(g.services[i], ':');
-				uint64_t port;
-				char err[256];
-				if (!c || c == g.services[i])
-					return diag_usage("--service: expected NAME:PORT, not '%s'",
-							  g.services[i]);
-				if (cli_uint("--service", c + 1, 1, 65535, &port, err, sizeof err) < 0)
-					return diag_usage("%s", err);
-				if (i)
-					buf_addc(b, ',');
-				buf_adds(b, "{\"name\":");
-				buf_add_json_str(b, g.services[i], (size_t)(c - g.services[i]));
-				buf_addf(b, ",\"port\":%d}", (int)port);
-			}
-			buf_addc(b, ']');
-		}
-	}
+	if (!strcmp(opname, "join") && (r = add_join_fields(b)))
+		return r;
 	if (!strcmp(opname, "join") || !strcmp(opname, "heartbeat")) {
 		if (g.load) {
 			buf_adds(b, ",\"load\":");

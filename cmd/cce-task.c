@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cce-task/bus.h"
 #include "cce-task/task.h"
+#include "diag.h"
 #include "timeutil.h"
 #include "tool.h"
 
@@ -117,6 +119,17 @@ static int dispatch(struct tool *t, int k, struct task_opts *o, struct run_opts 
 		return cmd_logs(&t->out, arg[0], since_ms, follow);
 	default: return cmd_stop_restart(&t->out, o, k == 5, arg, narg);
 	}
+}
+
+int task_bus(sd_bus **bus)
+{
+	char err[512];
+	int r = bus_open(bus, err, sizeof err);
+	if (r < 0) {
+		diag_error("%s", err);
+		return r == -1 ? CCE_EX_UNAVAILABLE : CCE_EX_FAIL;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)

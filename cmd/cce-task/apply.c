@@ -247,11 +247,9 @@ int cmd_apply(struct tool *t, const struct task_opts *o, char *const *files, int
 {
 	sd_bus *bus;
 	char err[512];
-	int r = bus_open(&bus, err, sizeof err);
-	if (r < 0) {
-		diag_error("%s", err);
-		return r == -1 ? CCE_EX_UNAVAILABLE : CCE_EX_FAIL;
-	}
+	int r = task_bus(&bus);
+	if (r)
+		return r;
 	struct want *ws = NULL;
 	size_t n = 0;
 	int st = 0, lock = -1;

@@ -292,11 +292,9 @@ int cmd_run(struct out *out, const struct task_opts *o, struct run_opts *ro)
 	if (s->user && !getpwnam(s->user))
 		return diag_usage("--user: '%s' does not exist", s->user);
 	sd_bus *bus;
-	int r = bus_open(&bus, err, sizeof err);
-	if (r < 0) {
-		diag_error("%s", err);
-		return r == -1 ? CCE_EX_UNAVAILABLE : CCE_EX_FAIL;
-	}
+	int r = task_bus(&bus);
+	if (r)
+		return r;
 	/* cce-run-TASK-PID.service: not a name of apply's (no '@') */
 	if (unit_name(s->task, getpid(), unit + 4, sizeof unit - 4) < 0) {
 		sd_bus_flush_close_unref(bus);

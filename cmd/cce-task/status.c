@@ -102,11 +102,9 @@ int cmd_status(struct out *out, const struct task_opts *o, char *const *tasks, i
 {
 	sd_bus *bus;
 	char err[512];
-	int r = bus_open(&bus, err, sizeof err);
-	if (r < 0) {
-		diag_error("%s", err);
-		return r == -1 ? CCE_EX_UNAVAILABLE : CCE_EX_FAIL;
-	}
+	int r = task_bus(&bus);
+	if (r)
+		return r;
 	struct unit_list l;
 	if (units_list(bus, o->unit_dir, tasks, ntasks, &l, err, sizeof err) < 0) {
 		diag_error("%s", err);
@@ -176,11 +174,9 @@ int cmd_stop_restart(struct out *out, const struct task_opts *o, bool restart,
 {
 	sd_bus *bus;
 	char err[512];
-	int r = bus_open(&bus, err, sizeof err);
-	if (r < 0) {
-		diag_error("%s", err);
-		return r == -1 ? CCE_EX_UNAVAILABLE : CCE_EX_FAIL;
-	}
+	int r = task_bus(&bus);
+	if (r)
+		return r;
 	int st = 0;
 	struct unit_list l;
 	if (units_list(bus, o->unit_dir, tasks, ntasks, &l, err, sizeof err) < 0) {

@@ -82,6 +82,11 @@ const char *unit_stoppost_script(void);
 void unit_cpu_quota(struct buf *b, int64_t cpu_milli);
 
 /* ---- subcommands ---- */
+
+/* Connects to systemd (bus_open) for a subcommand, or says why not:
+ * 0, or the exit code (69 without systemd as PID 1). */
+struct sd_bus;
+int task_bus(struct sd_bus **bus);
 struct sd_bus;
 struct task_opts {
 	const char *unit_dir;

@@ -44,6 +44,13 @@ setup() {
 	assert_output "[{\"node\":\"edge-1\",\"addr\":\"127.0.0.1\",\"exit\":3,\"stdout\":\"hi from $(hostname)\\n\",\"stderr\":\"warn\\n\",\"ms\":\"number\"},{\"node\":\"edge-2\",\"addr\":\"localhost\",\"exit\":3,\"stdout\":\"hi from $(hostname)\\n\",\"stderr\":\"warn\\n\",\"ms\":\"number\"}]"
 }
 
+@test "node names with backslashes, tabs and quotes come back as they were given" {
+	printf '%s\n' '{"node":"a\\b\tc\"d","addr":"127.0.0.1"}' >nodes
+	run_cce -0 fleet true <nodes
+	run jq -r '.node' <<<"$output"
+	assert_output $'a\\b\tc"d'
+}
+
 @test "a node that refuses ssh gets a record with the reason" {
 	local dead
 	dead=$(free_port)

@@ -9,55 +9,55 @@
 #include "cce-task/bus.h"
 #include "cce-task/task.h"
 #include "diag.h"
+#include "opts.h"
 #include "timeutil.h"
 #include "tool.h"
 
-static const char usage[] =
+static const char synopsis[] =
 	"usage: cce-task apply [--unit-dir DIR] [PLACEMENTS...]\n"
 	"usage: cce-task status [--unit-dir DIR] [TASK...]\n"
 	"usage: cce-task run [--task NAME] [--cpu N] [--mem-mb N] [--pids N] [--timeout DUR] [--user USER] [--dir DIR] [--env K=V]... [--output-max SIZE] -- CMD...\n"
 	"usage: cce-task logs TASK [--since DUR] [-f]\n"
 	"usage: cce-task stop [--unit-dir DIR] TASK...\n"
-	"usage: cce-task restart [--unit-dir DIR] TASK...\n"
-	"  --unit-dir DIR        where unit files go (default /etc/systemd/system)\n"
-	"  --wait DUR            how long a start or stop may take (default 30s)\n"
-	"  --task NAME           run: the job's name (default job)\n"
-	"  --cpu N               run: CPUs it may use (CPUQuota=)\n"
-	"  --mem-mb N            run: memory limit in MiB (MemoryMax=)\n"
-	"  --pids N              run: process limit (TasksMax=, default 512)\n"
-	"  --timeout DUR         run: kill it after DUR\n"
-	"  --user USER           run: run it as USER\n"
-	"  --dir DIR             run: the app's directory (DIR/current is the working directory)\n"
-	"  --env K=V             run: an environment variable (repeatable)\n"
-	"  --output-max SIZE     run: keep the last SIZE of its output (default 64KiB)\n"
-	"  --since DUR           logs: from DUR ago\n"
-	"  -f, --follow          logs: keep printing new entries\n";
+	"usage: cce-task restart [--unit-dir DIR] TASK...\n";
+
+/* The subcommands, in the order of their bits in the option rows. */
+enum { APPLY, STATUS, RUN, LOGS, STOP, RESTART };
+static const struct {
+	const char *name;
+	int min_operands;
+} cmds[] = {
+	[APPLY] = { "apply", 0 }, [STATUS] = { "status", 0 }, [RUN] = { "run", 1 },
+	[LOGS] = { "logs", 1 }, [STOP] = { "stop", 1 }, [RESTART] = { "restart", 1 },
+};
 
 enum {
 	OPT_UNIT_DIR = CLI_OPT_TOOL, OPT_WAIT, OPT_TASK, OPT_CPU, OPT_MEM, OPT_PIDS, OPT_TIMEOUT,
 	OPT_USER, OPT_DIR, OPT_ENV, OPT_OUTPUT_MAX, OPT_SINCE, OPT_FOLLOW,
 };
 
-static const char *const opt_names[] = {
-	"--unit-dir", "--wait", "--task", "--cpu", "--mem-mb", "--pids", "--timeout", "--user",
-	"--dir", "--env", "--output-max", "--since", "--follow",
+#define IN(c) (1u << (c))
+#define RUN_ONLY IN(RUN)
+static const struct opt options[] = {
+	{ OPT_UNIT_DIR, 0, "unit-dir", "DIR", "where unit files go (default /etc/systemd/system)",
+	  IN(APPLY) | IN(STATUS) | IN(STOP) | IN(RESTART) },
+	{ OPT_WAIT, 0, "wait", "DUR", "how long a start or stop may take (default 30s)",
+	  IN(APPLY) | IN(RUN) | IN(STOP) | IN(RESTART) },
+	{ OPT_TASK, 0, "task", "NAME", "run: the job's name (default job)", RUN_ONLY },
+	{ OPT_CPU, 0, "cpu", "N", "run: CPUs it may use (CPUQuota=)", RUN_ONLY },
+	{ OPT_MEM, 0, "mem-mb", "N", "run: memory limit in MiB (MemoryMax=)", RUN_ONLY },
+	{ OPT_PIDS, 0, "pids", "N", "run: process limit (TasksMax=, default 512)", RUN_ONLY },
+	{ OPT_TIMEOUT, 0, "timeout", "DUR", "run: kill it after DUR", RUN_ONLY },
+	{ OPT_USER, 0, "user", "USER", "run: run it as USER", RUN_ONLY },
+	{ OPT_DIR, 0, "dir", "DIR", "run: the app's directory (DIR/current is the working directory)",
+	  RUN_ONLY },
+	{ OPT_ENV, 0, "env", "K=V", "run: an environment variable (repeatable)", RUN_ONLY },
+	{ OPT_OUTPUT_MAX, 0, "output-max", "SIZE", "run: keep the last SIZE of its output (default 64KiB)",
+	  RUN_ONLY },
+	{ OPT_SINCE, 0, "since", "DUR", "logs: from DUR ago", IN(LOGS) },
+	{ OPT_FOLLOW, 'f', "follow", NULL, "logs: keep printing new entries", IN(LOGS) },
 };
-
-#define B(o) (1u << ((o) - OPT_UNIT_DIR))
-#define RUN_OPTS (B(OPT_TASK) | B(OPT_CPU) | B(OPT_MEM) | B(OPT_PIDS) | B(OPT_TIMEOUT) | \
-		  B(OPT_USER) | B(OPT_DIR) | B(OPT_ENV) | B(OPT_OUTPUT_MAX) | B(OPT_WAIT))
-static const struct {
-	const char *name;
-	int min_operands; /* -1: any */
-	unsigned opts;
-} cmds[] = {
-	{ "apply", 0, B(OPT_UNIT_DIR) | B(OPT_WAIT) },
-	{ "status", 0, B(OPT_UNIT_DIR) },
-	{ "run", 1, RUN_OPTS },
-	{ "logs", 1, B(OPT_SINCE) | B(OPT_FOLLOW) },
-	{ "stop", 1, B(OPT_UNIT_DIR) | B(OPT_WAIT) },
-	{ "restart", 1, B(OPT_UNIT_DIR) | B(OPT_WAIT) },
-};
+#define NOPTIONS (sizeof options / sizeof options[0])
 
 static int run_option(int c, const char *arg, struct run_opts *r, char *err, size_t errlen)
 {
@@ -105,19 +105,19 @@ static int dispatch(struct tool *t, int k, struct task_opts *o, struct run_opts 
 		    int64_t since_ms, bool follow, char **arg, int narg)
 {
 	switch (k) {
-	case 0: return cmd_apply(t, o, arg, narg);
-	case 1: return cmd_status(&t->out, o, arg, narg);
-	case 2:
+	case APPLY: return cmd_apply(t, o, arg, narg);
+	case STATUS: return cmd_status(&t->out, o, arg, narg);
+	case RUN:
 		r->spec.argv = arg;
 		r->spec.argc = (size_t)narg;
 		if (!r->spec.task)
 			r->spec.task = xstrdup("job");
 		return cmd_run(&t->out, o, r);
-	case 3:
+	case LOGS:
 		if (narg != 1)
 			return diag_usage("'logs' takes one task, not %d", narg);
 		return cmd_logs(&t->out, arg[0], since_ms, follow);
-	default: return cmd_stop_restart(&t->out, o, k == 5, arg, narg);
+	default: return cmd_stop_restart(&t->out, o, k == RESTART, arg, narg);
 	}
 }
 
@@ -132,25 +132,18 @@ int task_bus(sd_bus **bus)
 	return 0;
 }
 
+static int help(void)
+{
+	struct buf b;
+	buf_init(&b);
+	opts_help(&b, synopsis, options, NOPTIONS);
+	fputs(b.data, stdout);
+	buf_free(&b);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		CLI_COMMON_LONGOPTS,
-		{ "unit-dir", required_argument, NULL, OPT_UNIT_DIR },
-		{ "wait", required_argument, NULL, OPT_WAIT },
-		{ "task", required_argument, NULL, OPT_TASK },
-		{ "cpu", required_argument, NULL, OPT_CPU },
-		{ "mem-mb", required_argument, NULL, OPT_MEM },
-		{ "pids", required_argument, NULL, OPT_PIDS },
-		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-		{ "user", required_argument, NULL, OPT_USER },
-		{ "dir", required_argument, NULL, OPT_DIR },
-		{ "env", required_argument, NULL, OPT_ENV },
-		{ "output-max", required_argument, NULL, OPT_OUTPUT_MAX },
-		{ "since", required_argument, NULL, OPT_SINCE },
-		{ "follow", no_argument, NULL, OPT_FOLLOW },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct tool t;
 	int held = tool_init(&t, "cce-task");
 	if (held)
@@ -159,19 +152,14 @@ int main(int argc, char **argv)
 	struct run_opts r = { .spec = { .pids = TASK_PIDS_DEFAULT }, .output_max = 64 * 1024 };
 	int64_t since_ms = 0;
 	bool follow = false;
-	unsigned given = 0;
 	char err[256];
+	struct opts p;
+	opts_init(&p, options, NOPTIONS);
 	int c;
-	while ((c = cli_getopt(&t.common, argc, argv, ":f" CLI_COMMON_SHORTOPTS, longopts, err,
-			       sizeof err)) != -1) {
-		if (c == 'f')
-			c = OPT_FOLLOW;
-		if (c == CLI_BAD)
-			return diag_usage("%s", err);
-		if (c >= OPT_UNIT_DIR && c <= OPT_FOLLOW)
-			given |= 1u << (c - OPT_UNIT_DIR);
+	while ((c = opts_next(&p, &t.common, argc, argv, err, sizeof err)) != -1) {
 		switch (c) {
-		case 'h': fputs(usage, stdout); fputs(cli_common_help, stdout); return 0;
+		case CLI_BAD: return diag_usage("%s", err);
+		case 'h': return help();
 		case 'V': tool_print_version(&t); return 0;
 		case OPT_UNIT_DIR: o.unit_dir = optarg; break;
 		case OPT_WAIT:
@@ -197,11 +185,10 @@ int main(int argc, char **argv)
 			k = (int)i;
 	if (k < 0)
 		return diag_usage("unknown subcommand '%s'", sub);
-	for (unsigned b = 0; b < sizeof opt_names / sizeof opt_names[0]; b++)
-		if ((given & (1u << b)) && !(cmds[k].opts & (1u << b)))
-			return diag_usage("%s does not apply to '%s'", opt_names[b], sub);
+	if (opts_check_scope(&p, (unsigned)k, sub, err, sizeof err) < 0)
+		return diag_usage("%s", err);
 	if (argc - optind < cmds[k].min_operands)
-		return diag_usage("'%s' needs %s", sub, k == 2 ? "a command (after --)" : "a task");
+		return diag_usage("'%s' needs %s", sub, k == RUN ? "a command (after --)" : "a task");
 	tool_start(&t);
 	int st = dispatch(&t, k, &o, &r, since_ms, follow, argv + optind, argc - optind);
 	r.spec.argv = NULL;

@@ -49,6 +49,21 @@ state_is() {
 	assert_output ""
 }
 
+@test "usage errors exit 64: an option that does not apply, a missing subcommand or operand" {
+	run_cce -64 cce-task --since 1h apply
+	assert_equal "$stderr" $'cce-task: --since does not apply to \'apply\'\nTry \'cce-task --help\' for more information.'
+	run_cce -64 cce-task -f status
+	assert_equal "${stderr_lines[0]}" "cce-task: --follow does not apply to 'status'"
+	run_cce -64 cce-task --mem-mb 10 stop web
+	assert_equal "${stderr_lines[0]}" "cce-task: --mem-mb does not apply to 'stop'"
+	run_cce -64 cce-task
+	assert_equal "${stderr_lines[0]}" "cce-task: missing subcommand (apply, status, run, logs, stop or restart)"
+	run_cce -64 cce-task run --cpu 1
+	assert_equal "${stderr_lines[0]}" "cce-task: 'run' needs a command (after --)"
+	run_cce -0 cce-task --help
+	assert_line "  -f, --follow          logs: keep printing new entries"
+}
+
 @test "apply starts, restarts what changed, stops what is gone; twice changes nothing" {
 	printf '%s\n' '{"task":"web","replica":0,"node":"n1","run":["sleep","1000"],"mem_mb":64,"cpu":0.5}' \
 		'{"task":"api","replica":1,"node":"n1","run":"sleep 1001"}' \

@@ -64,6 +64,25 @@ $(LIBCCE): $(LIB_OBJ)
 	rm -f $@
 	$(AR) rcs $@ $^
 
+# A tool's parts (cmd/cce-NAME/*.c, not its main) as one archive, which the
+# unit tests of that tool link: tests/unit/test_NAME.c and test_NAME_*.c. A
+# test calls the parts through their headers; members are pulled only for
+# what the test does not define itself.
+define parts_rule
+$(BUILD)/cmd/$(1)/parts.a: $(patsubst %.c,$(BUILD)/%.o,$(wildcard cmd/$(1)/*.c))
+	@mkdir -p $$(@D)
+	rm -f $$@
+	$$(AR) rcs $$@ $$^
+endef
+$(foreach t,$(TOOLS),$(if $(wildcard cmd/$(t)/*.c),$(eval $(call parts_rule,$(t)))))
+test_tool = cce-$(firstword $(subst _, ,$(1)))
+test_parts = $(if $(wildcard cmd/$(call test_tool,$(1))/*.c),$(BUILD)/cmd/$(call test_tool,$(1))/parts.a)
+
+.SECONDEXPANSION:
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $$(call test_parts,$$*) $(LIBCCE)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(call test_parts,$*) $(LIBCCE) $(CCE_LDLIBS) $(LDLIBS)
+
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBCCE)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBCCE) $(CCE_LDLIBS) $(LDLIBS)

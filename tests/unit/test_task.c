@@ -1,9 +1,13 @@
 /*
- * test_task: cce-task's pure parts (cmd/cce-task/spec.c, included whole):
+ * test_task: cce-task's pure parts (cmd/cce-task/spec.c, linked from the
+ * tool's parts):
  * placement lines into specs and their messages, unit names and their
  * inverse, the quoting systemd reads back, and the rendered unit file.
  */
-#include "../../cmd/cce-task/spec.c"
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../cmd/cce-task/task.h"
 
 #include "t.h"
 

@@ -314,11 +314,11 @@ static void check_predict(struct ctx *c, struct rule *r, int t)
 
 static void parse_predict(struct ctx *c, struct rule *r, int t)
 {
+	struct predict_spec *p = &r->pr;
+	p->method = PM_LINEAR; /* a predict rule, even when broken */
 	struct fields f;
 	if (!sub_obj(c, t, "predict", &f))
 		return;
-	struct predict_spec *p = &r->pr;
-	p->method = PM_LINEAR;
 	p->alpha = 0.3;
 	p->beta = 0.05;
 	p->gamma = 0.2;

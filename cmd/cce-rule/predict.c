@@ -97,13 +97,17 @@ static void lin_add(const struct rule *r, struct kext *x, int64_t t, double v)
  * slope per second; false without two distinct times. */
 static bool lin_fit(const struct rule *r, const struct kext *x, int64_t t, double *a, double *b)
 {
-	int64_t bw = lin_width(r);
+	int64_t bw = lin_width(r), j0 = x->wstart - PREDICT_BUCKETS + 1;
+	/* the start of the window's first bucket from t, and a bucket's width,
+	 * in seconds */
+	double o0 = (double)(j0 * bw - t) / 1000, w = (double)bw / 1000;
 	double n = 0, st = 0, sv = 0, stt = 0, stv = 0;
-	for (int64_t j = x->wstart - PREDICT_BUCKETS + 1; j <= x->wstart; j++) {
-		const double *s = &x->v[ring_at(j, PREDICT_BUCKETS) * LIN_SUMS];
+	uint32_t at = ring_at(j0, PREDICT_BUCKETS);
+	for (uint32_t i = 0; i < PREDICT_BUCKETS; i++) {
+		const double *s = &x->v[((at + i) % PREDICT_BUCKETS) * LIN_SUMS];
 		if (!s[0])
 			continue;
-		double o = (double)(j * bw - t) / 1000; /* the bucket's start, from t */
+		double o = o0 + i * w; /* the bucket's start, from t */
 		n += s[0];
 		st += s[1] + s[0] * o;
 		sv += s[2];

@@ -28,6 +28,8 @@ ramp() {
 	jq -nc 'range(0; 12) | {ts: (. * 3600000), v: (10 + 2 * . + [3, -1, -3, 1][. % 4])}' >"$BATS_TEST_TMPDIR/in.jsonl"
 	run_cce cce_rule -r "$R" "$BATS_TEST_TMPDIR/in.jsonl"
 	assert_equal "$(alerts '[.state,.ts,.forecast,.crosses_at]' | tr -d '\n')" '["firing",36000000,41,53400000]'
+	run_cce cce_rule --check -r "$R"
+	assert_equal "$(alerts '[.predict.step,.predict.alpha,.predict.beta,.predict.gamma,.when_forecast]')" '["1h",0.3,0.05,0.2,"> 40"]'
 }
 
 @test "rule: predict honours for and when, and resolves when the forecast no longer passes" {

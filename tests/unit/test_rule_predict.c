@@ -93,6 +93,51 @@ static void resolves(void)
 	kit_stop(&k);
 }
 
+/* Past the threshold, the line already passes: a repeat says so with the
+ * record's own time. */
+static void already(void)
+{
+	struct kit k;
+	kit_start(&k, "[{\"name\":\"disk\",\"key\":\".d\",\"repeat\":\"1m\",\"predict\":"
+		      "{\"value\":\".v\",\"window\":\"10m\",\"horizon\":\"1h\"},"
+		      "\"when_forecast\":\"> 95\"}]");
+	ramp(&k, 0, 0, 820); /* to 5,733,000ms, 96.05: past 95 at 5,670,000 */
+	const char *o = kit_out(&k);
+	const char *last = o;
+	for (const char *p = o; (p = strstr(p, "{\"rule\"")); p++)
+		last = p;
+	const char *ts = strstr(last, "\"ts\":");
+	char want[64];
+	snprintf(want, sizeof want, "\"crosses_at\":%lld,", ts ? atoll(ts + 5) : -1);
+	ok(kit_count(o, "\"state\":\"firing\"") > 50 && atoll(ts + 5) > 5670000 &&
+	   kit_count(last, want) == 1,
+	   "a repeat past the threshold crosses at its own time: %s", t_show(last));
+	kit_stop(&k);
+}
+
+/* Above the threshold and falling: the forecast passes now, not at the
+ * horizon, and that is a crossing within it, at the record's time. */
+static void above_falling(void)
+{
+	struct kit k;
+	kit_start(&k, LINEAR);
+	const char *o = "";
+	int i;
+	for (i = 0; i < 60 && !strstr(o, "resolved"); i++) {
+		char rec[96];
+		snprintf(rec, sizeof rec, "{\"ts\":%d,\"d\":\"a\",\"v\":%d}", i * 60000, 100 - i);
+		kit_feed(&k, rec);
+		o = kit_out(&k);
+		if (i == 1)
+			ok(kit_count(o, "\"state\":\"firing\"") == 1 &&
+			   kit_count(o, "\"crosses_at\":60000,") == 1 && kit_count(o, "\"forecast\":39,") == 1,
+			   "a line above the threshold passes now, falling to 39 in an hour: %s", t_show(o));
+	}
+	ok(i == 6 && kit_count(o, "\"state\":\"resolved\"") == 1,
+	   "and resolves on the first record at or below it (95 at 5m)");
+	kit_stop(&k);
+}
+
 static void falling(void)
 {
 	struct kit k;
@@ -179,6 +224,8 @@ int main(void)
 	linear(0, "from 0");
 	linear(1733356800000LL, "at epoch times");
 	resolves();
+	already();
+	above_falling();
 	falling();
 	holt_winters();
 	season_only();

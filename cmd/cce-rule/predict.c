@@ -23,9 +23,10 @@
  *   slots for the second season while the model warms up (two seasons),
  *   then the current step's sum and count; x->wstart is the current step,
  *   x->seen the steps done. A step's value is the mean of its records; a
- *   step without records counts as its forecast (as the first season's
- *   last value while warming up), and two seasons of silence start the
- *   model again. 16 (2m + 2) bytes.
+ *   step without records counts as its forecast (as the last step's value
+ *   while warming up), and two seasons of silence start the model again.
+ *   16 (2m + 2) bytes.
+ * The checkpoint holds x->v whole and no times (those are x->wstart's).
  */
 #include "kind.h"
 
@@ -35,12 +36,15 @@
 
 enum { LIN_SUMS = 5 };
 
+/* The span of length b that holds time a (counted from the epoch, times
+ * before it included). */
 static int64_t span_no(int64_t a, int64_t b)
 {
 	int64_t q = a / b;
 	return a % b && a < 0 ? q - 1 : q;
 }
 
+/* Span number a's slot in a ring of m. */
 static uint32_t ring_at(int64_t a, uint32_t m)
 {
 	int64_t s = a % (int64_t)m;

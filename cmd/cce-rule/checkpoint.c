@@ -164,9 +164,12 @@ static void restore_ext(struct rule *r, struct kstate *k, struct json_doc *d, in
 	uint32_t nvs = vs >= 0 ? d->tok[vs].count : 0;
 	if (!kind_of(r)->restore(r, x, cap, nts, nvs) || !x->cap)
 		return;
-	x->ts = xmalloc(x->cap * sizeof *x->ts);
-	for (uint32_t i = 0; i < x->cap && i < nts; i++)
-		x->ts[i] = at_i64(d, ts, i);
+	/* a kind without times (predict) has cap but no ts */
+	if (nts) {
+		x->ts = xmalloc(x->cap * sizeof *x->ts);
+		for (uint32_t i = 0; i < x->cap && i < nts; i++)
+			x->ts[i] = at_i64(d, ts, i);
+	}
 	if (nvs) {
 		x->v = xmalloc(nvs * sizeof *x->v);
 		for (uint32_t i = 0; i < nvs; i++)

@@ -194,6 +194,14 @@ void alert_emit(struct engine *e, struct rule *r, struct kstate *k, const char *
 		buf_adds(b, ",\"score\":");
 		buf_add_double(b, x->score);
 	}
+	if (x && x->has_forecast) {
+		buf_adds(b, ",\"forecast\":");
+		buf_add_double(b, x->forecast);
+	}
+	if (x && x->has_crossing) {
+		buf_adds(b, ",\"crosses_at\":");
+		buf_add_i64(b, x->crosses_at);
+	}
 	buf_adds(b, ",\"labels\":");
 	buf_adds(b, r->labels ? r->labels : "{}");
 	if (r->message.src && rc) {

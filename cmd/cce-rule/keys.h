@@ -23,8 +23,8 @@
 
 #include "map.h"
 
-/* Per-key extras of count, window and anomaly rules (their kinds say how
- * they use them). */
+/* Per-key extras of count, window, anomaly and predict rules (their kinds
+ * say how they use them). */
 struct kext {
 	int64_t *ts;        /* count: times the condition held; window: entry times */
 	double *v;          /* window: nargs values per entry; anomaly: ring */

@@ -2,7 +2,7 @@
  * kind: what a rule kind is, and what the engine lends it.
  *
  * A rule is of one kind (enum rule_kind in rule.h: threshold, count,
- * window, anomaly, deadman), and the engine drives every kind through one
+ * window, anomaly, deadman, predict), and the engine drives every kind through one
  * table of operations, struct kind_ops, without knowing which it drives:
  * the engine owns the watermark, matching, keying and alerts; a kind owns
  * what it does with a keyed record, what falls due as event time passes,
@@ -149,6 +149,9 @@ struct extra {
 	double value;
 	bool has_score;
 	double score;
+	bool has_forecast, has_crossing;   /* predict's */
+	double forecast;
+	int64_t crosses_at;
 };
 void alert_emit(struct engine *e, struct rule *r, struct kstate *k, const char *state,
 		int64_t ts, struct rec *rc, const struct extra *x);

@@ -65,6 +65,7 @@ void rule_free(struct rule *r)
 	expr_free(&r->clear);
 	expr_free(&r->message);
 	expr_free(&r->an_value);
+	expr_free(&r->pr.value);
 	for (int i = 0; i < r->naggs; i++) {
 		free(r->aggs[i].name);
 		free(r->aggs[i].src);
@@ -236,6 +237,120 @@ static bool parse_agg(struct ctx *c, struct rule *r, const char *name, const cha
 	return true;
 }
 
+/* alpha, beta and gamma of holt_winters */
+static void get_unit(struct ctx *c, const struct fields *f, const char *key, double *out)
+{
+	if (field_num(f, key, 0, out) <= 0 || !(*out > 0 && *out <= 1))
+		bad(c, "predict.%s: expected a number in (0, 1]", key);
+}
+
+static void parse_predict_member(struct ctx *c, struct rule *r, const struct fields *f, int k)
+{
+	static const char *const durs[] = { "window", "horizon", "season", "step" };
+	struct json_doc *d = c->d;
+	struct predict_spec *p = &r->pr;
+	int64_t *dur[] = { &p->window, &p->horizon, &p->season, &p->step };
+	for (int i = 0; i < 4; i++)
+		if (json_str_eq(d, k, durs[i])) {
+			if (get_duration(c, f, durs[i], dur[i]) && *dur[i] <= 0)
+				bad(c, "predict.%s: must be positive", durs[i]);
+			return;
+		}
+	if (json_str_eq(d, k, "method")) {
+		if (json_str_eq(d, k + 1, "linear"))
+			p->method = PM_LINEAR;
+		else if (json_str_eq(d, k + 1, "holt_winters"))
+			p->method = PM_HOLT_WINTERS;
+		else
+			bad(c, "predict.method: expected \"linear\" or \"holt_winters\"");
+	} else if (json_str_eq(d, k, "value")) {
+		get_expr(c, f, "value", &p->value, false);
+	} else if (json_str_eq(d, k, "alpha")) {
+		get_unit(c, f, "alpha", &p->alpha);
+	} else if (json_str_eq(d, k, "beta")) {
+		get_unit(c, f, "beta", &p->beta);
+	} else if (json_str_eq(d, k, "gamma")) {
+		get_unit(c, f, "gamma", &p->gamma);
+	} else {
+		char *s = json_strdup(d, k);
+		bad(c, "predict: unknown field '%s'", s);
+		free(s);
+	}
+}
+
+/* What the method needs of the fields given (t, the predict object). */
+static void check_predict(struct ctx *c, struct rule *r, int t)
+{
+	struct json_doc *d = c->d;
+	struct predict_spec *p = &r->pr;
+	if (!p->value.src)
+		bad(c, "predict: value is required");
+	if (json_get(d, t, "horizon") < 0)
+		bad(c, "predict: horizon is required");
+	if (p->method == PM_LINEAR) {
+		if (json_get(d, t, "window") < 0)
+			bad(c, "predict: window is required with method linear");
+		if (json_get(d, t, "season") >= 0 || json_get(d, t, "step") >= 0 ||
+		    json_get(d, t, "alpha") >= 0 || json_get(d, t, "beta") >= 0 ||
+		    json_get(d, t, "gamma") >= 0)
+			bad(c, "predict: season, step, alpha, beta and gamma are for method holt_winters");
+		return;
+	}
+	if (json_get(d, t, "window") >= 0)
+		bad(c, "predict.window: only with method linear (holt_winters smooths)");
+	if (json_get(d, t, "season") < 0) {
+		bad(c, "predict: season is required with method holt_winters");
+		return;
+	}
+	if (!p->step)
+		p->step = p->season / 24;
+	if (p->season <= 0 || p->step <= 0 || p->season % p->step)
+		bad(c, "predict.step: must divide the season (default: a 24th of it)");
+	else if (p->season / p->step < 2 || p->season / p->step > PREDICT_MAX_STEPS)
+		bad(c, "predict.step: a season must hold 2 to %d steps", PREDICT_MAX_STEPS);
+	else if (p->horizon / p->step > PREDICT_MAX_AHEAD)
+		bad(c, "predict.horizon: at most %d steps ahead", PREDICT_MAX_AHEAD);
+}
+
+static void parse_predict(struct ctx *c, struct rule *r, int t)
+{
+	struct predict_spec *p = &r->pr;
+	p->method = PM_LINEAR; /* a predict rule, even when broken */
+	struct fields f;
+	if (!sub_obj(c, t, "predict", &f))
+		return;
+	p->alpha = 0.3;
+	p->beta = 0.05;
+	p->gamma = 0.2;
+	for (int k = json_first(c->d, t); k >= 0; k = json_next_member(c->d, t, k))
+		parse_predict_member(c, r, &f, k);
+	check_predict(c, r, t);
+}
+
+/* "> 95": the comparison a forecast must pass */
+static void parse_when_forecast(struct ctx *c, struct rule *r)
+{
+	struct predict_spec *p = &r->pr;
+	char *s = NULL;
+	if (field_str(&c->top, "when_forecast", 0, 0, &s) > 0) {
+		const char *q = s + strspn(s, " ");
+		size_t n = q[0] && q[1] == '=' ? 2 : 1;
+		if (*q == '>' || *q == '<') {
+			char *end;
+			p->threshold = strtod(q + n, &end);
+			bool whole = end != q + n && !end[strspn(end, " ")];
+			if (whole && isfinite(p->threshold)) {
+				memcpy(p->op, q, n);
+				p->op[n] = 0;
+				free(s);
+				return;
+			}
+		}
+	}
+	free(s);
+	bad(c, "when_forecast: expected a comparison with a number, such as \"> 95\" (> >= < <=)");
+}
+
 static void parse_window(struct ctx *c, struct rule *r, int t)
 {
 	struct json_doc *d = c->d;
@@ -342,6 +457,29 @@ static void add_dur(struct buf *b, const char *field, int64_t ms)
 	buf_addc(b, '"');
 }
 
+static void describe_predict(struct buf *b, const struct rule *r)
+{
+	const struct predict_spec *p = &r->pr;
+	buf_addf(b, ",\"predict\":{\"method\":\"%s\",\"value\":",
+		 p->method == PM_LINEAR ? "linear" : "holt_winters");
+	buf_add_json_str(b, p->value.src, strlen(p->value.src));
+	if (p->method == PM_LINEAR)
+		add_dur(b, "window", p->window);
+	add_dur(b, "horizon", p->horizon);
+	if (p->method == PM_HOLT_WINTERS) {
+		add_dur(b, "season", p->season);
+		add_dur(b, "step", p->step);
+		double v[] = { p->alpha, p->beta, p->gamma };
+		for (int i = 0; i < 3; i++) {
+			buf_addf(b, ",\"%s\":", i == 0 ? "alpha" : i == 1 ? "beta" : "gamma");
+			buf_add_double(b, v[i]);
+		}
+	}
+	buf_addf(b, "},\"when_forecast\":\"%s ", p->op);
+	buf_add_double(b, p->threshold);
+	buf_addc(b, '"');
+}
+
 /* count, window and aggregate, in the order the signature has them */
 static void describe_window(struct buf *b, const struct rule *r)
 {
@@ -444,6 +582,8 @@ static void describe(struct rule *r)
 		add_dur(&b, "absent", r->absent_ms);
 	if (r->an)
 		describe_anomaly(&b, r);
+	if (r->pr.method)
+		describe_predict(&b, r);
 	buf_adds(&b, ",\"severity\":");
 	buf_adds(&b, r->severity ? r->severity : "null");
 	buf_adds(&b, ",\"labels\":");
@@ -544,6 +684,10 @@ static void parse_member(struct ctx *c, struct rule *r, int k)
 		parse_aggregate(c, r, v);
 	} else if (IS("anomaly")) {
 		parse_anomaly(c, r, v);
+	} else if (IS("predict")) {
+		parse_predict(c, r, v);
+	} else if (IS("when_forecast")) {
+		parse_when_forecast(c, r);
 	} else if (IS("severity")) {
 		size_t n;
 		const char *raw = json_raw(d, v, &n);
@@ -566,14 +710,20 @@ static void parse_member(struct ctx *c, struct rule *r, int k)
 /* What the members mean together: which kinds combine, what each needs. */
 static void check_combination(struct ctx *c, const struct rule *r, bool has_when)
 {
-	if (!has_when && !r->absent_ms && !r->an)
-		bad(c, "when: required (except in absent and anomaly rules)");
+	if (!has_when && !r->absent_ms && !r->an && !r->pr.method)
+		bad(c, "when: required (except in absent, anomaly and predict rules)");
+	bool has_wf = json_get(c->d, c->top.obj, "when_forecast") >= 0;
+	if (r->pr.method && !has_wf)
+		bad(c, "predict: needs a when_forecast, such as \"> 95\"");
+	if (has_wf && json_get(c->d, c->top.obj, "predict") < 0)
+		bad(c, "when_forecast: needs a predict");
 	if (r->naggs && r->win == W_NONE)
 		bad(c, "aggregate: needs a window");
 	if (r->win != W_NONE && !r->naggs)
 		bad(c, "window: needs an aggregate");
-	if ((r->win != W_NONE) + (r->absent_ms > 0) + (r->an != AN_NONE) + (r->count_n > 0) > 1)
-		bad(c, "window, count, absent and anomaly cannot be combined");
+	if ((r->win != W_NONE) + (r->absent_ms > 0) + (r->an != AN_NONE) + (r->count_n > 0) +
+	    (r->pr.method != PM_NONE) > 1)
+		bad(c, "window, count, absent, anomaly and predict cannot be combined");
 	if (r->absent_ms && (r->for_ms || r->clear.src || r->keep_ms))
 		bad(c, "absent: for, clear and keep_firing_for do not apply");
 }
@@ -608,7 +758,7 @@ static struct rule *parse_rule(struct ctx *c, int t)
 		return NULL;
 	}
 	r->kind = r->win != W_NONE ? RK_WINDOW : r->count_n ? RK_COUNT : r->absent_ms ? RK_DEADMAN
-		: r->an != AN_NONE ? RK_ANOMALY : RK_THRESHOLD;
+		: r->an != AN_NONE ? RK_ANOMALY : r->pr.method ? RK_PREDICT : RK_THRESHOLD;
 	describe(r);
 	return r;
 }

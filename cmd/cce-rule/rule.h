@@ -31,8 +31,8 @@ struct expr {
 };
 
 /*
- * The kinds of rule, one row each: window, count, absent and anomaly
- * fields make a rule of their kind (they cannot be combined), and a rule
+ * The kinds of rule, one row each: window, count, absent, anomaly and
+ * predict fields make a rule of their kind (they cannot be combined), and a rule
  * with none of them is a threshold rule. Adding a kind is its file
  * cmd/cce-rule/NAME.c (the operations of kind.h) plus its row here; rule.c
  * parses its fields and sets rule->kind.
@@ -42,7 +42,8 @@ struct expr {
 	X(COUNT, count) \
 	X(WINDOW, window) \
 	X(ANOMALY, anomaly) \
-	X(DEADMAN, deadman)
+	X(DEADMAN, deadman) \
+	X(PREDICT, predict)
 
 enum rule_kind {
 #define X(up, low) RK_##up,
@@ -64,6 +65,23 @@ struct agg {
 };
 
 struct rule_rt;          /* engine's run-time part */
+
+/* A predict rule's fields (cmd/cce-rule/predict.c says what they mean). */
+enum predict_method { PM_NONE, PM_LINEAR, PM_HOLT_WINTERS };
+enum {
+	PREDICT_BUCKETS = 32,      /* linear: a window is kept as this many sums */
+	PREDICT_MAX_STEPS = 2016,  /* holt_winters: steps per season (a week of 5m) */
+	PREDICT_MAX_AHEAD = 10000, /* holt_winters: steps in a horizon */
+};
+struct predict_spec {
+	enum predict_method method;
+	struct expr value;
+	int64_t window, horizon;       /* linear's window */
+	int64_t season, step;          /* holt_winters' */
+	double alpha, beta, gamma;     /* holt_winters' smoothing */
+	char op[3];                    /* when_forecast: > >= < <= */
+	double threshold;
+};
 
 struct rule {
 	char *name;
@@ -93,6 +111,7 @@ struct rule {
 	char *desc;          /* rule_describe's line */
 	char sig[65];
 	struct rule_rt *rt;
+	struct predict_spec pr;
 };
 
 struct ruleset {

@@ -49,7 +49,8 @@ load rule/helpers
 	        {"name":"t","anomaly":{"value":".v","threshold":3}},
 	        {"name":"s","anomaly":{"method":"seasonal","value":".v","threshold":0}},
 	        {"name":"w","anomaly":{"value":".v","warmup":1}},
-	        {"name":"u","anomaly":{"value":".v","level":6}}]'
+	        {"name":"u","anomaly":{"value":".v","level":6}},
+	        {"name":"h","anomaly":{"method":"seasonal","value":".v","window":"1h"}}]'
 	run_cce -64 cce_rule --check -r "$R"
 	assert_equal "$output" ""
 	assert_err "rule 'm': anomaly.method: expected \"context\", \"seasonal\", \"zscore\", \"ewma\" or \"mad\""
@@ -57,6 +58,7 @@ load rule/helpers
 	assert_err "rule 's': anomaly.threshold: expected a positive number"
 	assert_err "rule 'w': anomaly.warmup"
 	assert_err "rule 'u': anomaly: unknown field 'level'"
+	assert_err "rule 'h': anomaly.window: only for methods zscore and mad (seasonal keeps no history)"
 	# one message per broken rule
 	assert_equal "$(printf '%s\n' "$stderr" | grep -c "rule 'm'")" 1
 	rules '{"name":"x","anomaly":{"value":".v"}}'

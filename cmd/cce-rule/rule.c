@@ -329,6 +329,9 @@ static void parse_anomaly(struct ctx *c, struct rule *r, int t)
 		    methods[r->an]);
 	if (!warm)
 		r->an_warmup = scored ? 100 : 30;
+	if (scored && r->an_window)
+		bad(c, "anomaly.window: only for methods zscore and mad (%s keeps no history)",
+		    methods[r->an]);
 	if (!r->an_value.src)
 		bad(c, "anomaly: value is required");
 	if (r->an_window > 0 && json_get(d, t, "n") < 0)

@@ -26,6 +26,7 @@ static const char usage[] =
 	"      --checkpoint DUR  checkpoint state and status this often (default 10s)\n"
 	"      --status FILE     write per-rule status records to FILE\n"
 	"      --pass            copy every input record to stdout, alerts after it\n"
+	"      --anomaly-score   with --pass, add to each record its anomaly score (0..1)\n"
 	"      --emit-pending    also emit pending transitions\n"
 	"      --eval-timeout DUR  time budget of one expression on one record (default 100ms)\n"
 	"      --eval-memory SIZE  memory budget of one expression on one record (default 64MiB)\n"
@@ -36,7 +37,7 @@ static const char usage[] =
 
 enum {
 	OPT_TIME = CLI_OPT_TOOL, OPT_LATENESS, OPT_STATE, OPT_CHECKPOINT, OPT_STATUS,
-	OPT_PASS, OPT_PENDING, OPT_EVAL_TIMEOUT, OPT_EVAL_MEMORY, OPT_MAX_OVERRUNS, OPT_MAX_KEYS,
+	OPT_PASS, OPT_ANOMALY_SCORE, OPT_PENDING, OPT_EVAL_TIMEOUT, OPT_EVAL_MEMORY, OPT_MAX_OVERRUNS, OPT_MAX_KEYS,
 };
 
 static int save_all(struct engine *e, const char *state, const char *status)
@@ -72,6 +73,7 @@ int main(int argc, char **argv)
 		{ "checkpoint", required_argument, NULL, OPT_CHECKPOINT },
 		{ "status", required_argument, NULL, OPT_STATUS },
 		{ "pass", no_argument, NULL, OPT_PASS },
+		{ "anomaly-score", no_argument, NULL, OPT_ANOMALY_SCORE },
 		{ "emit-pending", no_argument, NULL, OPT_PENDING },
 		{ "eval-timeout", required_argument, NULL, OPT_EVAL_TIMEOUT },
 		{ "eval-memory", required_argument, NULL, OPT_EVAL_MEMORY },
@@ -117,6 +119,7 @@ int main(int argc, char **argv)
 				USAGE("--checkpoint: must be positive");
 			break;
 		case OPT_PASS: eo.pass = true; break;
+		case OPT_ANOMALY_SCORE: eo.anomaly_score = true; break;
 		case OPT_PENDING: eo.emit_pending = true; break;
 		case OPT_EVAL_TIMEOUT:
 			if (cli_duration("--eval-timeout", optarg, &eo.eval_timeout, err, sizeof err) < 0)
@@ -148,6 +151,8 @@ int main(int argc, char **argv)
 		USAGE("no rules: give -r RULES");
 	if (check && optind < argc)
 		USAGE("--check takes no input files");
+	if (eo.anomaly_score && !eo.pass)
+		USAGE("--anomaly-score: only with --pass");
 #undef USAGE
 	tool_start(&t);
 	jqx_init(check ? 0 : eo.eval_timeout, check ? 0 : (size_t)eo.eval_memory);

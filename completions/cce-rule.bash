@@ -11,7 +11,7 @@ _cce_rule() {
 	esac
 	if [[ "$cur" == -* ]]; then
 		COMPREPLY=($(compgen -W '--rules --check --time --lateness --state
-			--checkpoint --status --pass --emit-pending --eval-timeout --eval-memory
+			--checkpoint --status --pass --anomaly-score --emit-pending --eval-timeout --eval-memory
 			--max-overruns --max-keys --help
 			--version --quiet --unbuffered --rejects --strict --max-line' -- "$cur"))
 		return

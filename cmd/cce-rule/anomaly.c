@@ -1,17 +1,22 @@
 /*
  * anomaly: a rule that fires when a key's value (anomaly.value) is far
- * from its own history: by z-score or median absolute deviation over the
- * last n values (within anomaly.window), or by an exponentially weighted
- * mean and variance (ewma). `when`, if given, must also hold; the state
- * machine of key_step() runs on the verdict, and alerts carry the value and
- * its score.
+ * from its own past, by one of the methods of anomaly.h: context (the
+ * default) and seasonal in constant memory (context.c), or z-score or
+ * median absolute deviation over the last n values (within
+ * anomaly.window), or an exponentially weighted mean and variance (ewma).
+ * `when`, if given, must also hold; the state machine of key_step() runs
+ * on the verdict. Alerts carry the value, its score in the method's units
+ * and the episode's peak anomaly score (0..1); with --anomaly-score the
+ * engine attaches the record's anomaly score to the record passed through.
  *
  * A key's extras hold its history, kept even while the key is inactive:
- * a ring of up to n values (x->v) and their times (x->ts) from x->head,
- * grown as the history grows; ewma keeps only em, ev and seen. The
- * checkpoint holds rings whole (cap slots).
+ * zscore and mad a ring of up to n values (x->v) and their times (x->ts)
+ * from x->head, grown as the history grows; ewma keeps only em, ev and
+ * seen; context and seasonal CTX_NV doubles in x->v. The checkpoint holds
+ * rings whole (cap slots).
  */
 #include "kind.h"
+#include "anomaly.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -70,6 +75,16 @@ static bool anomaly_score(struct rule *r, struct kext *x, int64_t t, double v, d
 			for (uint32_t i = 0; i < n; i++)
 				tmp[i] = fabs(tmp[i] - med);
 			double mad = median(tmp, n);
+			/* a quantised or mostly flat history has a zero MAD,
+			 * and every change would score infinite: the mean
+			 * absolute deviation (of a normal law 0.7979 sigma,
+			 * where the MAD is 0.6745) stands in */
+			if (mad == 0) {
+				double sum = 0;
+				for (uint32_t i = 0; i < n; i++)
+					sum += tmp[i];
+				mad = 0.6745 / 0.7979 * sum / n;
+			}
 			*score = mad == 0 ? (v == med ? 0 : INFINITY) : 0.6745 * fabs(v - med) / mad;
 		}
 		free(tmp);
@@ -119,21 +134,51 @@ static void anomaly_add(struct rule *r, struct kext *x, int64_t t, double v)
 	x->ts[at] = t;
 }
 
+/* The value's score in the method's units, and in 0..1 (0 while warming
+ * up); true when it is past the threshold. */
+static bool anomaly_judge(struct rule *r, struct kext *x, int64_t t, double v, double *score,
+			  double *s01)
+{
+	bool warm;
+	if (an_scored(r->an)) {
+		warm = ctx_step(r, x, t, v, score);
+		*s01 = warm ? *score : 0;
+		return warm && *score >= r->an_threshold;
+	}
+	warm = anomaly_score(r, x, t, v, score);
+	anomaly_add(r, x, t, v);
+	*s01 = !warm ? 0 : isinf(*score) ? 1 : *score / (*score + r->an_threshold);
+	return warm && *score > r->an_threshold;
+}
+
 static void anomaly_record(struct engine *e, struct rule *r, struct kstate *k, struct rec *rc,
 			   int64_t t, bool c)
 {
-	double v;
+	double v, s01;
 	if (ex_number(e, r, &r->an_value, rc, "anomaly.value", &v) < 0 || isnan(v))
 		return;
 	struct kext *x = kstate_ext(k);
-	struct extra ex = { .has_value = true, .value = v, .has_score = true };
-	bool warm = anomaly_score(r, x, t, v, &ex.score);
-	anomaly_add(r, x, t, v);
-	key_step(e, r, k, t, c && warm && ex.score > r->an_threshold, rc, &ex);
+	struct extra ex = { .has_value = true, .value = v, .has_score = true, .has_peak = true };
+	bool over = anomaly_judge(r, x, t, v, &ex.score, &s01) && c;
+	if (!(e->rec_score >= s01))
+		e->rec_score = s01;
+	/* the episode's peak: from its first record over the threshold to
+	 * the one that resolves it */
+	if (k->st == ST_INACTIVE)
+		x->peak = 0;
+	if ((over || k->st != ST_INACTIVE) && s01 > x->peak)
+		x->peak = s01;
+	ex.peak = x->peak;
+	key_step(e, r, k, t, over, rc, &ex);
 }
 
 static void anomaly_save(const struct rule *r, const struct kext *x, uint32_t *nts, size_t *nv)
 {
+	if (an_scored(r->an)) {
+		*nts = 0;
+		*nv = x->v ? CTX_NV : 0;
+		return;
+	}
 	*nts = r->an == AN_EWMA ? 0 : x->cap;
 	*nv = *nts;
 }
@@ -141,6 +186,11 @@ static void anomaly_save(const struct rule *r, const struct kext *x, uint32_t *n
 static bool anomaly_restore(const struct rule *r, struct kext *x, uint32_t cap, uint32_t nts,
 			    uint32_t nv)
 {
+	if (an_scored(r->an)) {
+		/* the values are checked as they are used (ctx_step) */
+		x->n = x->cap = x->head = 0;
+		return nts == 0 && (nv == CTX_NV || nv == 0);
+	}
 	if (r->an == AN_EWMA)
 		return kext_restore_entries(r, x, cap, nts, nv);
 	x->cap = cap;

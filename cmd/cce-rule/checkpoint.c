@@ -6,7 +6,7 @@
  * its definition) with its counters, its limit, when it is next due, its
  * keys in order of first appearance (each [key, state, since, last_ts,
  * last_true, last_emit, last_seen] and, when it has extras, [wstart, wlast,
- * head, em, ev, seen, cap, [ts..], n, [v..]]) and "lru", the keys by
+ * head, em, ev, seen, cap, [ts..], n, [v..], peak]) and "lru", the keys by
  * recency. How many ts and v a key's extras hold is its kind's to say.
  * Restoring takes back the rules whose name and sig are the same, and
  * reads what it does not understand as "nothing": a damaged or foreign
@@ -66,7 +66,9 @@ static void save_key(const struct rule *r, const struct kstate *k, struct buf *b
 				buf_addc(b, ',');
 			buf_add_double(b, x->v[q]);
 		}
-		buf_adds(b, "]]");
+		buf_adds(b, "],");
+		buf_add_double(b, x->peak);
+		buf_addc(b, ']');
 	}
 	buf_addc(b, ']');
 }
@@ -147,7 +149,8 @@ static double at_double(struct json_doc *d, int arr, uint32_t i)
 	return v;
 }
 
-/* The extras of a key, from [wstart, wlast, head, em, ev, seen, cap, [ts..], n, [v..]]. */
+/* The extras of a key, from [wstart, wlast, head, em, ev, seen, cap, [ts..], n, [v..],
+ * peak]. */
 static void restore_ext(struct rule *r, struct kstate *k, struct json_doc *d, int xt)
 {
 	struct kext *x = kstate_ext(k);
@@ -162,15 +165,19 @@ static void restore_ext(struct rule *r, struct kstate *k, struct json_doc *d, in
 	x->n = (uint32_t)at_i64(d, xt, 8);
 	uint32_t nts = ts >= 0 ? d->tok[ts].count : 0;
 	uint32_t nvs = vs >= 0 ? d->tok[vs].count : 0;
-	if (!kind_of(r)->restore(r, x, cap, nts, nvs) || !x->cap)
+	double peak = at_double(d, xt, 10);
+	x->peak = peak >= 0 && peak <= 1 ? peak : 0;
+	if (!kind_of(r)->restore(r, x, cap, nts, nvs))
 		return;
 	/* a kind without times (predict) has cap but no ts */
-	if (nts) {
+	if (x->cap && nts) {
 		x->ts = xmalloc(x->cap * sizeof *x->ts);
 		for (uint32_t i = 0; i < x->cap && i < nts; i++)
 			x->ts[i] = at_i64(d, ts, i);
 	}
-	if (nvs) {
+	/* values without times: context and seasonal anomaly state, and
+	 * predict's (which has a cap) */
+	if (nvs && (x->cap || !nts)) {
 		x->v = xmalloc(nvs * sizeof *x->v);
 		for (uint32_t i = 0; i < nvs; i++)
 			x->v[i] = at_double(d, vs, i);

@@ -6,6 +6,7 @@
  */
 #include "kind.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,7 @@ struct engine *engine_new(struct ruleset *rs, const struct engine_opts *o, char 
 	buf_init(&e->line);
 	buf_init(&e->tmp);
 	buf_init(&e->keybuf);
+	buf_init(&e->held);
 	json_doc_init(&e->aggdoc);
 	return e;
 }
@@ -108,6 +110,7 @@ void engine_free(struct engine *e)
 	buf_free(&e->line);
 	buf_free(&e->tmp);
 	buf_free(&e->keybuf);
+	buf_free(&e->held);
 	json_doc_free(&e->aggdoc);
 	free(e);
 	fast_shutdown();
@@ -202,6 +205,10 @@ void alert_emit(struct engine *e, struct rule *r, struct kstate *k, const char *
 		buf_adds(b, ",\"crosses_at\":");
 		buf_add_i64(b, x->crosses_at);
 	}
+	if (x && x->has_peak) {
+		buf_adds(b, ",\"peak_score\":");
+		buf_add_double(b, x->peak);
+	}
 	buf_adds(b, ",\"labels\":");
 	buf_adds(b, r->labels ? r->labels : "{}");
 	if (r->message.src && rc) {
@@ -220,7 +227,12 @@ void alert_emit(struct engine *e, struct rule *r, struct kstate *k, const char *
 		buf_add(b, rc->text, rc->len);
 	}
 	buf_addc(b, '}');
-	out_line(e->o.out, b->data, b->len);
+	if (e->holding) {
+		buf_add(&e->held, b->data, b->len);
+		buf_addc(&e->held, '\n');
+	} else {
+		out_line(e->o.out, b->data, b->len);
+	}
 }
 
 void alert_fire(struct engine *e, struct rule *r, struct kstate *k, int64_t ts,
@@ -378,6 +390,37 @@ static void apply(struct engine *e, struct rule *r, struct rec *rc, int64_t t, b
 	kind->record(e, r, k, rc, t, c);
 }
 
+/* The record with the anomaly score its rules gave it (the highest, when
+ * several did) as its last field, then the alerts it made. */
+static void pass_scored(struct engine *e, const char *text, size_t len)
+{
+	e->holding = false;
+	size_t end = len;
+	while (end && (text[end - 1] == ' ' || text[end - 1] == '\t' || text[end - 1] == '\r'))
+		end--;
+	if (isnan(e->rec_score) || !end || text[end - 1] != '}') {
+		out_line(e->o.out, text, len);
+	} else {
+		size_t in = end - 1;
+		while (in && (text[in - 1] == ' ' || text[in - 1] == '\t' || text[in - 1] == '\n'))
+			in--;
+		struct buf *b = &e->tmp;
+		buf_reset(b);
+		buf_add(b, text, end - 1);
+		buf_adds(b, in && text[in - 1] == '{' ? "\"anomaly_score\":" : ",\"anomaly_score\":");
+		buf_add_double(b, e->rec_score);
+		buf_addc(b, '}');
+		out_line(e->o.out, b->data, b->len);
+	}
+	for (size_t at = 0; at < e->held.len;) {
+		const char *nl = memchr(e->held.data + at, '\n', e->held.len - at);
+		size_t n = (size_t)(nl - (e->held.data + at));
+		out_line(e->o.out, e->held.data + at, n);
+		at += n + 1;
+	}
+	buf_reset(&e->held);
+}
+
 int engine_record(struct engine *e, const struct jsonl_line *line, struct json_doc *doc)
 {
 	struct rec rc = { .text = line->data, .len = line->len, .doc = doc,
@@ -406,7 +449,11 @@ int engine_record(struct engine *e, const struct jsonl_line *line, struct json_d
 	}
 	if (live)
 		e->wall_at_wm = now;
-	if (e->o.pass)
+	/* with anomaly scores the record waits for its rules, and their
+	 * alerts for it */
+	e->holding = e->o.pass && e->o.anomaly_score;
+	e->rec_score = NAN;
+	if (e->o.pass && !e->holding)
 		out_line(e->o.out, line->data, line->len);
 	/* first what the new watermark made due (a deadman whose key speaks
 	 * again in this very record was overdue before it), then the record;
@@ -417,6 +464,8 @@ int engine_record(struct engine *e, const struct jsonl_line *line, struct json_d
 		if (!r->rt->disabled)
 			apply(e, r, &rc, t, late);
 	}
+	if (e->holding)
+		pass_scored(e, line->data, line->len);
 	rec_done(&rc);
 	fast_end();
 	return 0;

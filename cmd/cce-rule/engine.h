@@ -30,6 +30,7 @@
 
 struct engine_opts {
 	bool pass;
+	bool anomaly_score;         /* with pass: records carry their anomaly score */
 	bool emit_pending;
 	int64_t lateness;
 	const char *time_src;       /* jq path of the event time */

@@ -32,6 +32,7 @@ struct kext {
 	int64_t wstart, wlast;
 	uint32_t head;      /* anomaly ring start */
 	double em, ev;      /* ewma mean and variance */
+	double peak;        /* anomaly: the episode's highest score */
 	uint64_t seen;
 };
 

@@ -70,6 +70,11 @@ struct engine {
 	uint64_t late;
 	struct buf scratch, line, tmp, keybuf;
 	struct json_doc aggdoc;     /* for records a kind makes (aggregates) */
+	/* --pass with --anomaly-score: the record's highest anomaly score
+	 * (NaN: none), and its alerts held until it is written */
+	double rec_score;
+	bool holding;
+	struct buf held;
 };
 
 enum kind_flags {
@@ -152,6 +157,8 @@ struct extra {
 	bool has_forecast, has_crossing;   /* predict's */
 	double forecast;
 	int64_t crosses_at;
+	bool has_peak;      /* anomaly: the episode's highest 0..1 score */
+	double peak;
 };
 void alert_emit(struct engine *e, struct rule *r, struct kstate *k, const char *state,
 		int64_t ts, struct rec *rc, const struct extra *x);

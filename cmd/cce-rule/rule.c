@@ -395,20 +395,22 @@ static void parse_anomaly(struct ctx *c, struct rule *r, int t)
 	struct fields a;
 	if (!sub_obj(c, t, "anomaly", &a))
 		return;
-	r->an_threshold = 3.5;
-	r->an_warmup = 30;
+	static const char *const methods[] = { "", "zscore", "ewma", "mad", "context", "seasonal" };
+	r->an = AN_CONTEXT; /* the recommended method (tests/bench/nab) */
 	r->an_n = 1000;
+	bool thr = false, warm = false;
 	for (int k = json_first(d, t); k >= 0; k = json_next_member(d, t, k)) {
 		int v = k + 1;
 		if (json_str_eq(d, k, "method")) {
-			if (json_str_eq(d, v, "zscore"))
-				r->an = AN_ZSCORE;
-			else if (json_str_eq(d, v, "ewma"))
-				r->an = AN_EWMA;
-			else if (json_str_eq(d, v, "mad"))
-				r->an = AN_MAD;
-			else
-				bad(c, "anomaly.method: expected \"zscore\", \"ewma\" or \"mad\"");
+			r->an = AN_NONE;
+			for (int m = AN_ZSCORE; m <= AN_SEASONAL; m++)
+				if (json_str_eq(d, v, methods[m]))
+					r->an = (enum anomaly_method)m;
+			if (r->an == AN_NONE) {
+				bad(c, "anomaly.method: expected \"context\", \"seasonal\", "
+				       "\"zscore\", \"ewma\" or \"mad\"");
+				r->an = AN_CONTEXT; /* one message, not a second about `when` */
+			}
 		} else if (json_str_eq(d, k, "value")) {
 			get_expr(c, &a, "value", &r->an_value, false);
 		} else if (json_str_eq(d, k, "window")) {
@@ -416,8 +418,9 @@ static void parse_anomaly(struct ctx *c, struct rule *r, int t)
 		} else if (json_str_eq(d, k, "n")) {
 			get_uint(c, &a, "n", 2, &r->an_n);
 		} else if (json_str_eq(d, k, "warmup")) {
-			get_uint(c, &a, "warmup", 2, &r->an_warmup);
+			warm = get_uint(c, &a, "warmup", 2, &r->an_warmup);
 		} else if (json_str_eq(d, k, "threshold")) {
+			thr = true;
 			if (field_num(&a, "threshold", 0, &r->an_threshold) <= 0 ||
 			    !(r->an_threshold > 0))
 				bad(c, "anomaly.threshold: expected a positive number");
@@ -431,8 +434,19 @@ static void parse_anomaly(struct ctx *c, struct rule *r, int t)
 			free(s);
 		}
 	}
-	if (r->an == AN_NONE)
-		bad(c, "anomaly: method is required");
+	/* context and seasonal: a threshold on the 0..1 score, and a warmup
+	 * long enough to have seen a few levels and slots */
+	bool scored = r->an == AN_CONTEXT || r->an == AN_SEASONAL;
+	if (!thr)
+		r->an_threshold = scored ? 0.5 : 3.5;
+	else if (scored && !(r->an_threshold < 1))
+		bad(c, "anomaly.threshold: expected a number in (0, 1) for method %s",
+		    methods[r->an]);
+	if (!warm)
+		r->an_warmup = scored ? 100 : 30;
+	if (scored && r->an_window)
+		bad(c, "anomaly.window: only for methods zscore and mad (%s keeps no history)",
+		    methods[r->an]);
 	if (!r->an_value.src)
 		bad(c, "anomaly: value is required");
 	if (r->an_window > 0 && json_get(d, t, "n") < 0)
@@ -516,7 +530,7 @@ static void describe_window(struct buf *b, const struct rule *r)
 
 static void describe_anomaly(struct buf *b, const struct rule *r)
 {
-	static const char *const m[] = { "", "zscore", "ewma", "mad" };
+	static const char *const m[] = { "", "zscore", "ewma", "mad", "context", "seasonal" };
 	buf_addf(b, ",\"anomaly\":{\"method\":\"%s\",\"value\":", m[r->an]);
 	buf_add_json_str(b, r->an_value.src, strlen(r->an_value.src));
 	if (r->an_window) {

@@ -1,9 +1,13 @@
 /* Unit tests of cce-rule's anomaly kind (cmd/cce-rule/anomaly.c). */
 #include "rule_kit.h"
 
+#include <math.h>
+
 #define ZSCORE "[{\"name\":\"z\",\"key\":\".d\"," \
 	"\"anomaly\":{\"method\":\"zscore\",\"value\":\".v\"," \
 	"\"n\":4,\"threshold\":2,\"warmup\":3}}]"
+#define MAD "[{\"name\":\"m\",\"anomaly\":{\"method\":\"mad\",\"value\":\".v\"," \
+	"\"n\":5,\"threshold\":3.5,\"warmup\":5}}]"
 #define EWMA "[{\"name\":\"e\",\"anomaly\":{\"method\":\"ewma\",\"value\":\".v\"," \
 	"\"alpha\":0.5,\"threshold\":3,\"warmup\":2}}]"
 
@@ -59,9 +63,33 @@ static void ewma(void)
 	kit_stop(&k);
 }
 
+/* a mostly flat history: its MAD is zero, and a small change must not be
+ * an infinite score */
+static void mad_zero(void)
+{
+	struct kit k;
+	ok(kit_start(&k, MAD) != NULL, "mad: rules load");
+	kit_feed(&k, "{\"ts\":0,\"v\":5}");
+	kit_feed(&k, "{\"ts\":1,\"v\":5}");
+	kit_feed(&k, "{\"ts\":2,\"v\":5}");
+	kit_feed(&k, "{\"ts\":3,\"v\":5}");
+	kit_feed(&k, "{\"ts\":4,\"v\":9}");
+	/* median 5, deviations 0 0 0 0 4: MAD 0, mean deviation 0.8 */
+	kit_feed(&k, "{\"ts\":5,\"v\":6}");
+	ok(strcmp(kit_out(&k), "") == 0, "a zero MAD: a small change scores 0.7979 * 1 / 0.8, no alert");
+	/* history 5 5 5 9 6: MAD 0, mean deviation 1 */
+	kit_feed(&k, "{\"ts\":6,\"v\":20}");
+	const char *o = kit_out(&k);
+	const char *sc = strstr(o, "\"score\":");
+	ok(kit_count(o, "\"state\":\"firing\"") == 1 && sc && fabs(strtod(sc + 8, NULL) - 0.7979 * 15) < 1e-9,
+	   "a large one fires with 0.7979 * 15 / 1 deviations: %s", t_show(o));
+	kit_stop(&k);
+}
+
 int main(void)
 {
 	zscore();
 	ewma();
+	mad_zero();
 	return done_testing();
 }

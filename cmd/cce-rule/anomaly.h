@@ -1,0 +1,40 @@
+/*
+ * anomaly methods: how an anomaly rule scores a value against its key's
+ * past (cmd/cce-rule/anomaly.c drives them; it is the anomaly kind).
+ *
+ * Every method gives each value an anomaly score from 0 to 1 (0.5 at the
+ * method's point of alarm) before the value joins the key's state. zscore,
+ * ewma and mad judge by how many deviations a value is from the history
+ * (their threshold is in deviations: the score is z / (z + threshold));
+ * context and seasonal (context.c) keep constant state per key, CTX_NV
+ * doubles in the key's extras (x->v), and their threshold is on the
+ * score itself. Internal to cce-rule.
+ */
+#ifndef CCE_RULE_ANOMALY_H
+#define CCE_RULE_ANOMALY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "keys.h"
+#include "rule.h"
+
+/* context: the value's level (its sixth of the key's range) after the
+ * previous one's; seasonal: the same time of day in slots of 30 minutes */
+enum { CTX_LEVELS = 6, CTX_SLOTS = 48 };
+/* lo, hi, previous level, transitions seen, residual mean and variance,
+ * then the slots' means and counts */
+enum { CTX_LO, CTX_HI, CTX_PREV, CTX_SEEN, CTX_RM, CTX_RV, CTX_SLOT,
+       CTX_NV = CTX_SLOT + 2 * CTX_SLOTS };
+
+/* The methods whose threshold is on the 0..1 score. */
+static inline bool an_scored(enum anomaly_method m)
+{
+	return m == AN_CONTEXT || m == AN_SEASONAL;
+}
+
+/* The score of v at t for a context or seasonal rule, then v joins the
+ * key's state (x->v made on first use). False while warming up. */
+bool ctx_step(const struct rule *r, struct kext *x, int64_t t, double v, double *score);
+
+#endif

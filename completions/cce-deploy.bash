@@ -6,7 +6,7 @@ _cce_deploy() {
 	--nodes|--state|--sign)
 		_filedir
 		return ;;
-	--remote-dir|--verify|--check|--store|-j|--jobs|--timeout|--ssh-opt|--remote-sync)
+	--remote-dir|--verify|--check|--store|-j|--jobs|--timeout|--ssh-opt|--remote-sync|--remote-task|--task-check)
 		return ;;
 	--strategy)
 		COMPREPLY=($(compgen -W 'spread binpack leastloaded roundrobin hash cost' -- "$cur"))
@@ -20,8 +20,8 @@ _cce_deploy() {
 	esac
 	if [[ "$cur" == -* ]]; then
 		COMPREPLY=($(compgen -W '--nodes --store --strategy --state --remote-dir
-			--check --sign --verify --rollback --dry-run --jobs --timeout --ssh-opt
-			--user --ssh --remote-sync --help --version' -- "$cur"))
+			--check --task-check --sign --verify --rollback --dry-run --jobs --timeout --ssh-opt
+			--user --ssh --remote-sync --remote-task --help --version' -- "$cur"))
 	else
 		_filedir
 	fi

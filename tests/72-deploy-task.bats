@@ -76,6 +76,8 @@ web_active() {
 		'["deployed",[{"task":"web","replica":0,"action":"started","state":"active","restarts":0}]]'
 	assert_equal "$(status state)" active
 	assert_equal "$(status release)" "$(jq -r .release <<<"$output")"
+	# its data directory is there, the one place it may write
+	systemd_exec test -d /opt/web/data
 	# the unit runs in the release, limited as placed
 	assert_equal "$(systemd_exec systemctl show -p MemoryMax --value cce-web@0.service)" 67108864
 	assert_equal "$(systemd_exec "$CCE_BUILD/bin/cce-task" logs web | jq -r .message | grep -c '^v1$')" 1

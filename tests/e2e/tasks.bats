@@ -148,6 +148,10 @@ dead_while() {
 	assert_equal "$(jq -c .failed_on "$D/state.jsonl" | grep -v null)" "[\"$from\"]"
 	wait_for 30 active "$to" a
 	active "$to" b
+	# the host it left runs it no more: its unit is gone
+	assert_equal "$(jq -c --arg h "$from" 'select(.node == $h) | [.tasks, .units]' <<<"$output")" \
+		'[[],[{"task":"a","replica":0,"action":"stopped"}]]'
+	assert_equal "$(on "$from" "$CCE_BUILD/bin/cce-task" status)" ""
 }
 
 @test "e2e tasks: a host that dies has its replicas moved and running elsewhere; none goes back where it failed" {

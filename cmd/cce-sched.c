@@ -22,7 +22,9 @@ static const char usage[] =
 	"      --batch           read every task first, place by priority then size\n"
 	"      --state FILE      placements made before: they use capacity and stay\n"
 	"      --state-out FILE  write the placement the run leaves to FILE, for --state\n"
-	"      --reschedule      move replicas of --state off gone, dead or unfit nodes\n"
+	"      --reschedule      move replicas of --state off gone, dead or unfit nodes,\n"
+	"                        and those their node reports failed\n"
+	"      --max-restarts N  --reschedule: also move those restarted more than N times\n"
 	"      --preempt         evict replicas 10 or more priority lower to make room\n"
 	"      --explain         add candidates, rejections and top scores to placements\n"
 	"      --seed N          seed for breaking ties (default 0)\n"
@@ -30,7 +32,7 @@ static const char usage[] =
 
 enum {
 	OPT_BALANCE = CLI_OPT_TOOL, OPT_BATCH, OPT_STATE, OPT_STATE_OUT, OPT_RESCHEDULE,
-	OPT_PREEMPT, OPT_EXPLAIN, OPT_SEED, OPT_EXHAUSTIVE,
+	OPT_PREEMPT, OPT_EXPLAIN, OPT_SEED, OPT_EXHAUSTIVE, OPT_MAX_RESTARTS,
 };
 
 /* Reads the node or state file; 0, or the exit status that ends the run. */
@@ -101,6 +103,7 @@ int main(int argc, char **argv)
 		{ "state", required_argument, NULL, OPT_STATE },
 		{ "state-out", required_argument, NULL, OPT_STATE_OUT },
 		{ "reschedule", no_argument, NULL, OPT_RESCHEDULE },
+		{ "max-restarts", required_argument, NULL, OPT_MAX_RESTARTS },
 		{ "preempt", no_argument, NULL, OPT_PREEMPT },
 		{ "explain", no_argument, NULL, OPT_EXPLAIN },
 		{ "seed", required_argument, NULL, OPT_SEED },
@@ -153,6 +156,13 @@ int main(int argc, char **argv)
 		case OPT_PREEMPT: s.preempt = true; break;
 		case OPT_EXPLAIN: s.explain = true; break;
 		case OPT_EXHAUSTIVE: s.exhaustive = true; break;
+		case OPT_MAX_RESTARTS:
+			if (cli_uint("--max-restarts", optarg, 0, INT32_MAX, &u, err, sizeof err) < 0) {
+				status = diag_usage("%s", err);
+				goto done;
+			}
+			s.max_restarts = (int64_t)u;
+			break;
 		case OPT_SEED:
 			if (cli_uint("--seed", optarg, 0, UINT64_MAX, &u, err, sizeof err) < 0) {
 				status = diag_usage("%s", err);
@@ -170,6 +180,12 @@ int main(int argc, char **argv)
 		status = diag_usage("--reschedule needs --state FILE");
 		goto done;
 	}
+	if (s.max_restarts >= 0 && !reschedule) {
+		status = diag_usage("--max-restarts needs --reschedule");
+		goto done;
+	}
+	/* what the nodes report about their replicas only matters to a move */
+	s.health = reschedule;
 	tool_start(&t);
 
 	uint64_t rejected = 0;

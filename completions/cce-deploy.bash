@@ -6,7 +6,7 @@ _cce_deploy() {
 	--nodes|--state|--sign)
 		_filedir
 		return ;;
-	--remote-dir|--verify|--check|--store|-j|--jobs|--timeout|--ssh-opt|--remote-sync)
+	--remote-dir|--verify|--check|--store|-j|--jobs|--timeout|--ssh-opt|--remote-sync|--remote-task|--task-check|--max-restarts)
 		return ;;
 	--strategy)
 		COMPREPLY=($(compgen -W 'spread binpack leastloaded roundrobin hash cost' -- "$cur"))
@@ -19,9 +19,9 @@ _cce_deploy() {
 		return ;;
 	esac
 	if [[ "$cur" == -* ]]; then
-		COMPREPLY=($(compgen -W '--nodes --store --strategy --state --remote-dir
-			--check --sign --verify --rollback --dry-run --jobs --timeout --ssh-opt
-			--user --ssh --remote-sync --help --version' -- "$cur"))
+		COMPREPLY=($(compgen -W '--nodes --store --strategy --state --max-restarts --remote-dir
+			--check --task-check --sign --verify --rollback --dry-run --jobs --timeout --ssh-opt
+			--user --ssh --remote-sync --remote-task --help --version' -- "$cur"))
 	else
 		_filedir
 	fi

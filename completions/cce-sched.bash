@@ -9,12 +9,12 @@ _cce_sched() {
 	-s|--strategy)
 		COMPREPLY=($(compgen -W 'spread binpack leastloaded roundrobin hash cost' -- "$cur"))
 		return ;;
-	--balance|--seed|--max-line)
+	--balance|--seed|--max-line|--max-restarts)
 		return ;;
 	esac
 	if [[ "$cur" == -* ]]; then
 		COMPREPLY=($(compgen -W '--nodes --strategy --balance --batch --state --state-out
-			--reschedule --preempt --explain --seed --exhaustive --help
+			--reschedule --max-restarts --preempt --explain --seed --exhaustive --help
 			--version --quiet --unbuffered --rejects --strict --max-line' -- "$cur"))
 		return
 	fi

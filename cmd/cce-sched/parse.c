@@ -156,6 +156,10 @@ int sched_add_node(struct sched *s, const struct json_doc *d, char *err, size_t 
 		field_fail(&f, "node", "duplicate node '%s'", n.name);
 		goto bad;
 	}
+	if (health_node(s, &f, n.name) < 0) {
+		map_del(&s->node_ix, ix);
+		goto bad;
+	}
 	n.region = intern(s, region ? region : "");
 	n.zone = intern(s, zone ? zone : "");
 	free(region);
@@ -185,7 +189,8 @@ static bool skipped_field(const char *k, size_t n, bool from_state)
 	static const char *const always[] = { "task", "replicas", NULL };
 	/* what cce-sched itself writes into a placement */
 	static const char *const placed[] = { "replica", "node", "addr", "score", "candidates",
-					      "rejected", "top", "event", "from", "by", NULL };
+					      "rejected", "top", "event", "from", "by",
+					      "failed_on", NULL };
 	for (int i = 0; always[i]; i++)
 		if (strlen(always[i]) == n && memcmp(always[i], k, n) == 0)
 			return true;
@@ -372,13 +377,20 @@ int sched_add_state(struct sched *s, const struct json_doc *d, char *err, size_t
 		}
 		if (strcmp(event, "moved") != 0)
 			s->reps[old].live = false; /* evicted, or removed by a scale-down */
+		else if (health_state(&s->reps[old], d, err, errlen) < 0)
+			goto out;
 		else
 			set_node(s, &s->reps[old], node);
 		ret = 0;
 		goto out;
 	}
-	if (sched_parse_task(s, d, true, &ti, err, errlen) < 0)
+	struct rep failed = { 0 };
+	if (health_state(&failed, d, err, errlen) < 0)
 		goto out;
+	if (sched_parse_task(s, d, true, &ti, err, errlen) < 0) {
+		health_rep_free(&failed);
+		goto out;
+	}
 	s->tasks[ti].tn = tn;
 	if (old >= 0)
 		s->reps[old].live = false;
@@ -388,6 +400,8 @@ int sched_add_state(struct sched *s, const struct json_doc *d, char *err, size_t
 	if (sc >= 0)
 		json_num(d, sc, &r->score);
 	set_node(s, r, node);
+	r->failed = failed.failed;
+	r->nfailed = failed.nfailed;
 	ret = 0;
 out:
 	free(event);
@@ -410,8 +424,10 @@ void sched_free(struct sched *s)
 	for (int i = 0; i < s->ntasks; i++)
 		task_free(&s->tasks[i]);
 	free(s->tasks);
-	for (int i = 0; i < s->nreps; i++)
+	for (int i = 0; i < s->nreps; i++) {
 		free(s->reps[i].gone);
+		health_rep_free(&s->reps[i]);
+	}
 	free(s->reps);
 	for (int i = 0; i < s->ntnames; i++)
 		free(s->tnames[i].reps);
@@ -432,6 +448,7 @@ void sched_free(struct sched *s)
 	map_free(&s->node_ix);
 	map_free(&s->names);
 	map_free(&s->groupkeys);
+	map_free(&s->reports);
 	buf_free(&s->line);
 	buf_free(&s->tmp);
 	buf_free(&s->ex);

@@ -21,6 +21,8 @@ void sched_init(struct sched *s, struct out *out)
 	map_init(&s->node_ix, MAP_COPY_KEYS);
 	map_init(&s->names, MAP_COPY_KEYS);
 	map_init(&s->groupkeys, MAP_COPY_KEYS);
+	map_init(&s->reports, MAP_COPY_KEYS);
+	s->max_restarts = -1;
 	buf_init(&s->line);
 	buf_init(&s->tmp);
 	buf_init(&s->ex);
@@ -305,6 +307,7 @@ static int node_filter(const struct sched *s, const struct pctx *c, int ni, bool
 	if (!selector_ok(c->t, n)) return F_SELECTOR;
 	if (!spread_ok(c, n)) return F_SPREAD;
 	if (ni == c->exclude) return F_ORIGIN;
+	if (n->avoid == c->epoch) return F_FAILED;
 	return F_PASS;
 }
 
@@ -467,7 +470,7 @@ static bool node_fits(const struct sched *s, const void *arg, int ni)
 	const struct pctx *c = arg;
 	const struct node *n = &s->nodes[ni];
 	return !cap_fail(n, c->t, NULL) && (c->t->spread != SP_NODE || n->mark != c->epoch) &&
-	       ni != c->exclude;
+	       ni != c->exclude && n->avoid != c->epoch;
 }
 
 static int choose_indexed(struct sched *s, const struct pctx *c, struct cand *best)
@@ -585,6 +588,7 @@ static void filter_name(const struct task *t, int f, struct buf *b)
 		break;
 	case F_SPREAD: buf_addf(b, "conflict with spread %s", spreads[t->spread]); break;
 	case F_ORIGIN: buf_adds(b, "is the node being left"); break;
+	case F_FAILED: buf_adds(b, "failed this replica before"); break;
 	}
 }
 
@@ -699,21 +703,29 @@ static void explain_now(struct sched *s, const struct pctx *c)
 	}
 }
 
+/* a placement, or with r a replica of --state moved from node from */
 static void emit_placed(struct sched *s, const struct pctx *c, const struct cand *k,
-			const char *event, const char *from)
+			const struct rep *r, const char *from, const char *why)
 {
 	struct buf *b = &s->line;
 	buf_reset(b);
-	add_head(b, event, c->t, c->replica);
-	if (from)
+	add_head(b, r ? "moved" : NULL, c->t, c->replica);
+	if (r)
 		add_node(b, "from", NULL, from);
 	add_node(b, "node", &s->nodes[k->n], NULL);
 	buf_adds(b, ",\"score\":");
 	add_score(b, k->score);
 	if (s->explain)
 		buf_add(b, s->ex.data, s->ex.len);
-	if (!event)
+	if (!r) {
 		buf_add(b, c->t->extra, c->t->extra_len);
+	} else {
+		if (why) {
+			buf_adds(b, ",\"reason\":");
+			buf_add_json_str(b, why, strlen(why));
+		}
+		health_add_failed(r, b);
+	}
 	buf_addc(b, '}');
 	emit(s);
 }
@@ -840,7 +852,7 @@ static bool preempt(struct sched *s, struct pctx *c)
 		int ri = sched_new_rep(s, c->spec, c->tn, c->replica);
 		commit_new(s, ri, &k);
 		ctx_take(s, c, best);
-		emit_placed(s, c, &k, NULL, NULL);
+		emit_placed(s, c, &k, NULL, NULL, NULL);
 		/* the evicted go elsewhere if they fit, without evicting in turn */
 		for (int j = 0; j < bestk; j++) {
 			const struct rep *r = &s->reps[bv[j]];
@@ -865,7 +877,7 @@ static void place_one(struct sched *s, struct pctx *c, int64_t replica, bool try
 		int ri = sched_new_rep(s, c->spec, c->tn, replica);
 		commit_new(s, ri, &k);
 		ctx_take(s, c, ni);
-		emit_placed(s, c, &k, NULL, NULL);
+		emit_placed(s, c, &k, NULL, NULL, NULL);
 		return;
 	}
 	if (try_preempt && preempt(s, c)) {
@@ -902,6 +914,7 @@ static void add_kept(const struct sched *s, int ri, struct buf *b)
 	buf_adds(b, ",\"score\":");
 	buf_add_double(b, r->score);
 	buf_add(b, t->extra, t->extra_len);
+	health_add_failed(r, b);
 	buf_addc(b, '}');
 }
 
@@ -1033,22 +1046,28 @@ static bool overcommitted(const struct node *n)
 	return false;
 }
 
-void sched_reschedule(struct sched *s)
+/* the replicas --reschedule moves: off gone, dead or unfit nodes, those
+ * their node reports unhealthy (why[i] says so), and the lowest
+ * priorities of a node that shrank below what it holds */
+static void pick_moves(struct sched *s, bool *move, int *from, char **why)
 {
-	bool *move = xcalloc((size_t)s->nreps + 1, sizeof *move);
-	int *from = xmalloc(((size_t)s->nreps + 1) * sizeof(int));
+	struct buf b = BUF_INIT;
+	buf_init(&b);
 	for (int i = 0; i < s->nreps; i++) {
 		struct rep *r = &s->reps[i];
 		from[i] = r->node;
 		if (!r->live)
 			continue;
-		if (r->node < 0 || s->nodes[r->node].dead || !still_fits(s, r)) {
+		bool sick = health_bad(s, i, &b);
+		if (sick)
+			why[i] = xstrndup(b.data, b.len);
+		if (r->node < 0 || s->nodes[r->node].dead || !still_fits(s, r) || sick) {
 			move[i] = true;
 			uncommit(s, i);
 			r->node = -1; /* so that it takes no zone from its siblings */
 		}
 	}
-	/* a node that shrank below what it holds sheds its lowest priorities */
+	buf_free(&b);
 	int *v = NULL;
 	for (int ni = 0; ni < s->nnodes; ni++) {
 		struct node *n = &s->nodes[ni];
@@ -1067,29 +1086,49 @@ void sched_reschedule(struct sched *s)
 		}
 	}
 	free(v);
-	int nreps = s->nreps;
-	for (int i = 0; i < nreps && !out_done(s->out); i++) {
-		if (!move[i])
-			continue;
-		struct rep *r = &s->reps[i];
-		struct pctx c;
-		ctx_init(s, &c, r->spec, from[i], i);
-		ctx_replica(&c, r->replica);
-		struct cand k;
-		char *fn = xstrdup(from[i] >= 0 ? s->nodes[from[i]].name : r->gone);
-		int ni = choose(s, &c, &k);
-		if (ni >= 0) {
-			explain_now(s, &c);
-			commit(s, i, ni);
-			emit_placed(s, &c, &k, "moved", fn);
-		} else {
-			emit_unsched(s, &c, fn);
-			if (from[i] >= 0)
-				commit(s, i, from[i]); /* it stays where it was */
-		}
-		free(fn);
-		free(c.zones);
+}
+
+/* replica i, off node from (or its gone node): never back onto a node
+ * it failed on, the one it leaves now included when why says it failed
+ * there; when no other node takes it, it stays */
+static void move_one(struct sched *s, int i, int from, const char *why)
+{
+	struct rep *r = &s->reps[i];
+	char *fn = xstrdup(from >= 0 ? s->nodes[from].name : r->gone);
+	if (why)
+		health_failed_add(r, fn);
+	struct pctx c;
+	ctx_init(s, &c, r->spec, from, i);
+	health_avoid(s, r, c.epoch);
+	ctx_replica(&c, r->replica);
+	struct cand k;
+	int ni = choose(s, &c, &k);
+	if (ni >= 0) {
+		explain_now(s, &c);
+		commit(s, i, ni);
+		emit_placed(s, &c, &k, r, fn, why);
+	} else {
+		emit_unsched(s, &c, fn);
+		if (from >= 0)
+			commit(s, i, from); /* it stays where it was */
 	}
+	free(fn);
+	free(c.zones);
+}
+
+void sched_reschedule(struct sched *s)
+{
+	bool *move = xcalloc((size_t)s->nreps + 1, sizeof *move);
+	int *from = xmalloc(((size_t)s->nreps + 1) * sizeof(int));
+	char **why = xcalloc((size_t)s->nreps + 1, sizeof *why);
+	pick_moves(s, move, from, why);
+	int nreps = s->nreps;
+	for (int i = 0; i < nreps && !out_done(s->out); i++)
+		if (move[i])
+			move_one(s, i, from[i], why[i]);
+	for (int i = 0; i < nreps; i++)
+		free(why[i]);
+	free(why);
 	free(move);
 	free(from);
 }

@@ -44,7 +44,7 @@ enum nstate { N_READY, N_CORDONED, N_NOTREADY };
 /* Filters in the order they run; reasons are counted in this order. */
 enum filter {
 	F_NOTREADY, F_CORDONED, F_CPU, F_MEM, F_DISK, F_REGION, F_SELECTOR,
-	F_SPREAD, F_ORIGIN, NFILTER, F_PASS = NFILTER
+	F_SPREAD, F_ORIGIN, F_FAILED, NFILTER, F_PASS = NFILTER
 };
 
 struct kv {
@@ -74,6 +74,7 @@ struct node {
 	int64_t tagg[NRES];             /* most free in its treap subtree */
 	int rr;                         /* position in name order */
 	uint32_t mark;
+	uint32_t avoid;                 /* a pctx's epoch: its replica failed here */
 	int *reps;                      /* replicas placed here (may hold dead ones) */
 	int nreps, capreps;
 };
@@ -104,6 +105,8 @@ struct rep {
 	char *gone;                     /* node name when gone */
 	double score;                   /* as read from --state */
 	bool live;
+	char **failed;                  /* the nodes it failed on ("failed_on") */
+	int nfailed;
 };
 
 struct tname {
@@ -131,11 +134,14 @@ struct sched {
 	double balance;
 	uint64_t seed;
 	bool exhaustive, explain, preempt, batch;
+	bool health;                    /* --reschedule: read the nodes' "tasks" */
+	int64_t max_restarts;           /* -1: restarts alone never move a replica */
 	struct out *out;
 
 	struct node *nodes;
 	int nnodes, capnodes, nready;
 	struct map node_ix, names, groupkeys;   /* copied keys -> index */
+	struct map reports;             /* node\0task\0replica -> health.c's report */
 	char **strs;                    /* interned zones and regions */
 	int nstrs, capstrs;
 	struct group *groups;
@@ -161,6 +167,22 @@ struct sched {
 };
 
 void sched_init(struct sched *s, struct out *out);
+
+/* health.c: the nodes' reports about their replicas, for --reschedule.
+ * health_node keeps node's "tasks" (f: its record) when s->health: 0, or
+ * -1 with err; health_bad: whether replica ri's node reports it failed or
+ * past --max-restarts, why in why; health_avoid marks, with epoch, the
+ * nodes replica r failed on; health_failed_add records one; health_state
+ * reads a --state line's "failed_on" into r (0, or -1 with err);
+ * health_add_failed appends it to a record. */
+struct fields;
+int health_node(struct sched *s, const struct fields *f, const char *node);
+bool health_bad(struct sched *s, int ri, struct buf *why);
+void health_avoid(struct sched *s, const struct rep *r, uint32_t epoch);
+void health_failed_add(struct rep *r, const char *node);
+int health_state(struct rep *r, const struct json_doc *d, char *err, size_t errlen);
+void health_add_failed(const struct rep *r, struct buf *b);
+void health_rep_free(struct rep *r);
 void sched_free(struct sched *s);
 
 /* Parsing: 0, or -1 with a lowercase reason naming the field in err. */

@@ -17,7 +17,8 @@
 # mount namespace, so nothing outlives systemd_stop. The host holds no
 # descriptor of bats (fd 3), which would wait for it otherwise.
 
-load lib/debroot
+# (by its own path, so that tests/e2e can load this file too)
+load "${BASH_SOURCE[0]%/*}/debroot"
 
 SYSTEMD_INCLUDE=systemd,dbus,procps,libjq1,libcurl4,libarchive13,libmosquitto1,libasan8,libubsan1
 # bump when the recipe changes in a way the package list does not show

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "../../cmd/cce-sched/health.c"
 #include "../../cmd/cce-sched/index.c"
 #include "../../cmd/cce-sched/parse.c"
 #include "../../cmd/cce-sched/place.c"

@@ -58,7 +58,7 @@ static const char style[] =
 	".bar{display:inline-block;width:56px;height:8px;background:#eee;border:1px solid #bbb;"
 	"margin-right:5px;vertical-align:middle}.bar i{display:block;height:100%;background:#4e6a7a}"
 	".bar.over i{background:var(--bad)}.over-t{color:var(--bad);font-weight:bold}"
-	"svg.spark{width:96px;height:20px;vertical-align:middle;background:#fafafa;border:1px solid #e4e4e4}"
+	"svg.spark{width:95px;height:21px;vertical-align:middle;background:#fafafa;border:1px solid #e4e4e4}"
 	"svg.spark path{fill:none;stroke:#1565c0;stroke-width:1.3px;vector-effect:non-scaling-stroke}"
 	"svg.spark path.b{stroke:#8e24aa;stroke-dasharray:3 2}.sp{color:var(--mut);font-size:11px;margin-left:4px}"
 	"svg.tl{width:100%;min-width:240px;height:16px;display:block;background:#fafafa}"
@@ -215,7 +215,8 @@ void spark_bins(const int64_t *ts, const float *v, size_t n, size_t stride, int6
 		out[k] = cnt[k] ? (float)(sum[k] / cnt[k]) : NAN;
 }
 
-/* one series as a path: x two units a bin, y 0 (top) to 20; a point on a
+/* one series as a path: x two units a bin, y 0 (top) to 20, in relative
+ * steps ("M0 17l2-3 2 1"), the page's bulk being these paths; a point on a
  * flat run between two equal ones is left out (the line is the same) */
 static void spark_path(struct buf *b, const float *v, double max, const char *cls)
 {
@@ -226,6 +227,7 @@ static void spark_path(struct buf *b, const float *v, double max, const char *cl
 	if (cls)
 		buf_addf(b, " class=\"%s\"", cls);
 	buf_adds(b, " d=\"");
+	int px = 0, py = 0, pairs = 0;
 	for (int k = 0; k < SPARK_BINS; k++) {
 		if (y[k] < 0)
 			continue;
@@ -233,11 +235,17 @@ static void spark_path(struct buf *b, const float *v, double max, const char *cl
 		bool last = k == SPARK_BINS - 1 || y[k + 1] < 0;
 		if (!first && !last && y[k - 1] == y[k] && y[k + 1] == y[k])
 			continue;
-		/* a lone point is a short dash, so that it shows */
-		if (first && last)
-			buf_addf(b, "M%d %dh1", 2 * k, y[k]);
-		else
-			buf_addf(b, "%c%d %d", first ? 'M' : 'L', 2 * k, y[k]);
+		if (first) {
+			/* a lone point is a short dash, so that it shows */
+			buf_addf(b, "M%d %d%s", 2 * k, y[k], last ? "h1" : "");
+			pairs = 0;
+		} else {
+			int dy = y[k] - py;
+			buf_addf(b, "%s%d%s%d", pairs ? " " : "l", 2 * k - px, dy < 0 ? "" : " ", dy);
+			pairs++;
+		}
+		px = 2 * k;
+		py = y[k];
 	}
 	buf_adds(b, "\"/>");
 }
@@ -246,7 +254,7 @@ void html_spark(struct buf *b, const float *a, const float *c, double max, const
 {
 	if (!(max > 0))
 		max = 1;
-	buf_addf(b, "<svg class=\"spark\" viewBox=\"0 0 %d 21\" preserveAspectRatio=\"none\" "
+	buf_addf(b, "<svg class=\"spark\" viewBox=\"0 0 %d 21\" "
 		    "role=\"img\"><title>", 2 * SPARK_BINS - 1);
 	html_esc(b, title);
 	buf_adds(b, "</title>");

@@ -39,21 +39,30 @@ static int get_time(const struct fields *f, const char *key, int flags, int64_t 
 	return field_fail(f, key, "expected milliseconds or an RFC 3339 time");
 }
 
+/* the value tokens of keys[0..n) in object obj: -1 when absent, the last
+ * of a repeated key (as json_get) */
+static void members(const struct json_doc *d, int obj, const char *const *keys, int n, int *out)
+{
+	for (int i = 0; i < n; i++)
+		out[i] = -1;
+	for (int k = json_first(d, obj); k >= 0; k = json_next_member(d, obj, k)) {
+		const struct json_tok *t = &d->tok[k];
+		const char *ks = d->text + t->start;
+		for (int i = 0; i < n; i++) {
+			if (t->escaped ? json_str_eq(d, k, keys[i])
+				       : t->len && keys[i][0] == ks[0] && strncmp(keys[i], ks, t->len) == 0 &&
+					 keys[i][t->len] == '\0') {
+				out[i] = k + 1;
+				break;
+			}
+		}
+	}
+}
+
 static void saw_time(struct report *r, int64_t ts)
 {
 	if (ts > r->latest)
 		r->latest = ts;
-}
-
-static bool has(const struct json_doc *d, const char *key)
-{
-	return json_get(d, 0, key) >= 0;
-}
-
-static bool is_str(const struct json_doc *d, const char *key, const char *val)
-{
-	int t = json_get(d, 0, key);
-	return t >= 0 && json_str_eq(d, t, val);
 }
 
 static struct rnode *node_of(struct report *r, const char *name)
@@ -183,35 +192,96 @@ static int add_node(struct report *r, const struct json_doc *d, const char *sour
 
 /* ---- the history: heartbeat ops, or events and snapshots with a load ---- */
 
-static int add_history(struct report *r, const struct json_doc *d, const char *source, char *err,
-		       size_t errlen)
+static void add_point(struct report *r, struct rnode *n, int64_t ts, const double v[3])
 {
-	struct fields f, load;
-	fields_init(&f, d, 0, err, errlen);
-	const char *name = NULL;
-	int64_t ts = 0;
-	double v[3] = { NAN, NAN, NAN };
-	static const char *const keys[3] = { "cpu", "rx_bps", "tx_bps" };
-	if (get_str(r, &f, "node", FIELD_REQUIRED | FIELD_NONEMPTY, &name) < 0 ||
-	    field_obj(&f, "load", FIELD_NULL, &load) < 0)
-		return -1;
-	int rc = get_time(&f, "ts", 0, &ts);
-	if (rc == 0)
-		rc = get_time(&f, "last_seen", FIELD_REQUIRED, &ts);
-	if (rc < 0 && !has(d, "ts"))
-		return field_fail(&f, "ts", "missing");
-	if (rc < 0)
-		return -1;
-	for (int i = 0; i < 3; i++)
-		if (field_num(&load, keys[i], FIELD_NONNEG | FIELD_NULL, &v[i]) < 0)
-			return -1;
-	struct rnode *n = node_of(r, name);
 	if (n->npts == n->cappts) {
 		n->cappts = n->cappts ? 2 * n->cappts : 64;
 		n->pts = xrealloc(n->pts, n->cappts * sizeof *n->pts);
 	}
 	n->pts[n->npts++] = (struct point){ ts, (float)v[0], (float)v[1], (float)v[2] };
 	saw_time(r, ts);
+}
+
+/* A JSON number as a double, without strtod for the plain decimals that
+ * heartbeats hold: up to 15 digits, no exponent (both the digits and the
+ * power of ten are exact doubles, so one division rounds correctly). */
+static bool fast_num(const struct json_doc *d, int t, double *v)
+{
+	static const double p10[16] = { 1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+					1e11, 1e12, 1e13, 1e14, 1e15 };
+	if (t < 0 || json_type_of(d, t) != JSON_NUMBER)
+		return false;
+	const char *p = d->text + d->tok[t].start, *end = p + d->tok[t].len;
+	bool neg = *p == '-';
+	uint64_t m = 0;
+	int digits = 0, frac = -1;
+	for (p += neg; p < end; p++) {
+		if (*p == '.') {
+			frac = 0;
+			continue;
+		}
+		if (*p < '0' || *p > '9' || ++digits > 15)
+			return json_num(d, t, v);
+		m = m * 10 + (uint64_t)(*p - '0');
+		frac += frac >= 0;
+	}
+	*v = (double)m / p10[frac < 0 ? 0 : frac];
+	if (neg)
+		*v = -*v;
+	return true;
+}
+
+/* The common heartbeat, taken in one pass over its members: a known node
+ * by an unescaped name, ts a plain integer, load's figures plain numbers or
+ * absent. false: anything else, for add_history's checks to take. */
+static bool fast_history(struct report *r, const struct json_doc *d)
+{
+	static const char *const keys[3] = { "node", "load", "ts" };
+	static const char *const lkeys[3] = { "cpu", "rx_bps", "tx_bps" };
+	int tk[3], lk[3];
+	double v[3], ts;
+	members(d, 0, keys, 3, tk);
+	if (tk[0] < 0 || json_type_of(d, tk[0]) != JSON_STRING || d->tok[tk[0]].escaped ||
+	    tk[1] < 0 || json_type_of(d, tk[1]) != JSON_OBJECT || !fast_num(d, tk[2], &ts) ||
+	    ts < 0 || ts > 9e15 || ts != floor(ts))
+		return false;
+	struct map_ent *e = map_get(&r->nodes, d->text + d->tok[tk[0]].start, d->tok[tk[0]].len);
+	if (!e)
+		return false;
+	members(d, tk[1], lkeys, 3, lk);
+	for (int i = 0; i < 3; i++) {
+		if (lk[i] < 0)
+			v[i] = NAN;
+		else if (!fast_num(d, lk[i], &v[i]) || v[i] < 0)
+			return false;
+	}
+	add_point(r, &r->node.v[e->num - 1], (int64_t)ts, v);
+	return true;
+}
+
+static int add_history(struct report *r, const struct json_doc *d, const char *source, char *err,
+		       size_t errlen)
+{
+	struct fields f, load;
+	fields_init(&f, d, 0, err, errlen);
+	int64_t ts = 0;
+	double v[3] = { NAN, NAN, NAN };
+	static const char *const keys[3] = { "cpu", "rx_bps", "tx_bps" };
+	const char *name = NULL;
+	if (get_str(r, &f, "node", FIELD_REQUIRED | FIELD_NONEMPTY, &name) < 0 ||
+	    field_obj(&f, "load", FIELD_NULL, &load) < 0)
+		return -1;
+	int rc = get_time(&f, "ts", 0, &ts);
+	if (rc == 0)
+		rc = get_time(&f, "last_seen", 0, &ts);
+	if (rc == 0)
+		return field_fail(&f, "ts", "missing");
+	if (rc < 0)
+		return -1;
+	for (int i = 0; i < 3; i++)
+		if (field_num(&load, keys[i], FIELD_NONNEG | FIELD_NULL, &v[i]) < 0)
+			return -1;
+	add_point(r, node_of(r, name), ts, v);
 	return 0;
 }
 
@@ -382,7 +452,7 @@ static int add_deploy(struct report *r, const struct json_doc *d, const char *so
 	    field_int(&f, "ms", FIELD_NULL, 0, INT64_MAX, &x.ms) < 0)
 		return -1;
 	if (!x.status)
-		x.status = is_str(d, "action", "deploy") ? "planned" : "?";
+		x.status = "planned";   /* a --dry-run line */
 	*VEC_PUSH(r->deploy) = x;
 	return 0;
 }
@@ -498,52 +568,81 @@ static int add_gateway(struct report *r, const struct json_doc *d, const char *s
 
 typedef int (*add_fn)(struct report *, const struct json_doc *, const char *, char *, size_t);
 
-static bool is_node(const struct json_doc *d)
+/* The members that tell the kinds apart, found in one pass over the
+ * record's keys (the history is most of the input: one pass, not a
+ * lookup per test). */
+enum skey {
+	S_NODE, S_STATE, S_CAPACITY, S_OP, S_LOAD, S_EVENT, S_TASK, S_REPLICA, S_UNIT, S_RULE,
+	S_TS, S_EVALUATED, S_STATUS, S_ACTION, S_TOOL, S_DELIVERED_BATCHES, S_BATCH, S_ATTEMPTS,
+	S_UPTIME_S, S_REQUESTS, NSKEYS
+};
+static const char *const skeys[NSKEYS] = {
+	"node", "state", "capacity", "op", "load", "event", "task", "replica", "unit", "rule",
+	"ts", "evaluated", "status", "action", "tool", "delivered_batches", "batch", "attempts",
+	"uptime_s", "requests",
+};
+
+struct shape {
+	const struct json_doc *d;
+	int tok[NSKEYS];        /* the value token, -1 when absent */
+};
+
+static bool has(const struct shape *s, enum skey k)
 {
-	return has(d, "node") && has(d, "state") && has(d, "capacity") && !has(d, "op");
+	return s->tok[k] >= 0;
 }
-static bool is_history(const struct json_doc *d)
+
+static bool is(const struct shape *s, enum skey k, const char *val)
 {
-	return has(d, "node") && has(d, "load") &&
-	       (is_str(d, "op", "heartbeat") || is_str(d, "event", "heartbeat"));
+	return s->tok[k] >= 0 && json_str_eq(s->d, s->tok[k], val);
 }
-static bool is_event(const struct json_doc *d)
+
+static bool is_node(const struct shape *s)
 {
-	return has(d, "event") && has(d, "node") && !has(d, "task");
+	return has(s, S_NODE) && has(s, S_STATE) && has(s, S_CAPACITY) && !has(s, S_OP);
 }
-static bool is_placement(const struct json_doc *d)
+static bool is_history(const struct shape *s)
 {
-	return has(d, "task") && has(d, "replica") && !has(d, "unit");
+	return has(s, S_NODE) && has(s, S_LOAD) &&
+	       (is(s, S_OP, "heartbeat") || is(s, S_EVENT, "heartbeat"));
 }
-static bool is_alert(const struct json_doc *d)
+static bool is_event(const struct shape *s)
 {
-	return has(d, "rule") && has(d, "state") && has(d, "ts");
+	return has(s, S_EVENT) && has(s, S_NODE) && !has(s, S_TASK);
 }
-static bool is_status(const struct json_doc *d)
+static bool is_placement(const struct shape *s)
 {
-	return has(d, "rule") && has(d, "evaluated");
+	return has(s, S_TASK) && has(s, S_REPLICA) && !has(s, S_UNIT);
 }
-static bool is_deploy(const struct json_doc *d)
+static bool is_alert(const struct shape *s)
 {
-	return has(d, "node") && (is_str(d, "status", "deployed") || is_str(d, "status", "failed") ||
-				  is_str(d, "action", "deploy"));
+	return has(s, S_RULE) && has(s, S_STATE) && has(s, S_TS);
 }
-static bool is_push(const struct json_doc *d)
+static bool is_status(const struct shape *s)
 {
-	return is_str(d, "tool", "cce-push") || has(d, "delivered_batches");
+	return has(s, S_RULE) && has(s, S_EVALUATED);
 }
-static bool is_receipt(const struct json_doc *d)
+static bool is_deploy(const struct shape *s)
 {
-	return has(d, "batch") && has(d, "attempts");
+	return has(s, S_NODE) && (is(s, S_STATUS, "deployed") || is(s, S_STATUS, "failed") ||
+				  is(s, S_ACTION, "deploy"));
 }
-static bool is_gateway(const struct json_doc *d)
+static bool is_push(const struct shape *s)
 {
-	return has(d, "uptime_s") && has(d, "requests");
+	return is(s, S_TOOL, "cce-push") || has(s, S_DELIVERED_BATCHES);
+}
+static bool is_receipt(const struct shape *s)
+{
+	return has(s, S_BATCH) && has(s, S_ATTEMPTS);
+}
+static bool is_gateway(const struct shape *s)
+{
+	return has(s, S_UPTIME_S) && has(s, S_REQUESTS);
 }
 
 static const struct {
 	const char *name;
-	bool (*match)(const struct json_doc *);
+	bool (*match)(const struct shape *);
 	add_fn add;
 } kinds[NKINDS] = {
 	[K_NODE] = { "node", is_node, add_node },
@@ -571,8 +670,10 @@ const char *kind_name(enum kind k)
 
 enum kind kind_detect(const struct json_doc *d)
 {
+	struct shape s = { d, { 0 } };
+	members(d, 0, skeys, NSKEYS, s.tok);
 	for (int i = 0; i < NKINDS; i++)
-		if (kinds[detect_order[i]].match(d))
+		if (kinds[detect_order[i]].match(&s))
 			return detect_order[i];
 	return K_AUTO;
 }
@@ -580,6 +681,12 @@ enum kind kind_detect(const struct json_doc *d)
 int report_add(struct report *r, unsigned kinds_ok, const struct json_doc *d, const char *source,
 	       char *err, size_t errlen)
 {
+	/* most lines are heartbeats of the history: taken before the shape
+	 * of every kind is tried */
+	if ((kinds_ok & KIND(K_HISTORY)) && fast_history(r, d)) {
+		r->counts[K_HISTORY]++;
+		return 0;
+	}
 	enum kind k = kind_detect(d);
 	if (k == K_AUTO && kinds_ok == KINDS_ALL) {
 		snprintf(err, errlen, "not a record cce-report knows (a node, heartbeat, placement, "

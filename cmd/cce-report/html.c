@@ -52,10 +52,10 @@ static const char style[] =
 	".s-cordoned{border-left-color:var(--off)!important;"
 	"background:repeating-linear-gradient(45deg,#fff 0 4px,#ececec 4px 8px)}"
 	".wrap{overflow-x:auto;max-width:100%}table{border-collapse:collapse;font-size:13px;min-width:100%}"
-	"th,td{text-align:left;padding:3px 7px;border-bottom:1px solid var(--line);white-space:nowrap;"
+	"th,td{text-align:left;padding:3px 5px;border-bottom:1px solid var(--line);white-space:nowrap;"
 	"vertical-align:middle}th{background:#f3f3f3;cursor:pointer;user-select:none}"
-	"td.n{text-align:right;font-variant-numeric:tabular-nums}td.w{white-space:normal;min-width:14em}"
-	".bar{display:inline-block;width:56px;height:8px;background:#eee;border:1px solid #bbb;"
+	"td.n{text-align:right;font-variant-numeric:tabular-nums}td.w{white-space:normal;min-width:14em}td small{display:block;color:var(--mut);font-size:11px}"
+	".bar{display:inline-block;width:40px;height:8px;background:#eee;border:1px solid #bbb;"
 	"margin-right:5px;vertical-align:middle}.bar i{display:block;height:100%;background:#4e6a7a}"
 	".bar.over i{background:var(--bad)}.over-t{color:var(--bad);font-weight:bold}"
 	"svg.spark{width:95px;height:21px;vertical-align:middle;background:#fafafa;border:1px solid #e4e4e4}"
@@ -67,8 +67,8 @@ static const char style[] =
 	".axis{display:flex;justify-content:space-between;color:var(--mut);font-size:11px}"
 	".bad{color:var(--bad);font-weight:bold}.warn{color:var(--warn);font-weight:bold}"
 	".note{color:var(--mut);font-size:12px}"
-	"@media (max-width:700px){body{font-size:13px;padding:0 6px 30px}ul.grid li{width:6.6em}"
-	"th,td{padding:2px 4px}}";
+	"@media (max-width:700px){body{font-size:13px;padding:0 6px 30px}"
+	"th,td{padding:2px 4px}ul.grid li{width:7.3em}}";
 
 /* Sorting by a header click: by a cell's data-v when it has one (numbers,
  * times), else by its text. The page reads the same without it. */

@@ -641,20 +641,20 @@ static bool is_gateway(const struct shape *s)
 }
 
 static const struct {
-	const char *name;
+	const char *name;       /* with its article, for messages */
 	bool (*match)(const struct shape *);
 	add_fn add;
 } kinds[NKINDS] = {
-	[K_NODE] = { "node", is_node, add_node },
-	[K_HISTORY] = { "heartbeat", is_history, add_history },
-	[K_EVENT] = { "registry event", is_event, add_event },
-	[K_PLACEMENT] = { "placement", is_placement, add_placement },
-	[K_ALERT] = { "alert", is_alert, add_alert },
-	[K_STATUS] = { "rule status", is_status, add_status },
-	[K_DEPLOY] = { "deploy report", is_deploy, add_deploy },
-	[K_PUSH] = { "cce-push stats", is_push, add_push },
-	[K_RECEIPT] = { "cce-push receipt", is_receipt, add_receipt },
-	[K_GATEWAY] = { "cce-gateway status", is_gateway, add_gateway },
+	[K_NODE] = { "a node", is_node, add_node },
+	[K_HISTORY] = { "a heartbeat", is_history, add_history },
+	[K_EVENT] = { "a registry event", is_event, add_event },
+	[K_PLACEMENT] = { "a placement", is_placement, add_placement },
+	[K_ALERT] = { "an alert", is_alert, add_alert },
+	[K_STATUS] = { "a rule status", is_status, add_status },
+	[K_DEPLOY] = { "a deploy report", is_deploy, add_deploy },
+	[K_PUSH] = { "a cce-push stats", is_push, add_push },
+	[K_RECEIPT] = { "a cce-push receipt", is_receipt, add_receipt },
+	[K_GATEWAY] = { "a cce-gateway status", is_gateway, add_gateway },
 };
 
 /* the order shapes are tried in: the most specific first */
@@ -662,11 +662,6 @@ static const enum kind detect_order[NKINDS] = {
 	K_HISTORY, K_NODE, K_DEPLOY, K_PLACEMENT, K_EVENT, K_STATUS, K_ALERT, K_PUSH, K_RECEIPT,
 	K_GATEWAY,
 };
-
-const char *kind_name(enum kind k)
-{
-	return k >= 0 && k < NKINDS ? kinds[k].name : "record";
-}
 
 enum kind kind_detect(const struct json_doc *d)
 {
@@ -704,7 +699,7 @@ int report_add(struct report *r, unsigned kinds_ok, const struct json_doc *d, co
 		enum kind want = 0;
 		while (!(kinds_ok & KIND(want)))
 			want++;
-		snprintf(err, errlen, "a %s, not a %s record", kinds[k].name, kinds[want].name);
+		snprintf(err, errlen, "%s, not %s record", kinds[k].name, kinds[want].name);
 		return -1;
 	}
 	if (kinds[k].add(r, d, source, err, errlen) < 0)

@@ -138,10 +138,14 @@ static void node_tasks(struct buf *b, const struct rnode *x)
 	}
 	buf_addf(b, "<td data-v=\"%d\"%s>%d/%d up", x->ntasks, up < x->ntasks ? " class=\"warn\"" : "",
 		 up, x->ntasks);
-	if (restarts)
-		buf_addf(b, ", %lld restarts", (long long)restarts);
-	if (oom)
-		buf_adds(b, ", OOM");
+	if (restarts || oom) {
+		buf_adds(b, "<small>");
+		if (restarts)
+			buf_addf(b, "%lld restarts%s", (long long)restarts, oom ? ", " : "");
+		if (oom)
+			buf_adds(b, "OOM");
+		buf_adds(b, "</small>");
+	}
 	buf_adds(b, "</td>");
 }
 
@@ -186,8 +190,11 @@ static void node_row(struct report *r, struct buf *b, const struct rnode *x, boo
 {
 	buf_adds(b, "<tr><td>");
 	html_esc(b, x->name);
-	buf_adds(b, "</td><td>");
-	html_esc(b, x->zone ? x->zone : "-");
+	if (x->zone) {
+		buf_adds(b, "<small>");
+		html_esc(b, x->zone);
+		buf_adds(b, "</small>");
+	}
 	buf_adds(b, "</td>");
 	state_cell(b, x->state);
 	for (int i = 0; i < NRES; i++) {
@@ -202,15 +209,18 @@ static void node_row(struct report *r, struct buf *b, const struct rnode *x, boo
 	html_rate(b, x->rx);
 	buf_adds(b, " \u2191");
 	html_rate(b, x->tx);
-	buf_addf(b, "</td><td data-v=\"%g\">", x->net_mbps);
-	if (x->net_mbps > 0)
+	if (x->net_mbps > 0 || x->bw_limit)
+		buf_adds(b, "<small>");
+	if (x->net_mbps > 0) {
+		buf_adds(b, "link ");
 		html_rate(b, x->net_mbps * 1e6 / 8);
-	else
-		buf_adds(b, "-");
+	}
 	if (x->bw_limit) {
-		buf_adds(b, ", limit ");
+		buf_adds(b, x->net_mbps > 0 ? ", limit " : "limit ");
 		html_esc(b, x->bw_limit);
 	}
+	if (x->net_mbps > 0 || x->bw_limit)
+		buf_adds(b, "</small>");
 	buf_adds(b, "</td>");
 	node_tasks(b, x);
 	buf_addf(b, "<td data-v=\"%lld\">", (long long)x->last_seen);
@@ -238,8 +248,8 @@ static void nodes(struct report *r, struct buf *b, const size_t *ix, size_t n)
 		buf_adds(b, " (means in 48 steps; network: solid received, dashed sent)");
 	}
 	buf_adds(b, "</p>\n<div class=\"wrap\"><table class=\"sort\" id=\"node-table\"><thead><tr>"
-		    "<th>node</th><th>zone</th><th>state</th><th>cpu</th><th>memory</th><th>disk</th>"
-		    "<th>network</th><th>link</th><th>tasks</th><th>last seen</th>");
+		    "<th>node</th><th>state</th><th>cpu</th><th>memory</th><th>disk</th>"
+		    "<th>network</th><th>tasks</th><th>last seen</th>");
 	if (history)
 		buf_adds(b, "<th>cpu history</th><th>network history</th>");
 	buf_adds(b, "</tr></thead><tbody>\n");
@@ -295,9 +305,9 @@ static void header(struct report *r, struct buf *b, bool has[8])
 	buf_addf(b, " \u00b7 %llu records</p><nav>", (unsigned long long)total);
 	for (int i = 0; i < 8; i++)
 		if (has[i]) {
-			buf_addf(b, "<a href=\"#%s\">%s</a>", ids[i], names[i]);
+			buf_addf(b, "<a href=\"#%s\">%s</a>\n", ids[i], names[i]);
 			if (i == 0)
-				buf_adds(b, "<a href=\"#nodes\">nodes</a>");
+				buf_adds(b, "<a href=\"#nodes\">nodes</a>\n");
 		}
 	buf_adds(b, "</nav></header>\n<main>\n");
 }

@@ -143,7 +143,6 @@ void report_free(struct report *r);
 /* a copy of s[0..n) in the report's arena, NUL-terminated */
 const char *report_strn(struct report *r, const char *s, size_t n);
 
-const char *kind_name(enum kind k);
 /* The kind of record d is by its shape, or K_AUTO when none fits. */
 enum kind kind_detect(const struct json_doc *d);
 #define KIND(k) (1u << (k))

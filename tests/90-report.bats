@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# shellcheck disable=SC2154,SC2317 # stderr comes from bats' run; beat_all_but_6 is called by wait_for
 # cce-report: the page of a fleet made by the real tools (cce-register,
 # cce-sched, cce-rule, cce-push), loaded in real headless Chromium from a
 # file URL: no console errors, the expected elements, readable at 1280 px

@@ -58,8 +58,9 @@ make_fleet() {
 			--region "$( [ "$i" -le 3 ] && echo sh || echo bj)" --zone "z$((i % 2))" \
 			--cpu 4 --mem-mb 4096 --disk-mb 10000 --label bw_limit=2MiB >/dev/null
 	done
-	# edge-6 falls silent: with a 1s ttl it is dead after 3s, while the
-	# others keep beating (one apply for all five, then list at once: a
+	# edge-6 falls silent: with a 2s ttl it is dead after 6s, while the
+	# others keep beating (applied without their ts, so that they count from
+	# the apply, however slow the printing; then listed at once: a
 	# condition waited for, not a sleep)
 	beat_all_but_6() {
 		local n
@@ -67,12 +68,13 @@ make_fleet() {
 			cce-register heartbeat "edge-$n" --token-file "tok-$n" --load "cpu=$n,mem_mb=$((n * 500))" \
 				--print || return 1
 		done >beats.jsonl
-		cce-register apply beats.jsonl >/dev/null && cat beats.jsonl >>history.jsonl &&
-			cce-register list --all --ttl 1s >nodes.jsonl || return 1
+		cat beats.jsonl >>history.jsonl
+		jq -c 'del(.ts)' beats.jsonl | cce-register apply >/dev/null &&
+			cce-register list --all --ttl 2s >nodes.jsonl || return 1
 		[ "$(jq -r 'select(.node == "edge-6") | .state' nodes.jsonl)" = dead ] &&
 			[ "$(jq -r 'select(.state == "ready") | .node' nodes.jsonl | wc -l)" -eq 5 ]
 	}
-	wait_for 30 beat_all_but_6
+	wait_for 60 beat_all_but_6
 	echo '{"task":"web","replicas":4,"cpu":0.5}
 {"task":"gpu","replicas":1,"cpu":1,"selector":{"gpu":"yes"}}' |
 		cce-sched --nodes nodes.jsonl >placements.jsonl || [ $? -eq 0 ]
@@ -192,6 +194,8 @@ setup_file() {
 	assert_output $'fleet\nnodes\nwhat runs where\nalerts\nrules\ndeploys\npush backlog\ngateways'
 	run "$Q" -t big.html '#deploys-table tr'
 	assert_line --regexp '^edge-0005 .* failed 1 '
+	run "$Q" -t big.html '#push-table tr'
+	assert_line 'edge-0004 2026-12-04 16:00:00Z 0 0 B 20700 0 0 92 records spooled over time, peak 100000 peak 100000'
 	run "$Q" -t big.html '#gateways-table tr'
 	assert_line --regexp '^big/gateway.jsonl '
 }

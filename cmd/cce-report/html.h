@@ -34,8 +34,9 @@ void html_bytes(struct buf *b, double v);
 void html_rate(struct buf *b, double bytes_per_s);
 /* a bar of used out of cap (width as a share), then "used/cap" */
 void html_bar(struct buf *b, double used, double cap);
-/* Means of the values into SPARK_BINS bins over [t0, t1); NAN where a bin
- * has none. ts and v are n pairs, stride bytes apart (an array of structs). */
+/* Means of the values into SPARK_BINS bins over [t0, t1]; NAN where a bin
+ * has none. ts and v are members of the same array of n structs, stride
+ * bytes apart: both are read at i * stride. */
 void spark_bins(const int64_t *ts, const float *v, size_t n, size_t stride, int64_t t0,
 		int64_t t1, float out[SPARK_BINS]);
 /* An SVG sparkline of up to two series scaled to max (gaps where NAN),

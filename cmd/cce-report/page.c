@@ -153,7 +153,9 @@ static void node_history(struct report *r, struct buf *b, const struct rnode *x)
 {
 	int64_t t1 = r->latest, t0 = t1 - r->window_ms;
 	float cpu[SPARK_BINS], rx[SPARK_BINS], tx[SPARK_BINS];
-	const struct point *p = x->pts;
+	/* a node without history bins nothing (and has no array to point into) */
+	static const struct point none;
+	const struct point *p = x->pts ? x->pts : &none;
 	spark_bins(&p->ts, &p->cpu, x->npts, sizeof *p, t0, t1, cpu);
 	spark_bins(&p->ts, &p->rx, x->npts, sizeof *p, t0, t1, rx);
 	spark_bins(&p->ts, &p->tx, x->npts, sizeof *p, t0, t1, tx);

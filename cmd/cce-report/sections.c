@@ -338,14 +338,15 @@ static void push_row(struct report *r, struct buf *b, const struct rpush *p)
 	td_int(b, p->v[8]);
 	/* the backlog over the time the stats lines cover */
 	int64_t t0 = INT64_MAX, t1 = 0, max = 0;
-	float *v = xmalloc(p->n * sizeof *v), bins[SPARK_BINS];
+	struct point *v = xmalloc(p->n * sizeof *v);
+	float bins[SPARK_BINS];
 	for (size_t i = 0; i < p->n; i++) {
 		t0 = p->sts[i] < t0 ? p->sts[i] : t0;
 		t1 = p->sts[i] > t1 ? p->sts[i] : t1;
 		max = p->spooled[i] > max ? p->spooled[i] : max;
-		v[i] = (float)p->spooled[i];
+		v[i] = (struct point){ p->sts[i], (float)p->spooled[i], NAN, NAN };
 	}
-	spark_bins(p->sts, v, p->n, sizeof *p->sts, t0, t1 > t0 ? t1 : t0 + 1, bins);
+	spark_bins(&v->ts, &v->cpu, p->n, sizeof *v, t0, t1 > t0 ? t1 : t0 + 1, bins);
 	free(v);
 	buf_reset(&r->tmp);
 	buf_addf(&r->tmp, "records spooled over time, peak %lld", (long long)max);

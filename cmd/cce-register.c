@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fsutil.h"
 #include "hash.h"
@@ -353,9 +354,13 @@ static int build_op(const char *opname, const char *node, struct buf *b)
 		if (g.load) {
 			buf_adds(b, ",\"load\":");
 			if (!strcmp(g.load, "auto")) {
-				/* the home's file system, if it has one; nothing is made */
-				char home[4096];
-				load_auto(b, cce_home(home, sizeof home) == 0 ? home : "/");
+				/* the home's file system, if it has one; nothing is made
+				 * but the network counters' file in an existing home */
+				char home[4096], net[4200];
+				bool has_home = cce_home(home, sizeof home) == 0;
+				snprintf(net, sizeof net, "%s/net.last", home);
+				load_auto(b, has_home ? home : "/",
+					  has_home && access(home, W_OK) == 0 ? net : NULL);
 			} else {
 				char err[256];
 				if (load_pairs(b, g.load, err, sizeof err) < 0)

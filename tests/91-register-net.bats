@@ -73,3 +73,27 @@ beat() {
 	run "$CCE_ROOT/tests/report/dom-query" page.html '#node-table path'
 	assert_output 3
 }
+
+@test "join --net-mbps declares the link: kept, listed, compacted, shown beside the use" {
+	cce-register init
+	cce-register token edge-1 edge-2 >tokens
+	jq -r 'select(.node == "edge-1") | .token' tokens >tok1
+	jq -r 'select(.node == "edge-2") | .token' tokens >tok2
+	run_cce cce-register join edge-1 --token-file tok1 --cpu 2 --net-mbps 100 --label bw_limit=4MiB
+	run_cce cce-register join edge-2 --token-file tok2 --cpu 2
+	run_cce cce-register list
+	assert_line --index 0 --partial '"capacity":{"cpu":2,"mem_mb":0,"disk_mb":0,"net_mbps":100}'
+	assert_line --index 1 --partial '"capacity":{"cpu":2,"mem_mb":0,"disk_mb":0}'
+	run_cce cce-register compact
+	run_cce cce-register list
+	assert_line --index 0 --partial '"net_mbps":100}'
+	run_cce cce-register list -o json
+	echo "$output" >nodes.jsonl
+	run_cce cce-report -o page.html --nodes nodes.jsonl
+	run "$CCE_ROOT/tests/report/dom-query" -t page.html '#node-table tr'
+	assert_line --index 1 --partial 'link 100 Mbit/s, limit 4MiB'
+	run_cce -64 cce-register join edge-1 --token-file tok1 --net-mbps fast
+	echo '{"op":"join","node":"edge-1","token":"'"$(cat tok1)"'","capacity":{"net_mbps":-1}}' >op
+	run_cce -65 cce-register apply op
+	assert_output --partial 'capacity.net_mbps: expected a non-negative number'
+}

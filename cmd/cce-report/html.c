@@ -28,6 +28,17 @@ void html_esc(struct buf *b, const char *s)
 	buf_add(b, run, (size_t)(s - run));
 }
 
+void html_cut_note(struct buf *b, size_t shown, size_t total, const char *what)
+{
+	if (shown < total)
+		buf_addf(b, "<p class=\"note\">%zu more %s not shown</p>\n", total - shown, what);
+}
+
+int html_strcmp(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "");
+}
+
 /* The style: states and severities each have a word and a mark besides
  * their colour (a dead node's name is struck through, a cordoned one
  * hatched); narrow screens get a denser grid and tables that scroll

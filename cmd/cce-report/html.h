@@ -19,8 +19,14 @@
 #include "buf.h"
 
 #define SPARK_BINS 48
+/* the most rows a table shows; html_cut_note says how many more there were */
+#define MAX_ROWS 5000
 
 void html_esc(struct buf *b, const char *s);
+/* "N more WHAT not shown", when shown < total */
+void html_cut_note(struct buf *b, size_t shown, size_t total, const char *what);
+/* strcmp with NULL as "" (absent regions, zones, releases) */
+int html_strcmp(const char *a, const char *b);
 void html_head(struct buf *b, const char *title);
 void html_tail(struct buf *b);
 /* "2026-12-04 23:42:05Z"; "-" for 0 */

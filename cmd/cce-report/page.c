@@ -10,7 +10,6 @@
 #include "html.h"
 #include "report.h"
 
-#define MAX_ROWS 5000
 #define MAX_ALERT_ROWS 400
 #define MAX_EVENTS 100
 
@@ -26,17 +25,12 @@ static int state_index(const char *s)
 	return 4;
 }
 
-static int str_cmp(const char *a, const char *b)
-{
-	return strcmp(a ? a : "", b ? b : "");
-}
-
 static int node_cmp(const void *x, const void *y, void *arg)
 {
 	const struct rnode *v = arg, *a = &v[*(const size_t *)x], *b = &v[*(const size_t *)y];
-	int c = str_cmp(a->region, b->region);
+	int c = html_strcmp(a->region, b->region);
 	if (!c)
-		c = str_cmp(a->zone, b->zone);
+		c = html_strcmp(a->zone, b->zone);
 	return c ? c : strcmp(a->name, b->name);
 }
 
@@ -66,12 +60,6 @@ static void section(struct buf *b, const char *id, const char *title)
 	buf_addf(b, "<section id=\"%s\"><h2>%s</h2>\n", id, title);
 }
 
-static void cut_note(struct buf *b, size_t shown, size_t total, const char *what)
-{
-	if (shown < total)
-		buf_addf(b, "<p class=\"note\">%zu more %s not shown</p>\n", total - shown, what);
-}
-
 /* ---- the fleet: counts and the grid ---- */
 
 static void fleet(struct report *r, struct buf *b, const size_t *ix, size_t n)
@@ -89,8 +77,8 @@ static void fleet(struct report *r, struct buf *b, const size_t *ix, size_t n)
 	const char *region = NULL, *zone = NULL;
 	for (size_t i = 0; i < n; i++) {
 		const struct rnode *x = &r->node.v[ix[i]];
-		bool newr = i == 0 || str_cmp(x->region, region) != 0;
-		if (newr || str_cmp(x->zone, zone) != 0) {
+		bool newr = i == 0 || html_strcmp(x->region, region) != 0;
+		if (newr || html_strcmp(x->zone, zone) != 0) {
 			if (i)
 				buf_adds(b, "</ul>\n");
 			if (newr) {
@@ -259,7 +247,7 @@ static void nodes(struct report *r, struct buf *b, const size_t *ix, size_t n)
 	for (size_t i = 0; i < shown; i++)
 		node_row(r, b, &r->node.v[ix[i]], history);
 	buf_adds(b, "</tbody></table></div>\n");
-	cut_note(b, shown, n, "nodes");
+	html_cut_note(b, shown, n, "nodes");
 	size_t unknown = r->node.n - n;
 	if (unknown)
 		buf_addf(b, "<p class=\"note\">the history names %zu nodes that no node record does: "
@@ -287,7 +275,7 @@ static void events(struct report *r, struct buf *b)
 		buf_adds(b, "</td></tr>\n");
 	}
 	buf_adds(b, "</tbody></table></div>\n");
-	cut_note(b, n - from, n, "older events");
+	html_cut_note(b, n - from, n, "older events");
 	buf_adds(b, "</section>\n");
 }
 

@@ -10,13 +10,7 @@
 #include "html.h"
 #include "report.h"
 
-#define MAX_ROWS 5000
 #define MAX_ALERT_ROWS 400
-
-static int str_cmp(const char *a, const char *b)
-{
-	return strcmp(a ? a : "", b ? b : "");
-}
 
 static void open_section(struct buf *b, const char *id, const char *title, const char *heads)
 {
@@ -58,12 +52,6 @@ static void td_bytes(struct buf *b, double v)
 	buf_addf(b, "<td class=\"n\" data-v=\"%g\">", v);
 	html_bytes(b, v);
 	buf_adds(b, "</td>");
-}
-
-static void cut_note(struct buf *b, size_t shown, size_t total, const char *what)
-{
-	if (shown < total)
-		buf_addf(b, "<p class=\"note\">%zu more %s not shown</p>\n", total - shown, what);
 }
 
 /* ---- what runs where ---- */
@@ -134,7 +122,7 @@ void page_places(struct report *r, struct buf *b)
 		buf_adds(b, "</td></tr>\n");
 	}
 	close_table(b);
-	cut_note(b, shown, r->place.n, "replicas");
+	html_cut_note(b, shown, r->place.n, "replicas");
 	buf_adds(b, "</section>\n");
 }
 
@@ -237,7 +225,7 @@ void page_alerts(struct report *r, struct buf *b)
 		}
 	}
 	close_table(b);
-	cut_note(b, rows, groups, "rule and key rows");
+	html_cut_note(b, rows, groups, "rule and key rows");
 	buf_adds(b, "</section>\n");
 }
 
@@ -268,13 +256,13 @@ static void deploy_summary(struct report *r, struct buf *b)
 		const char *rel = r->deploy.v[i].release;
 		bool seen = false;
 		for (size_t k = 0; k < i && !seen; k++)
-			seen = str_cmp(r->deploy.v[k].release, rel) == 0;
+			seen = html_strcmp(r->deploy.v[k].release, rel) == 0;
 		if (seen)
 			continue;
 		size_t ok = 0, failed = 0, other = 0;
 		for (size_t k = i; k < r->deploy.n; k++) {
 			const struct rdeploy *d = &r->deploy.v[k];
-			if (str_cmp(d->release, rel) != 0)
+			if (html_strcmp(d->release, rel) != 0)
 				continue;
 			ok += strcmp(d->status, "deployed") == 0;
 			failed += strcmp(d->status, "failed") == 0;
@@ -317,7 +305,7 @@ void page_deploys(struct report *r, struct buf *b)
 		buf_adds(b, "</tr>\n");
 	}
 	close_table(b);
-	cut_note(b, n - from, n, "older deploy lines");
+	html_cut_note(b, n - from, n, "older deploy lines");
 	buf_adds(b, "</section>\n");
 }
 

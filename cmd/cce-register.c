@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fsutil.h"
 #include "hash.h"
@@ -47,6 +48,7 @@ static const char usage[] =
 	"      --cpu N           capacity: cpus\n"
 	"      --mem-mb N        capacity: memory in MiB\n"
 	"      --disk-mb N       capacity: disk in MiB\n"
+	"      --net-mbps N      capacity: the node's link in Mbit/s\n"
 	"      --cost N          cost per hour\n"
 	"      --service S       join: NAME:PORT offered (repeatable); list: only nodes offering NAME\n"
 	"      --load L          heartbeat: auto (from /proc) or k=N,...\n"
@@ -60,7 +62,7 @@ static const char usage[] =
 
 enum {
 	OPT_CACERT = CLI_OPT_TOOL, OPT_CERT, OPT_KEY, OPT_SECRET, OPT_TTL, OPT_TOKEN,
-	OPT_TOKEN_FILE, OPT_ADDR, OPT_REGION, OPT_ZONE, OPT_LABEL, OPT_CPU, OPT_MEM, OPT_DISK,
+	OPT_TOKEN_FILE, OPT_ADDR, OPT_REGION, OPT_ZONE, OPT_LABEL, OPT_CPU, OPT_MEM, OPT_DISK, OPT_NET,
 	OPT_COST, OPT_SERVICE, OPT_LOAD, OPT_TASKS, OPT_FORCE, OPT_PRINT, OPT_ALIVE, OPT_ALL, OPT_SELECTOR,
 };
 
@@ -82,6 +84,7 @@ static const struct option longopts[] = {
 	{ "cpu", required_argument, NULL, OPT_CPU },
 	{ "mem-mb", required_argument, NULL, OPT_MEM },
 	{ "disk-mb", required_argument, NULL, OPT_DISK },
+	{ "net-mbps", required_argument, NULL, OPT_NET },
 	{ "cost", required_argument, NULL, OPT_COST },
 	{ "service", required_argument, NULL, OPT_SERVICE },
 	{ "load", required_argument, NULL, OPT_LOAD },
@@ -104,7 +107,7 @@ static struct {
 	bool ttl_set, force, print, alive, all;
 	int64_t ttl;
 	/* op fields from options */
-	const char *addr, *region, *zone, *cpu, *mem, *disk, *cost, *tasks;
+	const char *addr, *region, *zone, *cpu, *mem, *disk, *net, *cost, *tasks;
 	const char *labels[MAX_REPEAT], *services[MAX_REPEAT];
 	int nlabels, nservices;
 	char home[4096], secret_buf[4200], store_buf[4200];
@@ -289,11 +292,12 @@ static int add_join_fields(struct buf *b)
 		}
 		buf_addc(b, '}');
 	}
-	if (g.cpu || g.mem || g.disk) {
+	if (g.cpu || g.mem || g.disk || g.net) {
 		buf_adds(b, ",\"capacity\":{\"_\":0");
 		if ((g.cpu && (r = add_num_opt(b, "cpu", "--cpu", g.cpu))) ||
 		    (g.mem && (r = add_num_opt(b, "mem_mb", "--mem-mb", g.mem))) ||
-		    (g.disk && (r = add_num_opt(b, "disk_mb", "--disk-mb", g.disk))))
+		    (g.disk && (r = add_num_opt(b, "disk_mb", "--disk-mb", g.disk))) ||
+		    (g.net && (r = add_num_opt(b, "net_mbps", "--net-mbps", g.net))))
 			return r;
 		buf_addc(b, '}');
 		/* drop the placeholder that spared a comma test */
@@ -353,9 +357,13 @@ static int build_op(const char *opname, const char *node, struct buf *b)
 		if (g.load) {
 			buf_adds(b, ",\"load\":");
 			if (!strcmp(g.load, "auto")) {
-				/* the home's file system, if it has one; nothing is made */
-				char home[4096];
-				load_auto(b, cce_home(home, sizeof home) == 0 ? home : "/");
+				/* the home's file system, if it has one; nothing is made
+				 * but the network counters' file in an existing home */
+				char home[4096], net[4200];
+				bool has_home = cce_home(home, sizeof home) == 0;
+				snprintf(net, sizeof net, "%s/net.last", home);
+				load_auto(b, has_home ? home : "/",
+					  has_home && access(home, W_OK) == 0 ? net : NULL);
 			} else {
 				char err[256];
 				if (load_pairs(b, g.load, err, sizeof err) < 0)
@@ -610,6 +618,7 @@ static int parse_options(int argc, char **argv)
 		case OPT_CPU: g.cpu = optarg; break;
 		case OPT_MEM: g.mem = optarg; break;
 		case OPT_DISK: g.disk = optarg; break;
+		case OPT_NET: g.net = optarg; break;
 		case OPT_COST: g.cost = optarg; break;
 		case OPT_LOAD: g.load = optarg; break;
 		case OPT_TASKS: g.tasks = optarg; break;

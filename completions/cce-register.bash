@@ -12,7 +12,7 @@ _cce_register()
 
 	local subs="init token revoke apply join heartbeat leave cordon uncordon list expire watch compact"
 	local opts="--store --cacert --cert --key --secret --ttl --verbose --token --token-file
-		--addr --region --zone --label --cpu --mem-mb --disk-mb --cost --service --load --tasks
+		--addr --region --zone --label --cpu --mem-mb --disk-mb --net-mbps --cost --service --load --tasks
 		--force --print --alive --all --selector --output --help --version --quiet
 		--unbuffered --rejects --strict --max-line"
 
@@ -34,7 +34,7 @@ _cce_register()
 		compopt -o nospace
 		return
 		;;
-	--ttl | --token | --addr | --region | --zone | --label | --cpu | --mem-mb | --disk-mb | \
+	--ttl | --token | --addr | --region | --zone | --label | --cpu | --mem-mb | --disk-mb | --net-mbps | \
 		--cost | --service | --selector | --max-line)
 		return
 		;;
@@ -50,7 +50,7 @@ _cce_register()
 	for ((i = 1; i < cword; i++)); do
 		case ${words[i]} in
 		-s | --store | --cacert | --cert | --key | --secret | --ttl | --token | --token-file | \
-			--addr | --region | --zone | --label | --cpu | --mem-mb | --disk-mb | --cost | \
+			--addr | --region | --zone | --label | --cpu | --mem-mb | --disk-mb | --net-mbps | --cost | \
 			--service | --load | --tasks | --selector | -o | --output | --rejects | --max-line)
 			((i++))
 			;;

@@ -50,7 +50,7 @@ void node_clear(struct node *n)
 	free(n->rev);
 	n->fixed = n->addr = n->region = n->zone = n->labels = n->load = n->services = n->rev = NULL;
 	n->tasks = NULL;
-	n->cpu = n->mem_mb = n->disk_mb = n->cost = 0;
+	n->cpu = n->mem_mb = n->disk_mb = n->net_mbps = n->cost = 0;
 	n->present = n->cordoned = false;
 	n->joined = n->last_seen = 0;
 }
@@ -419,11 +419,12 @@ int op_parse(const struct json_doc *d, size_t reclen, struct op *op, char *why, 
 	if (r > 0) {
 		for (int k = json_first(d, sub.obj); k >= 0; k = json_next_member(d, sub.obj, k))
 			if (!json_str_eq(d, k, "cpu") && !json_str_eq(d, k, "mem_mb") &&
-			    !json_str_eq(d, k, "disk_mb"))
-				FAIL("\"capacity\" takes only cpu, mem_mb and disk_mb");
+			    !json_str_eq(d, k, "disk_mb") && !json_str_eq(d, k, "net_mbps"))
+				FAIL("\"capacity\" takes only cpu, mem_mb, disk_mb and net_mbps");
 		if (field_num(&sub, "cpu", FIELD_NONNEG, &op->cpu) < 0 ||
 		    field_num(&sub, "mem_mb", FIELD_NONNEG, &op->mem_mb) < 0 ||
-		    field_num(&sub, "disk_mb", FIELD_NONNEG, &op->disk_mb) < 0)
+		    field_num(&sub, "disk_mb", FIELD_NONNEG, &op->disk_mb) < 0 ||
+		    field_num(&sub, "net_mbps", FIELD_NONNEG, &op->net_mbps) < 0)
 			goto bad;
 	}
 	if ((r = field_array(&f, "services", 0, &v)) < 0)
@@ -531,6 +532,7 @@ enum ev_kind reg_apply(struct registry *r, const struct op *op, int64_t now, cha
 		n->cpu = op->cpu;
 		n->mem_mb = op->mem_mb;
 		n->disk_mb = op->disk_mb;
+		n->net_mbps = op->net_mbps;
 		n->cost = op->cost;
 		n->last_seen = now;
 		return ev;
@@ -621,6 +623,12 @@ static void node_json(struct buf *b, const struct node *n, int state, int ev)
 	add_num(b, n->mem_mb);
 	buf_adds(b, ",\"disk_mb\":");
 	add_num(b, n->disk_mb);
+	/* only when said, so that the records of nodes without it stay as
+	 * they were */
+	if (n->net_mbps > 0) {
+		buf_adds(b, ",\"net_mbps\":");
+		add_num(b, n->net_mbps);
+	}
 	buf_adds(b, "},\"load\":");
 	buf_adds(b, n->load ? n->load : "{}");
 	/* listed always, so that a reader need not guess; stored only when
@@ -729,7 +737,7 @@ int node_load_json(struct registry *r, const struct json_doc *d, int tok)
 	struct field f[F_N];
 	for (int i = 0; i < F_N; i++)
 		f[i].tok = -1;
-	double cpu = 0, mem_mb = 0, disk_mb = 0, cost = 0;
+	double cpu = 0, mem_mb = 0, disk_mb = 0, net_mbps = 0, cost = 0;
 	bool cordoned = false;
 	int64_t joined_at = 0, last_seen = 0, revoked = 0;
 	int name = -1, joined = -1;
@@ -777,6 +785,8 @@ int node_load_json(struct registry *r, const struct json_doc *d, int tok)
 					get_num(d, c + 1, &mem_mb, &bad);
 				else if (KEY("disk_mb"))
 					get_num(d, c + 1, &disk_mb, &bad);
+				else if (KEY("net_mbps"))
+					get_num(d, c + 1, &net_mbps, &bad);
 				k = k2;
 			}
 		}
@@ -842,6 +852,7 @@ int node_load_json(struct registry *r, const struct json_doc *d, int tok)
 	n->cpu = cpu;
 	n->mem_mb = mem_mb;
 	n->disk_mb = disk_mb;
+	n->net_mbps = net_mbps;
 	n->cost = cost;
 	n->cordoned = cordoned;
 	n->joined = joined_at;

@@ -54,6 +54,7 @@ struct node {
 	char *addr, *region, *zone;     /* NULL: "" */
 	char *labels;                   /* raw JSON object, NULL: {} */
 	double cpu, mem_mb, disk_mb;    /* capacity */
+	double net_mbps;                /* capacity: the link, 0: not said */
 	char *services;                 /* raw JSON array, NULL: [] */
 	double cost;
 	int64_t joined;
@@ -90,7 +91,7 @@ struct op {
 	bool force;
 	char *addr, *region, *zone, *labels, *services, *load;
 	char *tasks;                    /* NULL: absent (kept); "[]": cleared */
-	double cpu, mem_mb, disk_mb, cost;
+	double cpu, mem_mb, disk_mb, net_mbps, cost;
 	int64_t ts;                     /* 0: none */
 };
 

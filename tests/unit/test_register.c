@@ -62,7 +62,7 @@ static void test_ops(void)
 		{ "{\"op\":\"join\",\"node\":\"e1\",\"token\":\"1.2\\u0000x\"}", "token: contains a NUL character" },
 		{ "{\"op\":\"join\",\"node\":\"e1\",\"labels\":{\"a\\u0000\":\"b\"}}", "labels: a key contains a NUL character" },
 		{ "{\"op\":\"join\",\"node\":\"e1\",\"labels\":{\"a\":\"b\\u0000\"}}", "labels.a: contains a NUL character" },
-		{ "{\"op\":\"join\",\"node\":\"e1\",\"capacity\":{\"gpu\":1}}", "\"capacity\" takes only cpu, mem_mb and disk_mb" },
+		{ "{\"op\":\"join\",\"node\":\"e1\",\"capacity\":{\"gpu\":1}}", "\"capacity\" takes only cpu, mem_mb, disk_mb and net_mbps" },
 		{ "{\"op\":\"join\",\"node\":\"e1\",\"capacity\":{\"cpu\":-1}}", "capacity.cpu: expected a non-negative number" },
 		{ "{\"op\":\"join\",\"node\":\"e1\",\"services\":[{\"name\":\"a b\",\"port\":1}]}", "a service needs a \"name\" of 1-63 of A-Z a-z 0-9 . _ -" },
 		{ "{\"op\":\"join\",\"node\":\"e1\",\"services\":[{\"name\":\"a\",\"port\":1.5}]}", "a service needs a \"port\" from 1 to 65535" },

@@ -1,0 +1,202 @@
+/*
+ * cce-report: the fleet at a glance. Reads the JSON lines the other tools
+ * print (nodes, heartbeats, placements, alerts, deploys, push and gateway
+ * figures) and writes one self-contained HTML page, replaced atomically,
+ * for cron to regenerate and a browser to read offline.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsutil.h"
+#include "sig.h"
+#include "tool.h"
+#include "cce-report/report.h"
+
+static const char usage[] =
+	"usage: cce-report -o FILE [options] [FILE...]\n"
+	"  -o, --out FILE         write the page to FILE, replaced atomically ('-': stdout)\n"
+	"  -n, --nodes FILE       node records (cce-register list --all)\n"
+	"      --history FILE     heartbeat ops and registry events over time\n"
+	"                         (a cce-register watch log)\n"
+	"  -p, --placements FILE  placements and their events (cce-sched)\n"
+	"  -a, --alerts FILE      alerts and --status records (cce-rule)\n"
+	"  -d, --deploys FILE     reports of cce-deploy\n"
+	"      --push FILE        --stats lines and --receipts of cce-push\n"
+	"      --gateway FILE     GET /status answers of cce-gateway\n"
+	"      --title TEXT       the page's title (default 'cce fleet')\n"
+	"      --window DURATION  the history shown, up to the latest record (default 24h)\n"
+	"  FILE...                records of any of these kinds, told apart by their shape\n";
+
+enum { OPT_HISTORY = CLI_OPT_TOOL, OPT_PUSH, OPT_GATEWAY, OPT_TITLE, OPT_WINDOW };
+
+struct input {
+	const char *path;
+	unsigned kinds;
+};
+
+/* Reads one file into the report; 0, or the exit status that ends the run. */
+static int load(struct tool *t, struct report *r, const struct input *in, uint64_t *rejected)
+{
+	struct jsonl_opts o = tool_jsonl_opts(t, true);
+	char *files[] = { (char *)in->path };
+	struct jsonl_reader *rd = jsonl_open(files, 1, &o);
+	struct json_doc doc;
+	struct jsonl_line line;
+	char err[512];
+	int st, status = 0;
+	json_doc_init(&doc);
+	while ((st = jsonl_next_json(rd, &line, &doc, -1)) != JSONL_EOF) {
+		if (st == JSONL_IOERR) {
+			diag_error("%s", jsonl_error(rd));
+			t->input_failed = true;
+			continue;
+		}
+		if (st == JSONL_INTR) {
+			if (sig_stop) {
+				status = sig_exit_code();
+				break;
+			}
+			continue;
+		}
+		if (st == JSONL_LINE) {
+			if (report_add(r, in->kinds, &doc, line.source, err, sizeof err) == 0)
+				continue;
+			st = jsonl_reject(rd, &line, "%s", err);
+		}
+		if (st == JSONL_FATAL) {
+			status = tool_fatal(rd);
+			break;
+		}
+	}
+	*rejected += jsonl_rejected(rd);
+	json_doc_free(&doc);
+	jsonl_close(rd);
+	return status;
+}
+
+/* The page to out: replaced crash-safely, or on stdout. 0 or 74. */
+static int write_page(struct tool *t, struct report *r, const char *out)
+{
+	struct buf b;
+	char err[512];
+	int status = 0;
+	buf_init(&b);
+	report_page(r, &b);
+	if (strcmp(out, "-") == 0) {
+		out_write(&t->out, b.data, b.len);
+	} else if (fs_replace(out, b.data, b.len, 0644, err, sizeof err) < 0) {
+		diag_error("%s", err);
+		status = CCE_EX_IOERR;
+	}
+	buf_free(&b);
+	return status;
+}
+
+static const struct option longopts[] = {
+	CLI_COMMON_LONGOPTS,
+	{ "out", required_argument, NULL, 'o' },
+	{ "nodes", required_argument, NULL, 'n' },
+	{ "history", required_argument, NULL, OPT_HISTORY },
+	{ "placements", required_argument, NULL, 'p' },
+	{ "alerts", required_argument, NULL, 'a' },
+	{ "deploys", required_argument, NULL, 'd' },
+	{ "push", required_argument, NULL, OPT_PUSH },
+	{ "gateway", required_argument, NULL, OPT_GATEWAY },
+	{ "title", required_argument, NULL, OPT_TITLE },
+	{ "window", required_argument, NULL, OPT_WINDOW },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* the kinds each file option takes */
+static unsigned option_kinds(int c)
+{
+	switch (c) {
+	case 'n': return KIND(K_NODE);
+	case OPT_HISTORY: return KIND(K_HISTORY) | KIND(K_EVENT);
+	case 'p': return KIND(K_PLACEMENT);
+	case 'a': return KIND(K_ALERT) | KIND(K_STATUS);
+	case 'd': return KIND(K_DEPLOY) | KIND(K_PLACEMENT);
+	case OPT_PUSH: return KIND(K_PUSH) | KIND(K_RECEIPT);
+	case OPT_GATEWAY: return KIND(K_GATEWAY);
+	}
+	return 0;
+}
+
+/* Options into r, in and out; -1 to stop with *status (0 after --help). */
+static int options(struct tool *t, struct report *r, int argc, char **argv, struct input **in,
+		   int *nin, const char **out, int *status)
+{
+	char err[512];
+	int c;
+	while ((c = cli_getopt(&t->common, argc, argv, ":" CLI_COMMON_SHORTOPTS "o:n:p:a:d:", longopts,
+			       err, sizeof err)) != -1) {
+		if (c == CLI_BAD) {
+			*status = diag_usage("%s", err);
+			return -1;
+		}
+		switch (c) {
+		case 'h':
+			fputs(usage, stdout);
+			fputs(cli_common_help, stdout);
+			return -1;
+		case 'V':
+			tool_print_version(t);
+			return -1;
+		case 'o': *out = optarg; break;
+		case OPT_TITLE: r->title = optarg; break;
+		case OPT_WINDOW:
+			if (cli_duration("--window", optarg, &r->window_ms, err, sizeof err) < 0 ||
+			    (r->window_ms <= 0 && snprintf(err, sizeof err, "--window: must be above 0"))) {
+				*status = diag_usage("%s", err);
+				return -1;
+			}
+			break;
+		default:
+			*in = xrealloc(*in, ((size_t)*nin + 1) * sizeof **in);
+			(*in)[(*nin)++] = (struct input){ optarg, option_kinds(c) };
+		}
+	}
+	if (!*out) {
+		*status = diag_usage("missing --out FILE");
+		return -1;
+	}
+	/* positional files take any kind; stdin only when no file is named */
+	for (int i = optind; i < argc || (i == argc && *nin == 0); i++) {
+		*in = xrealloc(*in, ((size_t)*nin + 1) * sizeof **in);
+		(*in)[(*nin)++] = (struct input){ i < argc ? argv[i] : "-", KINDS_ALL };
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct tool t;
+	struct report r;
+	int status = tool_init(&t, "cce-report");
+	if (status)
+		return status;
+	report_init(&r);
+	struct input *in = NULL;
+	int nin = 0;
+	const char *out = NULL;
+	if (options(&t, &r, argc, argv, &in, &nin, &out, &status) < 0) {
+		out_free(&t.out);
+		goto done;
+	}
+	tool_start(&t);
+	uint64_t rejected = 0;
+	for (int i = 0; i < nin && !status; i++)
+		status = load(&t, &r, &in[i], &rejected);
+	/* a run cut short by a signal, or stopped by --strict, leaves the
+	 * page as it was; rejected lines and unreadable files do not stop it */
+	if (!status)
+		status = write_page(&t, &r, out);
+	if (!status && rejected)
+		status = CCE_EX_DATAERR;
+	status = tool_finish(&t, status);
+done:
+	free(in);
+	report_free(&r);
+	return status;
+}

@@ -7,7 +7,8 @@
  * if given, must also hold; the state machine of key_step() runs on the
  * verdict. Alerts carry the value, the forecast at the horizon and, while
  * the forecast passes, crosses_at: the time it first does (the record's
- * own when it already does).
+ * own when it already does). A value that is null or not finite is passed
+ * over.
  *
  * A key's memory is fixed whatever the rate of its records, and its
  * extras (x->v, x->cap doubles) are kept even while the key is inactive:
@@ -24,7 +25,8 @@
  *   then the current step's sum and count; x->wstart is the current step,
  *   x->seen the steps done. A step's value is the mean of its records; a
  *   step without records counts as its forecast (as the last step's value
- *   while warming up), and two seasons of silence start the model again.
+ *   while warming up), and two seasons of silence start the model again,
+ *   as do values that overflow it (a level or trend that is not finite).
  *   16 (2m + 2) bytes.
  * The checkpoint holds x->v whole and no times (those are x->wstart's).
  */
@@ -221,6 +223,10 @@ static void hw_add(const struct rule *r, struct kext *x, int64_t t, double y)
 			for (int64_t g = x->wstart + 1; g < j; g++)
 				hw_close(r, x, g, x->seen < 2 * m ? last
 					 : x->em + x->ev + x->v[ring_at(g, m)]);
+			/* values whose sums overflow (or NaN from a restored
+			 * state) would stay in the model for good */
+			if (!isfinite(x->em) || !isfinite(x->ev))
+				hw_reset(x, predict_len(r));
 		}
 		cur[0] = cur[1] = 0;
 		x->wstart = j;
@@ -266,7 +272,7 @@ static void predict_record(struct engine *e, struct rule *r, struct kstate *k, s
 			   int64_t t, bool c)
 {
 	double v;
-	if (ex_number(e, r, &r->pr.value, rc, "predict.value", &v) < 0 || isnan(v))
+	if (ex_number(e, r, &r->pr.value, rc, "predict.value", &v) < 0 || !isfinite(v))
 		return;
 	struct kext *x = kstate_ext(k);
 	if (!x->v) {

@@ -104,3 +104,25 @@ ramp() {
 	run_cce cce_rule -r "$R" "$BATS_TEST_TMPDIR/in.jsonl"
 	assert_equal "$(alerts '[.state,.ts,.crosses_at]')" '["firing",2072000,5670000]'
 }
+
+@test "rule: predict starts a key again whose restored step is ahead of its records or at the end of time" {
+	rules "$LINEAR"
+	S="$BATS_TEST_TMPDIR/state"
+	ramp 0 296 >"$BATS_TEST_TMPDIR/a.jsonl"
+	ramp 296 320 >"$BATS_TEST_TMPDIR/b.jsonl"
+	run_cce cce_rule -r "$R" --state "$S" "$BATS_TEST_TMPDIR/a.jsonl"
+	# a damaged x->wstart: as if the second part ran alone (not stuck on
+	# its old bucket, nor walking 2^63 buckets; KILL: it waits out TERM)
+	for w in 1e15 -9223372036854775808; do
+		jq --argjson w "$w" '.rules[0].keys[0][7][0] = $w' "$S" >"$S.bad"
+		run_cce timeout -s KILL 60 cce-rule -r "$R" --state "$S.bad" "$BATS_TEST_TMPDIR/b.jsonl"
+		assert_equal "$(alerts '[.ts,.crosses_at]')" '[2079000,5670000]'
+	done
+	rules '{"name":"hw","predict":{"method":"holt_winters","value":".v","season":"4h","step":"1h","horizon":"5h"},"when_forecast":"> 40"}'
+	jq -nc 'range(0; 6) | {ts: (. * 3600000), v: .}' >"$BATS_TEST_TMPDIR/a.jsonl"
+	rm -f "$S"
+	run_cce cce_rule -r "$R" --state "$S" "$BATS_TEST_TMPDIR/a.jsonl"
+	jq '.rules[0].keys[0][7][0] = -9223372036854775808' "$S" >"$S.bad"
+	run_cce timeout -s KILL 60 cce-rule -r "$R" --state "$S.bad" "$BATS_TEST_TMPDIR/a.jsonl"
+	assert_equal "$output" ""
+}

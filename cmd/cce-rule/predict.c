@@ -79,11 +79,13 @@ static int64_t lin_width(const struct rule *r)
 static void lin_add(const struct rule *r, struct kext *x, int64_t t, double v)
 {
 	int64_t bw = lin_width(r), id = span_no(t, bw);
+	if (id < x->wstart)
+		x->seen = 0; /* a key's time never runs back: a damaged state */
 	if (!x->seen || id > x->wstart) {
-		/* the buckets passed over fall out of the window */
-		int64_t from = x->seen ? x->wstart + 1 : id - PREDICT_BUCKETS + 1;
-		if (id - from >= PREDICT_BUCKETS)
-			from = id - PREDICT_BUCKETS + 1;
+		/* the buckets passed over fall out of the window (compared so
+		 * that a wstart from a damaged state cannot overflow) */
+		int64_t from = x->seen && x->wstart >= id - PREDICT_BUCKETS ? x->wstart + 1
+			       : id - PREDICT_BUCKETS + 1;
 		for (int64_t j = from; j <= id; j++)
 			memset(&x->v[ring_at(j, PREDICT_BUCKETS) * LIN_SUMS], 0,
 			       LIN_SUMS * sizeof *x->v);
@@ -211,10 +213,12 @@ static void hw_add(const struct rule *r, struct kext *x, int64_t t, double y)
 	uint32_t m = hw_m(r);
 	int64_t j = span_no(t, r->pr.step);
 	double *cur = &x->v[2 * m]; /* the current step's sum and count */
+	if (j < x->wstart)
+		hw_reset(x, predict_len(r)); /* time never runs back: a damaged state */
 	if (!x->seen && !cur[1])
 		x->wstart = j;
 	if (j > x->wstart) {
-		if (j - x->wstart > 2 * (int64_t)m || !cur[1]) {
+		if (x->wstart < j - 2 * (int64_t)m || !cur[1]) {
 			/* silent for two seasons (or a damaged state): again */
 			hw_reset(x, predict_len(r));
 		} else {

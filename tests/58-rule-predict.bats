@@ -85,3 +85,44 @@ ramp() {
 	run_cce cce_rule -r "$R" "$BATS_TEST_TMPDIR/b.jsonl"
 	assert_equal "$(alerts '[.ts,.crosses_at]')" '[2079000,5670000]'
 }
+
+@test "rule: predict holt_winters starts again after values that overflow it, rather than forecasting NaN for good" {
+	rules '{"name":"hw","predict":{"method":"holt_winters","value":".v","season":"4h","step":"1h","horizon":"5h"},"when_forecast":"> 40"}'
+	# the series of the test above for 30 hours, with two values at 9h
+	# whose sum is infinite: two seasons after, the model forecasts again
+	jq -nc 'range(0; 30) | {ts: (. * 3600000), v: (10 + 2 * . + [3, -1, -3, 1][. % 4])} |
+		if .ts == 32400000 then (., {ts: (.ts + 1), v: 1.5e308}, {ts: (.ts + 2), v: 1.5e308}) else . end' \
+		>"$BATS_TEST_TMPDIR/in.jsonl"
+	run_cce cce_rule -r "$R" "$BATS_TEST_TMPDIR/in.jsonl"
+	assert_equal "$(alerts 'select(.state == "firing" and .forecast != null) | .forecast > 40' | tail -1)" true
+	assert_equal "$(alerts '.state' | tail -1)" '"firing"'
+}
+
+@test "rule: predict passes over infinite values as it does null ones" {
+	rules '{"name":"disk","key":".d","predict":{"value":"if .inf then infinite else .v end","window":"10m","horizon":"1h"},"when_forecast":"> 95"}'
+	ramp 0 320 | jq -c 'if .ts == 2030000 then (., {ts: 2030001, d: "a", inf: true}) else . end' >"$BATS_TEST_TMPDIR/in.jsonl"
+	run_cce cce_rule -r "$R" "$BATS_TEST_TMPDIR/in.jsonl"
+	assert_equal "$(alerts '[.state,.ts,.crosses_at]')" '["firing",2072000,5670000]'
+}
+
+@test "rule: predict starts a key again whose restored step is ahead of its records or at the end of time" {
+	rules "$LINEAR"
+	S="$BATS_TEST_TMPDIR/state"
+	ramp 0 296 >"$BATS_TEST_TMPDIR/a.jsonl"
+	ramp 296 320 >"$BATS_TEST_TMPDIR/b.jsonl"
+	run_cce cce_rule -r "$R" --state "$S" "$BATS_TEST_TMPDIR/a.jsonl"
+	# a damaged x->wstart: as if the second part ran alone (not stuck on
+	# its old bucket, nor walking 2^63 buckets; KILL: it waits out TERM)
+	for w in 1e15 -9223372036854775808; do
+		jq --argjson w "$w" '.rules[0].keys[0][7][0] = $w' "$S" >"$S.bad"
+		run_cce timeout -s KILL 60 cce-rule -r "$R" --state "$S.bad" "$BATS_TEST_TMPDIR/b.jsonl"
+		assert_equal "$(alerts '[.ts,.crosses_at]')" '[2079000,5670000]'
+	done
+	rules '{"name":"hw","predict":{"method":"holt_winters","value":".v","season":"4h","step":"1h","horizon":"5h"},"when_forecast":"> 40"}'
+	jq -nc 'range(0; 6) | {ts: (. * 3600000), v: .}' >"$BATS_TEST_TMPDIR/a.jsonl"
+	rm -f "$S"
+	run_cce cce_rule -r "$R" --state "$S" "$BATS_TEST_TMPDIR/a.jsonl"
+	jq '.rules[0].keys[0][7][0] = -9223372036854775808' "$S" >"$S.bad"
+	run_cce timeout -s KILL 60 cce-rule -r "$R" --state "$S.bad" "$BATS_TEST_TMPDIR/a.jsonl"
+	assert_equal "$output" ""
+}

@@ -7,7 +7,8 @@
  * if given, must also hold; the state machine of key_step() runs on the
  * verdict. Alerts carry the value, the forecast at the horizon and, while
  * the forecast passes, crosses_at: the time it first does (the record's
- * own when it already does).
+ * own when it already does). A value that is null or not finite is passed
+ * over.
  *
  * A key's memory is fixed whatever the rate of its records, and its
  * extras (x->v, x->cap doubles) are kept even while the key is inactive:
@@ -24,8 +25,10 @@
  *   then the current step's sum and count; x->wstart is the current step,
  *   x->seen the steps done. A step's value is the mean of its records; a
  *   step without records counts as its forecast (as the last step's value
- *   while warming up), and two seasons of silence start the model again.
- *   16 (2m + 2) bytes.
+ *   while warming up), and two seasons of silence start the model again,
+ *   as do values that overflow it (a level or trend that is not finite).
+ *   8 (2m + 2) bytes (a key in all: about 350 + 8 (2m + 2), 750 for a
+ *   day of hours; its state file about 20 (2m + 2), a double each).
  * The checkpoint holds x->v whole and no times (those are x->wstart's).
  */
 #include "kind.h"
@@ -77,11 +80,13 @@ static int64_t lin_width(const struct rule *r)
 static void lin_add(const struct rule *r, struct kext *x, int64_t t, double v)
 {
 	int64_t bw = lin_width(r), id = span_no(t, bw);
+	if (id < x->wstart)
+		x->seen = 0; /* a key's time never runs back: a damaged state */
 	if (!x->seen || id > x->wstart) {
-		/* the buckets passed over fall out of the window */
-		int64_t from = x->seen ? x->wstart + 1 : id - PREDICT_BUCKETS + 1;
-		if (id - from >= PREDICT_BUCKETS)
-			from = id - PREDICT_BUCKETS + 1;
+		/* the buckets passed over fall out of the window (compared so
+		 * that a wstart from a damaged state cannot overflow) */
+		int64_t from = x->seen && x->wstart >= id - PREDICT_BUCKETS ? x->wstart + 1
+			       : id - PREDICT_BUCKETS + 1;
 		for (int64_t j = from; j <= id; j++)
 			memset(&x->v[ring_at(j, PREDICT_BUCKETS) * LIN_SUMS], 0,
 			       LIN_SUMS * sizeof *x->v);
@@ -209,10 +214,12 @@ static void hw_add(const struct rule *r, struct kext *x, int64_t t, double y)
 	uint32_t m = hw_m(r);
 	int64_t j = span_no(t, r->pr.step);
 	double *cur = &x->v[2 * m]; /* the current step's sum and count */
+	if (j < x->wstart)
+		hw_reset(x, predict_len(r)); /* time never runs back: a damaged state */
 	if (!x->seen && !cur[1])
 		x->wstart = j;
 	if (j > x->wstart) {
-		if (j - x->wstart > 2 * (int64_t)m || !cur[1]) {
+		if (x->wstart < j - 2 * (int64_t)m || !cur[1]) {
 			/* silent for two seasons (or a damaged state): again */
 			hw_reset(x, predict_len(r));
 		} else {
@@ -221,6 +228,10 @@ static void hw_add(const struct rule *r, struct kext *x, int64_t t, double y)
 			for (int64_t g = x->wstart + 1; g < j; g++)
 				hw_close(r, x, g, x->seen < 2 * m ? last
 					 : x->em + x->ev + x->v[ring_at(g, m)]);
+			/* values whose sums overflow (or NaN from a restored
+			 * state) would stay in the model for good */
+			if (!isfinite(x->em) || !isfinite(x->ev))
+				hw_reset(x, predict_len(r));
 		}
 		cur[0] = cur[1] = 0;
 		x->wstart = j;
@@ -266,7 +277,7 @@ static void predict_record(struct engine *e, struct rule *r, struct kstate *k, s
 			   int64_t t, bool c)
 {
 	double v;
-	if (ex_number(e, r, &r->pr.value, rc, "predict.value", &v) < 0 || isnan(v))
+	if (ex_number(e, r, &r->pr.value, rc, "predict.value", &v) < 0 || !isfinite(v))
 		return;
 	struct kext *x = kstate_ext(k);
 	if (!x->v) {

@@ -14,8 +14,10 @@ VERSION    := $(shell cat VERSION 2>/dev/null || echo 0.1.0)
 CC         ?= cc
 CFLAGS     ?= -O2 -g
 CCE_CFLAGS  = -std=gnu11 -Wall -Wextra -Wshadow -Wno-unused-parameter -pthread
-CCE_CPPFLAGS = -Ilib -D_GNU_SOURCE -DCCE_VERSION='"$(VERSION)"'
-CCE_LDLIBS  = -ljq -lcurl -larchive -lmosquitto -lmicrohttpd -lgnutls -lsqlite3 -lz -lcrypto -lxxhash -lsystemd -lm -lpthread
+# libpq's header lives under postgresql/ on Debian
+PQ_CFLAGS  := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
+CCE_CPPFLAGS = -Ilib $(PQ_CFLAGS) -D_GNU_SOURCE -DCCE_VERSION='"$(VERSION)"'
+CCE_LDLIBS  = -ljq -lcurl -larchive -lmosquitto -lmicrohttpd -lgnutls -lsqlite3 -lpq -lz -lcrypto -lxxhash -lsystemd -lm -lpthread
 
 ifeq ($(DEVELOPER),1)
 CCE_CFLAGS += -Werror -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \

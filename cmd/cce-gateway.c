@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fsutil.h"
 #include "sig.h"
@@ -19,7 +20,8 @@
 static const char usage[] =
 	"usage: cce-gateway [options]\n"
 	"  -l, --listen ADDR:PORT    listen there (repeatable; default 127.0.0.1:8080)\n"
-	"  -s, --store DIR           the store (default $CCE_HOME/gateway)\n"
+	"  -s, --store DIR|URL       the store: a directory (SQLite; default\n"
+	"                            $CCE_HOME/gateway) or a postgresql:// URL\n"
 	"      --token-file FILE     bearer tokens, one per line, each optionally\n"
 	"                            followed by the device patterns it may use\n"
 	"      --cert FILE           serve HTTPS with this certificate (PEM)\n"
@@ -142,10 +144,13 @@ static int option(struct gw_opts *o, int c, const char *a, char *err, size_t err
 }
 
 /* serves until a signal; the exit status */
-static int serve(struct tool *t, struct gw_opts *o, const char *dir)
+static int serve(struct tool *t, struct gw_opts *o, const char *where)
 {
-	char err[1024];
-	struct store *s = store_open(dir, err, sizeof err);
+	char err[1024], origin[512], host[256] = "localhost";
+	/* on a shared PostgreSQL store, this gateway's records are its own */
+	gethostname(host, sizeof host - 1);
+	snprintf(origin, sizeof origin, "%s %s", host, o->listen[0]);
+	struct store *s = store_open(where, origin, err, sizeof err);
 	if (!s) {
 		diag_error("%s", err);
 		return CCE_EX_UNAVAILABLE;
@@ -154,7 +159,7 @@ static int serve(struct tool *t, struct gw_opts *o, const char *dir)
 	sigset_t old;
 	sig_block_handled(&old);
 	struct writer *w = writer_start(s, o);
-	struct follower *f = w ? follower_start(store_path(s), w, o->stdout_from, o->unbuffered,
+	struct follower *f = w ? follower_start(s, w, o->stdout_from, o->unbuffered,
 						err, sizeof err) : NULL;
 	bool filters = f && filter_start(o->eval_timeout_ms, o->eval_memory) == 0;
 	struct server *sv = filters ? server_start(o, s, w, f, err, sizeof err) : NULL;
@@ -164,7 +169,7 @@ static int serve(struct tool *t, struct gw_opts *o, const char *dir)
 		diag_error("%s", err);
 		status = CCE_EX_UNAVAILABLE;
 	} else {
-		diag_debug("listening; store %s", store_path(s));
+		diag_debug("listening; store %s", store_where(s));
 		while (!sig_stop) {
 			struct timespec ts = { 0, 100 * 1000000L };
 			nanosleep(&ts, NULL);

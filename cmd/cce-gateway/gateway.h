@@ -82,7 +82,7 @@ uint64_t writer_commits(struct writer *w);
 
 struct follower;
 /* 0 or -1 with err */
-struct follower *follower_start(const char *db, struct writer *w, int64_t from, bool unbuffered,
+struct follower *follower_start(struct store *s, struct writer *w, int64_t from, bool unbuffered,
 				char *err, size_t errlen);
 /* writes what is stored, then stops; 0, or -1 when stdout failed */
 int follower_stop(struct follower *f);

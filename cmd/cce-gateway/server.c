@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -317,7 +316,7 @@ static enum MHD_Result query_route(struct req *q)
 		goto failed;
 	}
 	status = 503;
-	if (!(qq->r = store_reader_open(store_path(q->sv->s), err, sizeof err)) ||
+	if (!(qq->r = store_reader_open(q->sv->s, err, sizeof err)) ||
 	    store_query(qq->r, q->device, q->stream, start, end, limit, err, sizeof err) < 0)
 		goto failed;
 	/* the first batch before the status, so that its failure is one */
@@ -348,7 +347,7 @@ static enum MHD_Result list_route(struct req *q)
 	char err[512];
 	struct buf b = BUF_INIT;
 	buf_init(&b);
-	struct store_reader *r = store_reader_open(store_path(q->sv->s), err, sizeof err);
+	struct store_reader *r = store_reader_open(q->sv->s, err, sizeof err);
 	if (!r || store_list(r, &b, err, sizeof err) < 0) {
 		store_reader_close(r);
 		buf_free(&b);
@@ -358,14 +357,6 @@ static enum MHD_Result list_route(struct req *q)
 	enum MHD_Result rc = reply(q->conn, 200, "application/x-ndjson", b.data, b.len, NULL, NULL);
 	buf_free(&b);
 	return rc;
-}
-
-static uint64_t file_size(const char *path, const char *suffix)
-{
-	char p[4200];
-	struct stat st;
-	snprintf(p, sizeof p, "%s%s", path, suffix);
-	return stat(p, &st) == 0 ? (uint64_t)st.st_size : 0;
 }
 
 void server_status(struct server *sv, struct buf *b)
@@ -380,9 +371,13 @@ void server_status(struct server *sv, struct buf *b)
 		if (di)
 			conns += di->num_connections;
 	}
-	const char *db = store_path(sv->s);
-	struct statvfs vfs;
-	uint64_t avail = statvfs(db, &vfs) == 0 ? (uint64_t)vfs.f_bavail * vfs.f_frsize : 0;
+	uint64_t size = 0;
+	int64_t avail = -1;
+	char err[512];
+	struct store_reader *r = store_reader_open(sv->s, err, sizeof err);
+	if (!r || store_size(r, &size, &avail, err, sizeof err) < 0)
+		diag_debug("status: %s", err);
+	store_reader_close(r);
 	pthread_mutex_lock(&sv->mu);
 	buf_addf(b, "{\"ts\":%lld,\"uptime_s\":%.3f,\"requests\":%llu,\"records\":%llu,"
 		 "\"records_per_s\":%.1f,\"rejects\":%llu,\"rate_limited\":%llu,",
@@ -390,11 +385,15 @@ void server_status(struct server *sv, struct buf *b)
 		 up > 0 ? (double)recs / up : 0.0, (unsigned long long)sv->rejects,
 		 (unsigned long long)sv->limited);
 	pthread_mutex_unlock(&sv->mu);
-	buf_addf(b, "\"commits\":%llu,\"store_bytes\":%llu,\"disk_free\":%llu,"
-		 "\"connections\":%u,\"stdout_id\":%lld}\n",
-		 (unsigned long long)writer_commits(sv->w),
-		 (unsigned long long)(file_size(db, "") + file_size(db, "-wal")),
-		 (unsigned long long)avail, conns, (long long)(sv->f ? follower_id(sv->f) : 0));
+	buf_addf(b, "\"commits\":%llu,\"store\":\"%s\",\"store_bytes\":%llu,\"disk_free\":",
+		 (unsigned long long)writer_commits(sv->w), store_kind(sv->s),
+		 (unsigned long long)size);
+	if (avail < 0)
+		buf_adds(b, "null");
+	else
+		buf_add_i64(b, avail);
+	buf_addf(b, ",\"connections\":%u,\"stdout_id\":%lld}\n", conns,
+		 (long long)(sv->f ? follower_id(sv->f) : 0));
 }
 
 static enum MHD_Result status_route(struct req *q)

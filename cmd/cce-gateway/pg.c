@@ -185,16 +185,17 @@ static int check_schema(struct store *s, char *err, size_t errlen)
 	if (rc == 0)
 		rc = value(s->c, "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()",
 			   what, v, sizeof v, err, errlen);
-	if (rc == 0 && strcmp(v, "0") == 0)
+	bool empty = rc == 0 && strcmp(v, "0") == 0;
+	if (empty)
 		rc = exec(s->c, schema, what, err, errlen);
 	else if (rc == 0)
 		rc = value(s->c, "SELECT count(*) FROM information_schema.columns WHERE table_schema ="
 			   " current_schema() AND table_name IN ('meta', 'streams', 'records', 'idem')",
 			   what, v, sizeof v, err, errlen);
-	if (rc == 0 && atoi(v) != SCHEMA_COLUMNS && strcmp(v, "0") != 0)
-		goto other;
-	if (rc == 0 && strcmp(v, "0") != 0 &&
-	    (value(s->c, "SELECT v FROM meta WHERE k = 'schema'", what, v, sizeof v, err, errlen) < 0 ||
+	/* tables there: exactly ours, of this version */
+	if (rc == 0 && !empty &&
+	    (atoi(v) != SCHEMA_COLUMNS ||
+	     value(s->c, "SELECT v FROM meta WHERE k = 'schema'", what, v, sizeof v, err, errlen) < 0 ||
 	     strcmp(v, SCHEMA_VERSION) != 0))
 		goto other;
 	if (rc == 0)

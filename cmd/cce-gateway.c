@@ -24,6 +24,11 @@ static const char usage[] =
 	"                            $CCE_HOME/gateway) or a postgresql:// URL\n"
 	"      --token-file FILE     bearer tokens, one per line, each optionally\n"
 	"                            followed by the device patterns it may use\n"
+	"      --registry STORE      also accept the node tokens cce-register issued\n"
+	"                            (its file store: file:PATH or PATH); a node's\n"
+	"                            token may use devices NODE and NODE:*\n"
+	"      --registry-secret FILE  the registry's cluster secret\n"
+	"                            (default $CCE_HOME/secret)\n"
 	"      --cert FILE           serve HTTPS with this certificate (PEM)\n"
 	"      --key FILE            and this key (PEM)\n"
 	"      --cacert FILE         require client certificates signed by these CAs\n"
@@ -47,6 +52,7 @@ enum {
 	OPT_TOKEN_FILE = CLI_OPT_TOOL, OPT_AUTO_CONNECT, OPT_MAX_BODY, OPT_MAX_CONN,
 	OPT_IDLE_TIMEOUT, OPT_REQUEST_TIMEOUT, OPT_RATE, OPT_RETAIN, OPT_RETAIN_SIZE, OPT_IDEM,
 	OPT_EVAL_TIMEOUT, OPT_EVAL_MEMORY, OPT_STDOUT_FROM, OPT_CERT, OPT_KEY, OPT_CACERT,
+	OPT_REGISTRY, OPT_REGISTRY_SECRET,
 };
 
 static const struct option longopts[] = {
@@ -54,6 +60,8 @@ static const struct option longopts[] = {
 	{ "listen", required_argument, NULL, 'l' },
 	{ "store", required_argument, NULL, 's' },
 	{ "token-file", required_argument, NULL, OPT_TOKEN_FILE },
+	{ "registry", required_argument, NULL, OPT_REGISTRY },
+	{ "registry-secret", required_argument, NULL, OPT_REGISTRY_SECRET },
 	{ "cert", required_argument, NULL, OPT_CERT },
 	{ "key", required_argument, NULL, OPT_KEY },
 	{ "cacert", required_argument, NULL, OPT_CACERT },
@@ -100,6 +108,8 @@ static int option(struct gw_opts *o, int c, const char *a, char *err, size_t err
 		return server_parse_listen(a, &sa, err, errlen);
 	case 's': o->store_dir = a; return 0;
 	case OPT_TOKEN_FILE: o->token_file = a; return 0;
+	case OPT_REGISTRY: o->registry = a; return 0;
+	case OPT_REGISTRY_SECRET: o->registry_secret = a; return 0;
 	case OPT_CERT: o->cert = a; return 0;
 	case OPT_KEY: o->key = a; return 0;
 	case OPT_CACERT: o->cacert = a; return 0;
@@ -229,7 +239,15 @@ int main(int argc, char **argv)
 	o.unbuffered = t.common.unbuffered;
 	if (!o.nlisten)
 		o.listen[o.nlisten++] = "127.0.0.1:8080";
-	char dir[4096];
+	if (o.registry_secret && !o.registry)
+		return diag_usage("--registry-secret needs --registry");
+	char dir[4096], secret[4096];
+	if (o.registry && !o.registry_secret) {
+		if ((status = tool_home(secret, sizeof secret - 16)) != 0)
+			return status;
+		strcat(secret, "/secret");
+		o.registry_secret = secret;
+	}
 	if (!o.store_dir) {
 		if ((status = tool_home(dir, sizeof dir - 16)) != 0)
 			return status;

@@ -52,6 +52,7 @@ struct server {
 	int nd;
 	struct token *tok;
 	size_t ntok;
+	struct nodes *nodes;    /* --registry */
 	struct buf cert, key, cacert;   /* PEM, kept for the daemons */
 	pthread_mutex_t mu;     /* tokens' buckets and the counters */
 	uint64_t requests, rejects, limited;
@@ -132,13 +133,18 @@ static bool good_name(const char *s)
 	return true;
 }
 
-/* The bearer token's index, -1 for none or a bad one. */
-static int find_token(struct server *sv, struct MHD_Connection *c)
+static const char *bearer(struct MHD_Connection *c)
 {
 	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+	return h && strncasecmp(h, "Bearer ", 7) == 0 ? h + 7 : NULL;
+}
+
+/* The --token-file token's index, -1 for none or a bad one. */
+static int find_token(struct server *sv, struct MHD_Connection *c)
+{
+	const char *h = bearer(c);
+	if (!h)
 		return -1;
-	h += 7;
 	size_t n = strlen(h);
 	unsigned char want[SHA256_LEN], have[SHA256_LEN];
 	sha256(h, n, want);
@@ -526,12 +532,18 @@ static enum MHD_Result first_call(struct req *q, const char *url, const char *me
 		return reply_error(q, 404, "no such endpoint: %s", url);
 	if (sv->o->cacert && !client_verified(c))
 		return reply_error(q, 401, "a client certificate signed by the --cacert CA is required");
-	*tok = -1;
-	if (sv->ntok && (*tok = find_token(sv, c)) < 0)
-		return reply_error(q, 401, "a valid bearer token is required");
-	const struct token *t = *tok >= 0 ? &sv->tok[*tok] : NULL;
 	const char *dev = q->route == R_INGEST || q->route == R_QUERY ? url + 6
 			  : q->route == R_CONNECT || q->route == R_DISCONNECT ? arg(c, "id") : NULL;
+	*tok = -1;
+	if ((sv->ntok || sv->nodes) && (*tok = find_token(sv, c)) < 0) {
+		/* a node's token: for the node's devices, which name the node */
+		const char *why = "a valid bearer token is required", *b = bearer(c);
+		if (!sv->nodes || !b || !dev || !good_name(dev) ||
+		    nodes_check(sv->nodes, dev, b, time_now_ms(), &why) < 0)
+			return reply_error(q, 401, "%s", b && sv->nodes && dev ? why
+					   : "a valid bearer token is required");
+	}
+	const struct token *t = *tok >= 0 ? &sv->tok[*tok] : NULL;
 	if (t && t->nscope && (!dev ? true : !in_scope(t, dev)))
 		return reply_error(q, 403, "the token may not use %s", dev ? dev : url);
 	if (q->route != R_INGEST && q->route != R_QUERY)
@@ -751,6 +763,8 @@ struct server *server_start(const struct gw_opts *o, struct store *s, struct wri
 	buf_init(&sv->cacert);
 	if (o->token_file && load_tokens(sv, o->token_file, err, errlen) < 0)
 		goto failed;
+	if (o->registry && !(sv->nodes = nodes_open(o->registry, o->registry_secret, err, errlen)))
+		goto failed;
 	if ((o->cert && fs_read_file(o->cert, 1 << 20, &sv->cert, err, errlen) < 0) ||
 	    (o->key && fs_read_file(o->key, 1 << 20, &sv->key, err, errlen) < 0) ||
 	    (o->cacert && fs_read_file(o->cacert, 1 << 20, &sv->cacert, err, errlen) < 0))
@@ -788,6 +802,7 @@ void server_stop(struct server *sv, int64_t grace_ms)
 		free(sv->tok[i].scope);
 	}
 	free(sv->tok);
+	nodes_close(sv->nodes);
 	buf_free(&sv->cert);
 	/* the key is not left in freed memory */
 	if (sv->key.data)

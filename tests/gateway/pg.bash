@@ -4,7 +4,9 @@
 # port, password authentication over TCP with the password in a PGPASSFILE
 # (never on a command line), stopped at the end. PostgreSQL refuses to run
 # as root, so the server runs as the postgres user (Debian's package makes
-# it), and the directories it needs are opened to it.
+# it), and the directories it needs are opened to it. The server does not
+# fsync (the tests kill gateways, never the machine): PostgreSQL's own
+# durability is not what they test, and the shared machine is slow enough.
 
 PG_BIN=/usr/lib/postgresql/15/bin
 
@@ -33,7 +35,7 @@ pg_start() {
 	printf '127.0.0.1:%s:*:postgres:%s\n' "$PG_PORT" "$(cat "$PG_DIR/password")" >"$PGPASSFILE"
 	chmod 600 "$PGPASSFILE"
 	pg_as "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_DIR/log" -w -t 60 \
-		-o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=60 -c shared_buffers=16MB" \
+		-o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=60 -c shared_buffers=16MB -c fsync=off -c full_page_writes=off" \
 		start >/dev/null || { cat "$PG_DIR/log" >&2; return 1; }
 }
 

@@ -139,6 +139,9 @@ static int exec(sqlite3 *db, const char *q, const char *what, char *err, size_t 
 
 static int open_db(struct store *s, char *err, size_t errlen)
 {
+	/* no allocation statistics: they take a global mutex on every malloc
+	 * (before the library initializes; later calls are refused, harmless) */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	int rc = sqlite3_open_v2(s->h.where, &s->db,
 				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK)
@@ -148,6 +151,11 @@ static int open_db(struct store *s, char *err, size_t errlen)
 	 * fails here with "file is not a database" */
 	if (exec(s->db, "PRAGMA journal_mode=WAL", s->h.where, err, errlen) < 0 ||
 	    exec(s->db, "PRAGMA synchronous=FULL", s->h.where, err, errlen) < 0 ||
+	    /* the index's pages of a thousand devices stay in memory (8 MiB),
+	     * and a checkpoint every 16 MiB of WAL writes a page changed by
+	     * many transactions once */
+	    exec(s->db, "PRAGMA cache_size=-8192", s->h.where, err, errlen) < 0 ||
+	    exec(s->db, "PRAGMA wal_autocheckpoint=4000", s->h.where, err, errlen) < 0 ||
 	    check_integrity(s, err, errlen) < 0 || check_schema(s, err, errlen) < 0)
 		return STORE_ERR;
 	for (int i = 0; i < Q_N; i++) {

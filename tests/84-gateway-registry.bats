@@ -100,3 +100,17 @@ post() {
 	run -64 cce-gateway --registry-secret x
 	assert_output --partial "needs --registry"
 }
+
+@test "registry: --rate is per node token: one node past its rate gets 429, another node is not held back" {
+	gw_start --auto-connect --registry "$CCE_HOME/registry" --rate 10
+	local t1="$BATS_TEST_TMPDIR/edge-1.token" t2="$BATS_TEST_TMPDIR/edge-2.token"
+	local body
+	body=$(seq 1 20 | jq -c '{seq: .}')
+	run post "$t1" edge-1 "$body"
+	assert_line --index 1 200
+	run post "$t1" 'edge-1:b' '{"seq":21}'
+	assert_line --index 1 429
+	run post "$t2" edge-2 '{"seq":22}'
+	assert_line --index 1 200
+	gw_stop
+}

@@ -31,6 +31,7 @@
 #include "fsutil.h"
 #include "gateway.h"
 #include "hash.h"
+#include "map.h"
 #include "timeutil.h"
 
 #define QUERY_BATCH 256
@@ -53,6 +54,7 @@ struct server {
 	struct token *tok;
 	size_t ntok;
 	struct nodes *nodes;    /* --registry */
+	struct map node_rate;   /* node name (copied) -> its struct token (bucket only) */
 	struct buf cert, key, cacert;   /* PEM, kept for the daemons */
 	pthread_mutex_t mu;     /* tokens' buckets and the counters */
 	uint64_t requests, rejects, limited;
@@ -71,6 +73,7 @@ struct req {
 	bool too_big, submitted, done;
 	char *device, *stream, *key;
 	int tok;
+	char *node;             /* authenticated with this node's registry token */
 	struct body_result recs;
 	struct job job;
 };
@@ -169,7 +172,7 @@ static bool in_scope(const struct token *t, const char *device)
 }
 
 /* the rate limit: 0, or the seconds to wait */
-static long rate_wait(struct server *sv, int tok, uint32_t n)
+static long rate_wait(struct server *sv, int tok, const char *node, uint32_t n)
 {
 	static struct token anon;
 	double rate = sv->o->rate;
@@ -177,6 +180,14 @@ static long rate_wait(struct server *sv, int tok, uint32_t n)
 		return 0;
 	pthread_mutex_lock(&sv->mu);
 	struct token *t = tok >= 0 ? &sv->tok[tok] : &anon;
+	if (node) {
+		/* each node's token has its own bucket */
+		bool added;
+		struct map_ent *e = map_put(&sv->node_rate, node, strlen(node), &added);
+		if (added)
+			e->val = xcalloc(1, sizeof *t);
+		t = e->val;
+	}
 	int64_t now = time_mono_ms();
 	if (!t->filled)
 		t->bucket = rate;
@@ -438,7 +449,7 @@ static enum MHD_Result ingest_final(struct req *q)
 	body_parse(text, len, q->device, q->stream, now, &q->recs);
 	buf_free(&inflated);
 	buf_free(&q->body);
-	long wait = rate_wait(sv, q->tok, q->recs.nrec);
+	long wait = rate_wait(sv, q->tok, q->node, q->recs.nrec);
 	if (wait) {
 		char ra[32];
 		snprintf(ra, sizeof ra, "%ld", wait);
@@ -542,6 +553,7 @@ static enum MHD_Result first_call(struct req *q, const char *url, const char *me
 		    nodes_check(sv->nodes, dev, b, time_now_ms(), &why) < 0)
 			return reply_error(q, 401, "%s", b && sv->nodes && dev ? why
 					   : "a valid bearer token is required");
+		q->node = xstrndup(dev, strcspn(dev, ":"));
 	}
 	const struct token *t = *tok >= 0 ? &sv->tok[*tok] : NULL;
 	if (t && t->nscope && (!dev ? true : !in_scope(t, dev)))
@@ -635,6 +647,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **ctx,
 	free(q->device);
 	free(q->stream);
 	free(q->key);
+	free(q->node);
 	free(q);
 	*ctx = NULL;
 	atomic_fetch_sub(&sv->inflight, 1);
@@ -758,6 +771,7 @@ struct server *server_start(const struct gw_opts *o, struct store *s, struct wri
 	sv->f = f;
 	sv->started = time_now_ms();
 	pthread_mutex_init(&sv->mu, NULL);
+	map_init(&sv->node_rate, MAP_COPY_KEYS);
 	buf_init(&sv->cert);
 	buf_init(&sv->key);
 	buf_init(&sv->cacert);
@@ -803,6 +817,9 @@ void server_stop(struct server *sv, int64_t grace_ms)
 	}
 	free(sv->tok);
 	nodes_close(sv->nodes);
+	MAP_FOREACH(&sv->node_rate, e)
+		free(e->val);
+	map_free(&sv->node_rate);
 	buf_free(&sv->cert);
 	/* the key is not left in freed memory */
 	if (sv->key.data)

@@ -98,7 +98,7 @@ fuzz: $(FUZZERS)
 # other than its main).
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(wildcard lib/*.h) $(wildcard cmd/*/*.[ch])
 	@mkdir -p $(@D)
-	$(FUZZ_CC) -g -O1 -std=gnu11 -Ilib -Icmd -D_GNU_SOURCE -DCCE_VERSION='"$(VERSION)"' \
+	$(FUZZ_CC) -g -O1 -std=gnu11 -Ilib -Icmd $(PQ_CFLAGS) -D_GNU_SOURCE -DCCE_VERSION='"$(VERSION)"' \
 		-fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRC) $(wildcard cmd/cce-$*/*.c) $(CCE_LDLIBS)
 
 # Each harness runs FUZZ_SECONDS (default 20) from its seed corpus

@@ -193,3 +193,26 @@ gw2_start() {
 	assert_equal "$(jq -c .seq <<<"$output" | tr '\n' ' ')" "1 3 "
 	gw_stop
 }
+
+@test "postgres: retention by size and by age deletes the oldest records, the counters follow" {
+	gw_start --auto-connect --retain-size 20KiB
+	local i
+	for i in $(seq 10); do
+		seq $((i * 100)) $((i * 100 + 99)) | jq -c '{seq: .}' | curl -sf --data-binary @- "$GW_URL/data/d" >/dev/null
+	done
+	wait_for 30 eval '[ "$(curl -sf "$GW_URL/data/list" | jq .bytes)" -le 20480 ]'
+	curl -sf "$GW_URL/data/d" >"$BATS_TEST_TMPDIR/got"
+	# what stays is the newest, without a gap, and the list counts it
+	local first
+	first=$(jq -s '.[0].seq' "$BATS_TEST_TMPDIR/got")
+	assert_equal "$(jq -r .seq "$BATS_TEST_TMPDIR/got" | tr '\n' ' ')" "$(seq "$first" 1099 | tr '\n' ' ')"
+	run curl -sf "$GW_URL/data/list"
+	assert_equal "$(jq -c '[.count, .bytes, .last_ts > 0]' <<<"$output")" \
+		"[$(wc -l <"$BATS_TEST_TMPDIR/got"),$(tr -d '\n' <"$BATS_TEST_TMPDIR/got" | wc -c),true]"
+	gw_stop
+	GW_PID='' gw_start --auto-connect --retain 1s
+	wait_for 30 eval '[ "$(curl -sf "$GW_URL/data/list" | jq .count)" -eq 0 ]'
+	run curl -sf "$GW_URL/data/list"
+	assert_output --partial '"count":0,"first_ts":null,"last_ts":null,"bytes":0}'
+	gw_stop
+}

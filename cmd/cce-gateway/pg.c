@@ -71,11 +71,19 @@ static const char schema[] =
 /* the columns the schema has: meta 2, streams 7, records 7, idem 4 */
 #define SCHEMA_COLUMNS 20
 
+struct count {
+	char *device, *stream;
+	uint64_t n, bytes;
+	int64_t min_ts, max_ts;
+};
+
 struct store {
 	struct store_head h;
 	PGconn *c;
 	char *url, *origin;
 	struct buf copy;     /* COPY rows not sent yet */
+	struct count *counts;   /* the streams' counters not sent yet, one per stream */
+	size_t ncounts, capcounts;
 	pthread_mutex_t mu;  /* the pool */
 	PGconn *pool[POOL_MAX];
 	int npool;
@@ -88,6 +96,15 @@ struct store_reader {
 	PGresult *res;       /* the row store_next gave */
 	bool busy;           /* a query's rows are still coming */
 };
+
+static void drop_counts(struct store *s)
+{
+	for (size_t i = 0; i < s->ncounts; i++) {
+		free(s->counts[i].device);
+		free(s->counts[i].stream);
+	}
+	s->ncounts = 0;
+}
 
 /* err from a result (or the connection); the kind of failure */
 static int fail(PGconn *c, const PGresult *r, const char *what, char *err, size_t errlen)
@@ -229,6 +246,8 @@ static void pg_close(struct store *s)
 		PQfinish(s->pool[i]);
 	pthread_mutex_destroy(&s->mu);
 	buf_free(&s->copy);
+	drop_counts(s);
+	free(s->counts);
 	free(s->url);
 	free(s->origin);
 	free(s->h.where);
@@ -264,7 +283,7 @@ static PGresult *run(struct store *s, int q, int n, const char *const *v, const 
 }
 
 /* the COPY rows gathered so far go in */
-static int flush(struct store *s, char *err, size_t errlen)
+static int flush_copy(struct store *s, char *err, size_t errlen)
 {
 	if (!s->copy.len)
 		return STORE_OK;
@@ -285,6 +304,52 @@ static int flush(struct store *s, char *err, size_t errlen)
 		PQclear(r);
 	}
 	return rc == STORE_OK && !sent ? fail(s->c, NULL, what, err, errlen) : rc;
+}
+
+/* Records and counters wait for the end of the transaction (nothing in it
+ * reads them before): one COPY for the group's records and one statement
+ * per stream, instead of four round trips per request. */
+static int pg_count(struct store *s, const char *device, const char *stream, uint64_t n,
+		    uint64_t bytes, int64_t min_ts, int64_t max_ts, char *err, size_t errlen)
+{
+	(void)err, (void)errlen;
+	struct count *c = NULL;
+	for (size_t i = 0; i < s->ncounts && !c; i++)
+		if (!strcmp(s->counts[i].device, device) && !strcmp(s->counts[i].stream, stream))
+			c = &s->counts[i];
+	if (!c) {
+		if (s->ncounts == s->capcounts) {
+			s->capcounts = s->capcounts ? 2 * s->capcounts : 16;
+			s->counts = xrealloc(s->counts, s->capcounts * sizeof *s->counts);
+		}
+		c = &s->counts[s->ncounts++];
+		*c = (struct count){ xstrdup(device), xstrdup(stream), 0, 0, INT64_MAX, INT64_MIN };
+	}
+	c->n += n;
+	c->bytes += bytes;
+	c->min_ts = min_ts < c->min_ts ? min_ts : c->min_ts;
+	c->max_ts = max_ts > c->max_ts ? max_ts : c->max_ts;
+	return STORE_OK;
+}
+
+/* what waits goes in: the records, then the streams' counters */
+static int flush(struct store *s, char *err, size_t errlen)
+{
+	int rc = flush_copy(s, err, errlen);
+	for (size_t i = 0; i < s->ncounts && rc == 0; i++) {
+		const struct count *c = &s->counts[i];
+		char a[24], b[24], m[24], x[24];
+		snprintf(a, sizeof a, "%llu", (unsigned long long)c->n);
+		snprintf(b, sizeof b, "%llu", (unsigned long long)c->bytes);
+		snprintf(m, sizeof m, "%lld", (long long)c->min_ts);
+		snprintf(x, sizeof x, "%lld", (long long)c->max_ts);
+		const char *v[] = { c->device, c->stream, a, b, m, x };
+		PGresult *r = run(s, Q_COUNT, 6, v, "cannot count the stream's records", &rc, err,
+				  errlen);
+		PQclear(r);
+	}
+	drop_counts(s);
+	return rc;
 }
 
 /* A transaction begins on a working connection: one that broke is made
@@ -313,6 +378,7 @@ static void pg_rollback(struct store *s)
 {
 	char e[8];
 	buf_reset(&s->copy);
+	drop_counts(s);
 	if (PQtransactionStatus(s->c) != PQTRANS_IDLE)
 		exec(s->c, "ROLLBACK", "", e, sizeof e);
 }
@@ -334,7 +400,7 @@ static int pg_idem_claim(struct store *s, const char *key, int64_t now, int *sta
 	snprintf(t, sizeof t, "%lld", (long long)now);
 	const char *v[] = { key, t };
 	const char *what = "cannot claim the idempotency key";
-	int rc = flush(s, err, errlen);
+	int rc = STORE_OK;
 	/* a key another transaction deletes (retention) meanwhile is claimed again */
 	for (int tries = 0; rc == 0 && tries < 3; tries++) {
 		PGresult *r = run(s, Q_CLAIM, 2, v, what, &rc, err, errlen);
@@ -361,9 +427,7 @@ static int pg_idem_claim(struct store *s, const char *key, int64_t now, int *sta
 static int change(struct store *s, int q, int n, const char *const *v, const char *what,
 		  char *err, size_t errlen)
 {
-	int rc = flush(s, err, errlen);
-	if (rc < 0)
-		return rc;
+	int rc;
 	PGresult *r = run(s, q, n, v, what, &rc, err, errlen);
 	if (!r)
 		return rc;
@@ -394,9 +458,7 @@ static int pg_connected(struct store *s, const char *device, const char *stream,
 			size_t errlen)
 {
 	const char *v[] = { device, stream };
-	int rc = flush(s, err, errlen);
-	if (rc < 0)
-		return rc;
+	int rc;
 	PGresult *r = run(s, Q_CONNECTED, 2, v, "cannot read the streams", &rc, err, errlen);
 	if (!r)
 		return rc;
@@ -438,20 +500,7 @@ static int pg_insert(struct store *s, const char *device, const char *stream, in
 	copy_field(b, stream, strlen(stream), '\t');
 	buf_addf(b, "%lld\t%lld\t", (long long)ts, (long long)recv);
 	copy_field(b, body, len, '\n');
-	return b->len >= COPY_FLUSH ? flush(s, err, errlen) : STORE_OK;
-}
-
-static int pg_count(struct store *s, const char *device, const char *stream, uint64_t n,
-		    uint64_t bytes, int64_t min_ts, int64_t max_ts, char *err, size_t errlen)
-{
-	char a[24], b[24], c[24], d[24];
-	snprintf(a, sizeof a, "%llu", (unsigned long long)n);
-	snprintf(b, sizeof b, "%llu", (unsigned long long)bytes);
-	snprintf(c, sizeof c, "%lld", (long long)min_ts);
-	snprintf(d, sizeof d, "%lld", (long long)max_ts);
-	const char *v[] = { device, stream, a, b, c, d };
-	int rc = change(s, Q_COUNT, 6, v, "cannot count the stream's records", err, errlen);
-	return rc < 0 ? rc : STORE_OK;
+	return b->len >= COPY_FLUSH ? flush_copy(s, err, errlen) : STORE_OK;
 }
 
 static int pg_bytes(struct store *s, uint64_t *bytes, char *err, size_t errlen)

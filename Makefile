@@ -14,8 +14,10 @@ VERSION    := $(shell cat VERSION 2>/dev/null || echo 0.1.0)
 CC         ?= cc
 CFLAGS     ?= -O2 -g
 CCE_CFLAGS  = -std=gnu11 -Wall -Wextra -Wshadow -Wno-unused-parameter -pthread
-CCE_CPPFLAGS = -Ilib -D_GNU_SOURCE -DCCE_VERSION='"$(VERSION)"'
-CCE_LDLIBS  = -ljq -lcurl -larchive -lmosquitto -lmicrohttpd -lgnutls -lsqlite3 -lz -lcrypto -lxxhash -lsystemd -lm -lpthread
+# libpq's header lives under postgresql/ on Debian
+PQ_CFLAGS  := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
+CCE_CPPFLAGS = -Ilib $(PQ_CFLAGS) -D_GNU_SOURCE -DCCE_VERSION='"$(VERSION)"'
+CCE_LDLIBS  = -ljq -lcurl -larchive -lmosquitto -lmicrohttpd -lgnutls -lsqlite3 -lpq -lz -lcrypto -lxxhash -lsystemd -lm -lpthread
 
 ifeq ($(DEVELOPER),1)
 CCE_CFLAGS += -Werror -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
@@ -115,7 +117,7 @@ fuzz: $(FUZZERS)
 # other than its main).
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(wildcard lib/*.h) $(wildcard cmd/*/*.[ch])
 	@mkdir -p $(@D)
-	$(FUZZ_CC) -g -O1 -std=gnu11 -Ilib -Icmd -D_GNU_SOURCE -DCCE_VERSION='"$(VERSION)"' \
+	$(FUZZ_CC) -g -O1 -std=gnu11 -Ilib -Icmd $(PQ_CFLAGS) -D_GNU_SOURCE -DCCE_VERSION='"$(VERSION)"' \
 		-fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRC) $(wildcard cmd/cce-$*/*.c) $(CCE_LDLIBS)
 
 # Each harness runs FUZZ_SECONDS (default 20) from its seed corpus

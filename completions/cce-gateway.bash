@@ -3,10 +3,10 @@ _cce_gateway() {
 	local cur prev words cword
 	_init_completion || return
 	case "$prev" in
-	--token-file|--rejects|--cert|--key|--cacert)
+	--token-file|--rejects|--cert|--key|--cacert|--registry-secret)
 		_filedir
 		return ;;
-	-s|--store)
+	-s|--store|--registry)
 		_filedir -d
 		return ;;
 	-l|--listen|--max-body|--max-connections|--idle-timeout|--request-timeout|--rate|\
@@ -14,7 +14,7 @@ _cce_gateway() {
 	--stdout-from|--max-line)
 		return ;;
 	esac
-	COMPREPLY=($(compgen -W '--listen --store --token-file --cert --key --cacert --auto-connect --max-body
+	COMPREPLY=($(compgen -W '--listen --store --token-file --registry --registry-secret --cert --key --cacert --auto-connect --max-body
 		--max-connections --idle-timeout --request-timeout --rate --retain
 		--retain-size --idempotency-window --eval-timeout --eval-memory
 		--stdout-from --help --version --quiet --unbuffered --rejects --strict

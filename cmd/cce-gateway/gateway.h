@@ -20,6 +20,9 @@
  * cce-rule's time and memory budget, is for one thread); callers from any
  * thread are served one at a time.
  *
+ * nodes: --registry, the tokens cce-register issued to edge nodes; a
+ * token for NODE may use the devices NODE and NODE:anything.
+ *
  * server: the HTTP interface on libmicrohttpd.
  */
 #ifndef CCE_GATEWAY_H
@@ -38,6 +41,7 @@ struct gw_opts {
 	int nlisten;
 	const char *store_dir;
 	const char *token_file;
+	const char *registry, *registry_secret;   /* --registry: the file store */
 	const char *cert, *key, *cacert;   /* TLS, client certificates */
 	uint64_t max_body;
 	unsigned max_conn;
@@ -82,7 +86,7 @@ uint64_t writer_commits(struct writer *w);
 
 struct follower;
 /* 0 or -1 with err */
-struct follower *follower_start(const char *db, struct writer *w, int64_t from, bool unbuffered,
+struct follower *follower_start(struct store *s, struct writer *w, int64_t from, bool unbuffered,
 				char *err, size_t errlen);
 /* writes what is stored, then stops; 0, or -1 when stdout failed */
 int follower_stop(struct follower *f);
@@ -100,6 +104,15 @@ void filter_free(struct jqx *x);
  * ran past its budget (it is then dead). */
 int filter_run(struct jqx *x, const char *recs, const size_t *off, const size_t *len, size_t n,
 	       struct buf *out, char *err, size_t errlen);
+
+struct nodes;
+/* STORE: file:PATH or PATH; SECRET: the cluster secret. NULL with err. */
+struct nodes *nodes_open(const char *store, const char *secret, char *err, size_t errlen);
+void nodes_close(struct nodes *ns);
+/* 0 when token is valid, unexpired and not revoked for the node of device
+ * (its name up to a ':'); else -1 with why. Any thread. */
+int nodes_check(struct nodes *ns, const char *device, const char *token, int64_t now,
+		const char **why);
 
 struct server;
 struct sockaddr_storage;

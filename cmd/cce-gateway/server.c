@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,6 +31,7 @@
 #include "fsutil.h"
 #include "gateway.h"
 #include "hash.h"
+#include "map.h"
 #include "timeutil.h"
 
 #define QUERY_BATCH 256
@@ -53,6 +53,8 @@ struct server {
 	int nd;
 	struct token *tok;
 	size_t ntok;
+	struct nodes *nodes;    /* --registry */
+	struct map node_rate;   /* node name (copied) -> its struct token (bucket only) */
 	struct buf cert, key, cacert;   /* PEM, kept for the daemons */
 	pthread_mutex_t mu;     /* tokens' buckets and the counters */
 	uint64_t requests, rejects, limited;
@@ -71,6 +73,7 @@ struct req {
 	bool too_big, submitted, done;
 	char *device, *stream, *key;
 	int tok;
+	char *node;             /* authenticated with this node's registry token */
 	struct body_result recs;
 	struct job job;
 };
@@ -133,13 +136,18 @@ static bool good_name(const char *s)
 	return true;
 }
 
-/* The bearer token's index, -1 for none or a bad one. */
-static int find_token(struct server *sv, struct MHD_Connection *c)
+static const char *bearer(struct MHD_Connection *c)
 {
 	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+	return h && strncasecmp(h, "Bearer ", 7) == 0 ? h + 7 : NULL;
+}
+
+/* The --token-file token's index, -1 for none or a bad one. */
+static int find_token(struct server *sv, struct MHD_Connection *c)
+{
+	const char *h = bearer(c);
+	if (!h)
 		return -1;
-	h += 7;
 	size_t n = strlen(h);
 	unsigned char want[SHA256_LEN], have[SHA256_LEN];
 	sha256(h, n, want);
@@ -164,7 +172,7 @@ static bool in_scope(const struct token *t, const char *device)
 }
 
 /* the rate limit: 0, or the seconds to wait */
-static long rate_wait(struct server *sv, int tok, uint32_t n)
+static long rate_wait(struct server *sv, int tok, const char *node, uint32_t n)
 {
 	static struct token anon;
 	double rate = sv->o->rate;
@@ -172,6 +180,14 @@ static long rate_wait(struct server *sv, int tok, uint32_t n)
 		return 0;
 	pthread_mutex_lock(&sv->mu);
 	struct token *t = tok >= 0 ? &sv->tok[tok] : &anon;
+	if (node) {
+		/* each node's token has its own bucket */
+		bool added;
+		struct map_ent *e = map_put(&sv->node_rate, node, strlen(node), &added);
+		if (added)
+			e->val = xcalloc(1, sizeof *t);
+		t = e->val;
+	}
 	int64_t now = time_mono_ms();
 	if (!t->filled)
 		t->bucket = rate;
@@ -317,7 +333,7 @@ static enum MHD_Result query_route(struct req *q)
 		goto failed;
 	}
 	status = 503;
-	if (!(qq->r = store_reader_open(store_path(q->sv->s), err, sizeof err)) ||
+	if (!(qq->r = store_reader_open(q->sv->s, err, sizeof err)) ||
 	    store_query(qq->r, q->device, q->stream, start, end, limit, err, sizeof err) < 0)
 		goto failed;
 	/* the first batch before the status, so that its failure is one */
@@ -348,7 +364,7 @@ static enum MHD_Result list_route(struct req *q)
 	char err[512];
 	struct buf b = BUF_INIT;
 	buf_init(&b);
-	struct store_reader *r = store_reader_open(store_path(q->sv->s), err, sizeof err);
+	struct store_reader *r = store_reader_open(q->sv->s, err, sizeof err);
 	if (!r || store_list(r, &b, err, sizeof err) < 0) {
 		store_reader_close(r);
 		buf_free(&b);
@@ -358,14 +374,6 @@ static enum MHD_Result list_route(struct req *q)
 	enum MHD_Result rc = reply(q->conn, 200, "application/x-ndjson", b.data, b.len, NULL, NULL);
 	buf_free(&b);
 	return rc;
-}
-
-static uint64_t file_size(const char *path, const char *suffix)
-{
-	char p[4200];
-	struct stat st;
-	snprintf(p, sizeof p, "%s%s", path, suffix);
-	return stat(p, &st) == 0 ? (uint64_t)st.st_size : 0;
 }
 
 void server_status(struct server *sv, struct buf *b)
@@ -380,9 +388,13 @@ void server_status(struct server *sv, struct buf *b)
 		if (di)
 			conns += di->num_connections;
 	}
-	const char *db = store_path(sv->s);
-	struct statvfs vfs;
-	uint64_t avail = statvfs(db, &vfs) == 0 ? (uint64_t)vfs.f_bavail * vfs.f_frsize : 0;
+	uint64_t size = 0;
+	int64_t avail = -1;
+	char err[512];
+	struct store_reader *r = store_reader_open(sv->s, err, sizeof err);
+	if (!r || store_size(r, &size, &avail, err, sizeof err) < 0)
+		diag_debug("status: %s", err);
+	store_reader_close(r);
 	pthread_mutex_lock(&sv->mu);
 	buf_addf(b, "{\"ts\":%lld,\"uptime_s\":%.3f,\"requests\":%llu,\"records\":%llu,"
 		 "\"records_per_s\":%.1f,\"rejects\":%llu,\"rate_limited\":%llu,",
@@ -390,11 +402,15 @@ void server_status(struct server *sv, struct buf *b)
 		 up > 0 ? (double)recs / up : 0.0, (unsigned long long)sv->rejects,
 		 (unsigned long long)sv->limited);
 	pthread_mutex_unlock(&sv->mu);
-	buf_addf(b, "\"commits\":%llu,\"store_bytes\":%llu,\"disk_free\":%llu,"
-		 "\"connections\":%u,\"stdout_id\":%lld}\n",
-		 (unsigned long long)writer_commits(sv->w),
-		 (unsigned long long)(file_size(db, "") + file_size(db, "-wal")),
-		 (unsigned long long)avail, conns, (long long)(sv->f ? follower_id(sv->f) : 0));
+	buf_addf(b, "\"commits\":%llu,\"store\":\"%s\",\"store_bytes\":%llu,\"disk_free\":",
+		 (unsigned long long)writer_commits(sv->w), store_kind(sv->s),
+		 (unsigned long long)size);
+	if (avail < 0)
+		buf_adds(b, "null");
+	else
+		buf_add_i64(b, avail);
+	buf_addf(b, ",\"connections\":%u,\"stdout_id\":%lld}\n", conns,
+		 (long long)(sv->f ? follower_id(sv->f) : 0));
 }
 
 static enum MHD_Result status_route(struct req *q)
@@ -433,7 +449,7 @@ static enum MHD_Result ingest_final(struct req *q)
 	body_parse(text, len, q->device, q->stream, now, &q->recs);
 	buf_free(&inflated);
 	buf_free(&q->body);
-	long wait = rate_wait(sv, q->tok, q->recs.nrec);
+	long wait = rate_wait(sv, q->tok, q->node, q->recs.nrec);
 	if (wait) {
 		char ra[32];
 		snprintf(ra, sizeof ra, "%ld", wait);
@@ -527,12 +543,19 @@ static enum MHD_Result first_call(struct req *q, const char *url, const char *me
 		return reply_error(q, 404, "no such endpoint: %s", url);
 	if (sv->o->cacert && !client_verified(c))
 		return reply_error(q, 401, "a client certificate signed by the --cacert CA is required");
-	*tok = -1;
-	if (sv->ntok && (*tok = find_token(sv, c)) < 0)
-		return reply_error(q, 401, "a valid bearer token is required");
-	const struct token *t = *tok >= 0 ? &sv->tok[*tok] : NULL;
 	const char *dev = q->route == R_INGEST || q->route == R_QUERY ? url + 6
 			  : q->route == R_CONNECT || q->route == R_DISCONNECT ? arg(c, "id") : NULL;
+	*tok = -1;
+	if ((sv->ntok || sv->nodes) && (*tok = find_token(sv, c)) < 0) {
+		/* a node's token: for the node's devices, which name the node */
+		const char *why = "a valid bearer token is required", *b = bearer(c);
+		if (!sv->nodes || !b || !dev || !good_name(dev) ||
+		    nodes_check(sv->nodes, dev, b, time_now_ms(), &why) < 0)
+			return reply_error(q, 401, "%s", b && sv->nodes && dev ? why
+					   : "a valid bearer token is required");
+		q->node = xstrndup(dev, strcspn(dev, ":"));
+	}
+	const struct token *t = *tok >= 0 ? &sv->tok[*tok] : NULL;
 	if (t && t->nscope && (!dev ? true : !in_scope(t, dev)))
 		return reply_error(q, 403, "the token may not use %s", dev ? dev : url);
 	if (q->route != R_INGEST && q->route != R_QUERY)
@@ -624,6 +647,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **ctx,
 	free(q->device);
 	free(q->stream);
 	free(q->key);
+	free(q->node);
 	free(q);
 	*ctx = NULL;
 	atomic_fetch_sub(&sv->inflight, 1);
@@ -747,10 +771,13 @@ struct server *server_start(const struct gw_opts *o, struct store *s, struct wri
 	sv->f = f;
 	sv->started = time_now_ms();
 	pthread_mutex_init(&sv->mu, NULL);
+	map_init(&sv->node_rate, MAP_COPY_KEYS);
 	buf_init(&sv->cert);
 	buf_init(&sv->key);
 	buf_init(&sv->cacert);
 	if (o->token_file && load_tokens(sv, o->token_file, err, errlen) < 0)
+		goto failed;
+	if (o->registry && !(sv->nodes = nodes_open(o->registry, o->registry_secret, err, errlen)))
 		goto failed;
 	if ((o->cert && fs_read_file(o->cert, 1 << 20, &sv->cert, err, errlen) < 0) ||
 	    (o->key && fs_read_file(o->key, 1 << 20, &sv->key, err, errlen) < 0) ||
@@ -789,6 +816,10 @@ void server_stop(struct server *sv, int64_t grace_ms)
 		free(sv->tok[i].scope);
 	}
 	free(sv->tok);
+	nodes_close(sv->nodes);
+	MAP_FOREACH(&sv->node_rate, e)
+		free(e->val);
+	map_free(&sv->node_rate);
 	buf_free(&sv->cert);
 	/* the key is not left in freed memory */
 	if (sv->key.data)

@@ -1,535 +1,156 @@
-/* The SQLite store (see store.h). */
-#include "store.h"
+/* The store's interface: each call goes to its backend (see backend.h). */
+#include "backend.h"
 
-#include <errno.h>
-#include <limits.h>
-#include <sqlite3.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "fsutil.h"
+#define OPS(x) (((const struct store_head *)(const void *)(x))->ops)
 
-#define SCHEMA_VERSION "1"
+static const struct store_ops *const kinds[] = { &store_pg, &store_sqlite };
 
-enum {
-	Q_IDEM_GET, Q_IDEM_PUT, Q_CONNECTED, Q_CONNECT, Q_DISCONNECT, Q_INSERT, Q_COUNT,
-	Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_N
-};
-
-static const char *const sql[Q_N] = {
-	[Q_IDEM_GET] = "SELECT status, answer FROM idem WHERE key = ?1",
-	[Q_IDEM_PUT] = "INSERT INTO idem(key, recv, status, answer) VALUES (?1, ?2, ?3, ?4)",
-	[Q_CONNECTED] = "SELECT connected FROM streams WHERE device = ?1 AND stream = ?2",
-	[Q_CONNECT] = "INSERT INTO streams(device, stream, connected) VALUES (?1, ?2, 1) "
-		      "ON CONFLICT(device, stream) DO UPDATE SET connected = 1 WHERE connected = 0",
-	[Q_DISCONNECT] = "UPDATE streams SET connected = 0 WHERE device = ?1 AND stream = ?2 "
-			 "AND connected = 1",
-	[Q_INSERT] = "INSERT INTO records(device, stream, ts, recv, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-	[Q_COUNT] = "INSERT INTO streams(device, stream, connected, count, first_ts, last_ts, bytes) "
-		    "VALUES (?1, ?2, 0, ?3, ?5, ?6, ?4) ON CONFLICT(device, stream) DO UPDATE SET "
-		    "count = count + ?3, bytes = bytes + ?4, "
-		    "first_ts = min(coalesce(first_ts, ?5), ?5), last_ts = max(coalesce(last_ts, ?6), ?6)",
-	[Q_BEGIN] = "BEGIN IMMEDIATE",
-	[Q_COMMIT] = "COMMIT",
-	[Q_ROLLBACK] = "ROLLBACK",
-};
-
-static const char schema[] =
-	"CREATE TABLE meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);"
-	"CREATE TABLE streams(device TEXT NOT NULL, stream TEXT NOT NULL,"
-	" connected INTEGER NOT NULL DEFAULT 0, count INTEGER NOT NULL DEFAULT 0,"
-	" first_ts INTEGER, last_ts INTEGER, bytes INTEGER NOT NULL DEFAULT 0,"
-	" PRIMARY KEY(device, stream));"
-	"CREATE TABLE records(id INTEGER PRIMARY KEY, device TEXT NOT NULL, stream TEXT NOT NULL,"
-	" ts INTEGER NOT NULL, recv INTEGER NOT NULL, body TEXT NOT NULL);"
-	"CREATE INDEX records_dts ON records(device, ts, stream);"
-	"CREATE TABLE idem(key TEXT PRIMARY KEY, recv INTEGER NOT NULL, status INTEGER NOT NULL,"
-	" answer TEXT NOT NULL);"
-	"CREATE INDEX idem_recv ON idem(recv);"
-	"INSERT INTO meta VALUES ('schema', '" SCHEMA_VERSION "');";
-
-struct store {
-	sqlite3 *db;
-	sqlite3_stmt *q[Q_N];
-	char *path;
-	int lock;
-};
-
-struct store_reader {
-	sqlite3 *db;
-	sqlite3_stmt *cur;
-};
-
-static int fail(sqlite3 *db, int rc, const char *what, char *err, size_t errlen)
+struct store *store_open(const char *where, const char *origin, char *err, size_t errlen)
 {
-	snprintf(err, errlen, "%s: %s", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-	rc &= 0xff;
-	return rc == SQLITE_FULL ? STORE_FULL : STORE_ERR;
-}
-
-const char *store_path(const struct store *s) { return s->path; }
-
-/* a new file gets the schema; an old one must hold this schema */
-static int check_schema(struct store *s, char *err, size_t errlen)
-{
-	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(s->db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return fail(s->db, rc, s->path, err, errlen);
-	rc = sqlite3_step(st);
-	int64_t n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-	sqlite3_finalize(st);
-	if (n < 0)
-		return fail(s->db, rc, s->path, err, errlen);
-	if (n == 0) {
-		char *msg = NULL;
-		rc = sqlite3_exec(s->db, schema, NULL, NULL, &msg);
-		if (rc != SQLITE_OK) {
-			snprintf(err, errlen, "%s: cannot create the schema: %s", s->path, msg);
-			sqlite3_free(msg);
-			return STORE_ERR;
-		}
-		return STORE_OK;
-	}
-	rc = sqlite3_prepare_v2(s->db, "SELECT v FROM meta WHERE k = 'schema'", -1, &st, NULL);
-	bool same = rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
-		    strcmp((const char *)sqlite3_column_text(st, 0), SCHEMA_VERSION) == 0;
-	sqlite3_finalize(st);
-	if (!same) {
-		snprintf(err, errlen, "%s: not a cce-gateway store of schema %s", s->path,
-			 SCHEMA_VERSION);
-		return STORE_ERR;
-	}
-	return STORE_OK;
-}
-
-static int check_integrity(struct store *s, char *err, size_t errlen)
-{
-	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check", -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return fail(s->db, rc, s->path, err, errlen);
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		fail(s->db, rc, s->path, err, errlen);
-		sqlite3_finalize(st);
-		return STORE_ERR;
-	}
-	const char *r = (const char *)sqlite3_column_text(st, 0);
-	bool good = r && strcmp(r, "ok") == 0;
-	if (!good) {
-		snprintf(err, errlen, "%s: fails its integrity check: %s", s->path, r ? r : "?");
-		for (char *c = err; *c; c++)
-			if (*c == '\n')
-				*c = ' ';
-	}
-	sqlite3_finalize(st);
-	return good ? STORE_OK : STORE_ERR;
-}
-
-static int exec(sqlite3 *db, const char *q, const char *what, char *err, size_t errlen)
-{
-	int rc = sqlite3_exec(db, q, NULL, NULL, NULL);
-	return rc == SQLITE_OK ? STORE_OK : fail(db, rc, what, err, errlen);
-}
-
-static int open_db(struct store *s, char *err, size_t errlen)
-{
-	int rc = sqlite3_open_v2(s->path, &s->db,
-				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK)
-		return fail(s->db, rc, s->path, err, errlen);
-	sqlite3_busy_timeout(s->db, 10000);
-	/* journal_mode reads the file first: a file that is no database
-	 * fails here with "file is not a database" */
-	if (exec(s->db, "PRAGMA journal_mode=WAL", s->path, err, errlen) < 0 ||
-	    exec(s->db, "PRAGMA synchronous=FULL", s->path, err, errlen) < 0 ||
-	    check_integrity(s, err, errlen) < 0 || check_schema(s, err, errlen) < 0)
-		return STORE_ERR;
-	for (int i = 0; i < Q_N; i++) {
-		rc = sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->q[i], NULL);
-		if (rc != SQLITE_OK)
-			return fail(s->db, rc, s->path, err, errlen);
-	}
-	return STORE_OK;
-}
-
-struct store *store_open(const char *dir, char *err, size_t errlen)
-{
-	if (fs_mkdirs(dir, 0700) < 0) {
-		snprintf(err, errlen, "cannot create '%s': %s", dir, strerror(errno));
-		return NULL;
-	}
-	struct store *s = xcalloc(1, sizeof *s);
-	struct buf p = BUF_INIT;
-	buf_init(&p);
-	buf_addf(&p, "%s/lock", dir);
-	s->lock = fs_lock(p.data, false, err, errlen);
-	buf_reset(&p);
-	buf_addf(&p, "%s/gateway.db", dir);
-	s->path = buf_detach(&p, NULL);
-	if (s->lock < 0 || open_db(s, err, errlen) < 0) {
-		store_close(s);
-		return NULL;
-	}
-	return s;
+	for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+		if (kinds[i]->accepts(where))
+			return kinds[i]->open(where, origin, err, errlen);
+	snprintf(err, errlen, "'%s': not a store", where);
+	return NULL;
 }
 
 void store_close(struct store *s)
 {
-	if (!s)
-		return;
-	for (int i = 0; i < Q_N; i++)
-		sqlite3_finalize(s->q[i]);
-	sqlite3_close(s->db);
-	if (s->lock >= 0)
-		fs_unlock(s->lock);
-	free(s->path);
-	free(s);
+	if (s)
+		OPS(s)->close(s);
 }
 
-/* runs a prepared statement that returns no rows */
-static int run(struct store *s, int q, const char *what, char *err, size_t errlen)
+const char *store_where(const struct store *s)
 {
-	sqlite3_stmt *st = s->q[q];
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		return fail(s->db, rc, what, err, errlen);
-	return STORE_OK;
+	return ((const struct store_head *)(const void *)s)->where;
 }
+
+const char *store_kind(const struct store *s) { return OPS(s)->name; }
 
 int store_begin(struct store *s, char *err, size_t errlen)
 {
-	return run(s, Q_BEGIN, "cannot begin a transaction", err, errlen);
+	return OPS(s)->begin(s, err, errlen);
 }
 
 int store_commit(struct store *s, char *err, size_t errlen)
 {
-	int rc = run(s, Q_COMMIT, "cannot commit", err, errlen);
-	if (rc < 0)
-		store_rollback(s);
-	return rc;
+	return OPS(s)->commit(s, err, errlen);
 }
 
-void store_rollback(struct store *s)
+void store_rollback(struct store *s) { OPS(s)->rollback(s); }
+
+int store_idem_claim(struct store *s, const char *key, int64_t now, int *status,
+		     struct buf *answer, char *err, size_t errlen)
 {
-	if (!sqlite3_get_autocommit(s->db)) {
-		char e[8];
-		run(s, Q_ROLLBACK, "", e, sizeof e);
-	}
+	return OPS(s)->idem_claim(s, key, now, status, answer, err, errlen);
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *s, size_t n)
+int store_idem_drop(struct store *s, const char *key, char *err, size_t errlen)
 {
-	sqlite3_bind_text64(st, i, s, n, SQLITE_STATIC, SQLITE_UTF8);
-}
-
-int store_idem_get(struct store *s, const char *key, int *status, struct buf *answer,
-		   char *err, size_t errlen)
-{
-	sqlite3_stmt *st = s->q[Q_IDEM_GET];
-	bind_text(st, 1, key, strlen(key));
-	int rc = sqlite3_step(st), found = 0;
-	if (rc == SQLITE_ROW) {
-		*status = sqlite3_column_int(st, 0);
-		buf_add(answer, sqlite3_column_text(st, 1), (size_t)sqlite3_column_bytes(st, 1));
-		found = 1;
-	} else if (rc != SQLITE_DONE) {
-		found = fail(s->db, rc, "cannot read the idempotency keys", err, errlen);
-	}
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return found;
+	return OPS(s)->idem_drop(s, key, err, errlen);
 }
 
 int store_idem_put(struct store *s, const char *key, int status, const char *answer,
 		   int64_t now, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = s->q[Q_IDEM_PUT];
-	bind_text(st, 1, key, strlen(key));
-	sqlite3_bind_int64(st, 2, now);
-	sqlite3_bind_int(st, 3, status);
-	bind_text(st, 4, answer, strlen(answer));
-	return run(s, Q_IDEM_PUT, "cannot store the idempotency key", err, errlen);
+	return OPS(s)->idem_put(s, key, status, answer, now, err, errlen);
 }
 
 int store_connected(struct store *s, const char *device, const char *stream, char *err,
 		    size_t errlen)
 {
-	sqlite3_stmt *st = s->q[Q_CONNECTED];
-	bind_text(st, 1, device, strlen(device));
-	bind_text(st, 2, stream, strlen(stream));
-	int rc = sqlite3_step(st), on = 0;
-	if (rc == SQLITE_ROW)
-		on = sqlite3_column_int(st, 0) != 0;
-	else if (rc != SQLITE_DONE)
-		on = fail(s->db, rc, "cannot read the streams", err, errlen);
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return on;
+	return OPS(s)->connected(s, device, stream, err, errlen);
 }
 
 int store_connect(struct store *s, const char *device, const char *stream, bool on, char *err,
 		  size_t errlen)
 {
-	int q = on ? Q_CONNECT : Q_DISCONNECT;
-	bind_text(s->q[q], 1, device, strlen(device));
-	bind_text(s->q[q], 2, stream, strlen(stream));
-	int rc = run(s, q, "cannot change the stream", err, errlen);
-	return rc < 0 ? rc : sqlite3_changes(s->db) > 0;
+	return OPS(s)->connect(s, device, stream, on, err, errlen);
 }
 
 int store_insert(struct store *s, const char *device, const char *stream, int64_t ts,
 		 int64_t recv, const char *body, size_t len, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = s->q[Q_INSERT];
-	bind_text(st, 1, device, strlen(device));
-	bind_text(st, 2, stream, strlen(stream));
-	sqlite3_bind_int64(st, 3, ts);
-	sqlite3_bind_int64(st, 4, recv);
-	bind_text(st, 5, body, len);
-	return run(s, Q_INSERT, "cannot store a record", err, errlen);
+	return OPS(s)->insert(s, device, stream, ts, recv, body, len, err, errlen);
 }
 
 int store_count(struct store *s, const char *device, const char *stream, uint64_t n,
 		uint64_t bytes, int64_t min_ts, int64_t max_ts, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = s->q[Q_COUNT];
-	bind_text(st, 1, device, strlen(device));
-	bind_text(st, 2, stream, strlen(stream));
-	sqlite3_bind_int64(st, 3, (int64_t)n);
-	sqlite3_bind_int64(st, 4, (int64_t)bytes);
-	sqlite3_bind_int64(st, 5, min_ts);
-	sqlite3_bind_int64(st, 6, max_ts);
-	return run(s, Q_COUNT, "cannot count the stream's records", err, errlen);
-}
-
-int store_bytes(struct store *s, uint64_t *bytes, char *err, size_t errlen)
-{
-	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(s->db, "SELECT coalesce(sum(bytes), 0) FROM streams", -1, &st,
-				    NULL);
-	if (rc != SQLITE_OK)
-		return fail(s->db, rc, "cannot read the streams", err, errlen);
-	rc = sqlite3_step(st);
-	*bytes = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? STORE_OK : fail(s->db, rc, "cannot read the streams", err, errlen);
-}
-
-/* The last id of the oldest records to delete (at most 5000 of them), 0
- * when none: a prefix of the arrival order, so that the counters of the
- * deleted part can be taken from one range. Past the size, as many as
- * bring the bytes down to it (excess). */
-static int64_t retain_upto(struct store *s, int64_t recv_before, uint64_t excess)
-{
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(s->db, "SELECT id, recv, length(CAST(body AS BLOB)) FROM records"
-				      " ORDER BY id LIMIT 5000", -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	int64_t upto = 0;
-	uint64_t freed = 0;
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (freed >= excess && sqlite3_column_int64(st, 1) >= recv_before)
-			break;
-		upto = sqlite3_column_int64(st, 0);
-		freed += (uint64_t)sqlite3_column_int64(st, 2);
-	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? upto : -1;
-}
-
-static const char retain_sql[] =
-	"UPDATE streams SET count = count - d.n, bytes = bytes - d.b FROM"
-	" (SELECT device, stream, count(*) AS n, sum(length(CAST(body AS BLOB))) AS b"
-	"  FROM records WHERE id <= ?1 GROUP BY device, stream) AS d"
-	" WHERE streams.device = d.device AND streams.stream = d.stream;"
-	"DELETE FROM records WHERE id <= ?1;"
-	"UPDATE streams SET first_ts = (SELECT min(ts) FROM records r WHERE"
-	" r.device = streams.device AND r.stream = streams.stream),"
-	" last_ts = CASE WHEN count = 0 THEN NULL ELSE last_ts END"
-	" WHERE first_ts IS NOT NULL;";
-
-static int retain_records(struct store *s, int64_t upto, uint64_t *deleted, char *err,
-			  size_t errlen)
-{
-	const char *p = retain_sql;
-	while (*p) {
-		sqlite3_stmt *st;
-		const char *tail;
-		int rc = sqlite3_prepare_v2(s->db, p, -1, &st, &tail);
-		if (rc != SQLITE_OK)
-			return fail(s->db, rc, "cannot apply retention", err, errlen);
-		if (sqlite3_bind_parameter_count(st))
-			sqlite3_bind_int64(st, 1, upto);
-		rc = sqlite3_step(st);
-		if (strncmp(sqlite3_sql(st), "DELETE", 6) == 0)
-			*deleted = (uint64_t)sqlite3_changes(s->db);
-		sqlite3_finalize(st);
-		if (rc != SQLITE_DONE)
-			return fail(s->db, rc, "cannot apply retention", err, errlen);
-		p = tail;
-	}
-	return STORE_OK;
+	return OPS(s)->count(s, device, stream, n, bytes, min_ts, max_ts, err, errlen);
 }
 
 int store_retain(struct store *s, int64_t recv_before, uint64_t max_bytes, int64_t idem_before,
 		 uint64_t *deleted, char *err, size_t errlen)
 {
-	*deleted = 0;
-	int rc = store_begin(s, err, errlen);
-	if (rc < 0)
-		return rc;
-	uint64_t bytes = 0;
-	if (max_bytes && (rc = store_bytes(s, &bytes, err, errlen)) < 0)
-		goto failed;
-	int64_t upto = retain_upto(s, recv_before, max_bytes && bytes > max_bytes ? bytes - max_bytes : 0);
-	if (upto < 0) {
-		rc = fail(s->db, SQLITE_ERROR, "cannot apply retention", err, errlen);
-		goto failed;
-	}
-	if (upto > 0 && (rc = retain_records(s, upto, deleted, err, errlen)) < 0)
-		goto failed;
-	sqlite3_stmt *st;
-	rc = sqlite3_prepare_v2(s->db, "DELETE FROM idem WHERE recv < ?1", -1, &st, NULL);
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_int64(st, 1, idem_before);
-		rc = sqlite3_step(st);
-		sqlite3_finalize(st);
-	}
-	if (rc != SQLITE_DONE && rc != SQLITE_OK) {
-		rc = fail(s->db, rc, "cannot forget old idempotency keys", err, errlen);
-		goto failed;
-	}
-	return store_commit(s, err, errlen);
-failed:
-	store_rollback(s);
-	return rc;
+	return OPS(s)->retain(s, recv_before, max_bytes, idem_before, deleted, err, errlen);
 }
 
-struct store_reader *store_reader_open(const char *path, char *err, size_t errlen)
+int store_bytes(struct store *s, uint64_t *bytes, char *err, size_t errlen)
 {
-	struct store_reader *r = xcalloc(1, sizeof *r);
-	int rc = sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK) {
-		fail(r->db, rc, path, err, errlen);
-		store_reader_close(r);
-		return NULL;
-	}
-	sqlite3_busy_timeout(r->db, 10000);
-	return r;
+	return OPS(s)->bytes(s, bytes, err, errlen);
+}
+
+struct store_reader *store_reader_open(struct store *s, char *err, size_t errlen)
+{
+	return OPS(s)->reader_open(s, err, errlen);
 }
 
 void store_reader_close(struct store_reader *r)
 {
-	if (!r)
-		return;
-	sqlite3_finalize(r->cur);
-	sqlite3_close(r->db);
-	free(r);
-}
-
-static int cursor(struct store_reader *r, const char *q, char *err, size_t errlen)
-{
-	sqlite3_finalize(r->cur);
-	r->cur = NULL;
-	int rc = sqlite3_prepare_v2(r->db, q, -1, &r->cur, NULL);
-	return rc == SQLITE_OK ? STORE_OK : fail(r->db, rc, "cannot query the store", err, errlen);
+	if (r)
+		OPS(r)->reader_close(r);
 }
 
 int store_query(struct store_reader *r, const char *device, const char *stream, int64_t start,
 		int64_t end, uint64_t limit, char *err, size_t errlen)
 {
-	int rc = cursor(r, stream ? "SELECT id, body FROM records WHERE device = ?1 AND ts >= ?3"
-				    " AND ts < ?4 AND stream = ?2 ORDER BY ts, id LIMIT ?5"
-				  : "SELECT id, body FROM records WHERE device = ?1 AND ts >= ?3"
-				    " AND ts < ?4 ORDER BY ts, id LIMIT ?5",
-			err, errlen);
-	if (rc < 0)
-		return rc;
-	bind_text(r->cur, 1, device, strlen(device));
-	if (stream)
-		bind_text(r->cur, 2, stream, strlen(stream));
-	sqlite3_bind_int64(r->cur, 3, start);
-	sqlite3_bind_int64(r->cur, 4, end);
-	sqlite3_bind_int64(r->cur, 5, limit && limit < INT64_MAX ? (int64_t)limit : -1);
-	return STORE_OK;
-}
-
-int store_follow(struct store_reader *r, int64_t after, uint64_t limit, char *err, size_t errlen)
-{
-	int rc = cursor(r, "SELECT id, body FROM records WHERE id > ?1 ORDER BY id LIMIT ?2", err,
-			errlen);
-	if (rc < 0)
-		return rc;
-	sqlite3_bind_int64(r->cur, 1, after);
-	sqlite3_bind_int64(r->cur, 2, (int64_t)limit);
-	return STORE_OK;
+	return OPS(r)->query(r, device, stream, start, end, limit, err, errlen);
 }
 
 int store_next(struct store_reader *r, int64_t *id, const char **body, size_t *len, char *err,
 	       size_t errlen)
 {
-	if (!r->cur)
-		return 0;
-	int rc = sqlite3_step(r->cur);
-	if (rc == SQLITE_ROW) {
-		*id = sqlite3_column_int64(r->cur, 0);
-		*body = (const char *)sqlite3_column_text(r->cur, 1);
-		*len = (size_t)sqlite3_column_bytes(r->cur, 1);
-		return 1;
-	}
-	sqlite3_finalize(r->cur);
-	r->cur = NULL;
-	return rc == SQLITE_DONE ? 0 : fail(r->db, rc, "cannot read the store", err, errlen);
+	return OPS(r)->next(r, id, body, len, err, errlen);
 }
 
-int64_t store_last_id(struct store_reader *r)
+int store_follow(struct store_reader *r, int64_t after, uint64_t limit, char *err, size_t errlen)
 {
-	sqlite3_stmt *st;
-	int64_t id = 0;
-	if (sqlite3_prepare_v2(r->db, "SELECT coalesce(max(id), 0) FROM records", -1, &st, NULL) ==
-	    SQLITE_OK) {
-		if (sqlite3_step(st) == SQLITE_ROW)
-			id = sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
-	}
-	return id;
+	return OPS(r)->follow(r, after, limit, err, errlen);
+}
+
+int64_t store_last_id(struct store_reader *r) { return OPS(r)->last_id(r); }
+
+int store_size(struct store_reader *r, uint64_t *bytes, int64_t *disk_free, char *err,
+	       size_t errlen)
+{
+	return OPS(r)->size(r, bytes, disk_free, err, errlen);
 }
 
 int store_list(struct store_reader *r, struct buf *out, char *err, size_t errlen)
 {
-	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(r->db, "SELECT device, stream, connected, count, first_ts,"
-				    " last_ts, bytes FROM streams ORDER BY device, stream",
-				    -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return fail(r->db, rc, "cannot list the streams", err, errlen);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		buf_adds(out, "{\"device\":");
-		buf_add_json_str(out, (const char *)sqlite3_column_text(st, 0),
-				 (size_t)sqlite3_column_bytes(st, 0));
-		buf_adds(out, ",\"stream\":");
-		buf_add_json_str(out, (const char *)sqlite3_column_text(st, 1),
-				 (size_t)sqlite3_column_bytes(st, 1));
-		buf_addf(out, ",\"connected\":%s,\"count\":%lld",
-			 sqlite3_column_int(st, 2) ? "true" : "false",
-			 (long long)sqlite3_column_int64(st, 3));
-		for (int c = 4; c <= 5; c++) {
-			buf_adds(out, c == 4 ? ",\"first_ts\":" : ",\"last_ts\":");
-			if (sqlite3_column_type(st, c) == SQLITE_NULL)
-				buf_adds(out, "null");
-			else
-				buf_add_i64(out, sqlite3_column_int64(st, c));
-		}
-		buf_addf(out, ",\"bytes\":%lld}\n", (long long)sqlite3_column_int64(st, 6));
+	return OPS(r)->list(r, out, err, errlen);
+}
+
+void store_list_row(struct buf *out, const char *dev, size_t dlen, const char *stream,
+		    size_t slen, const int64_t v[5], const bool null[5])
+{
+	static const char *const name[5] = { "connected", "count", "first_ts", "last_ts",
+					     "bytes" };
+	buf_adds(out, "{\"device\":");
+	buf_add_json_str(out, dev, dlen);
+	buf_adds(out, ",\"stream\":");
+	buf_add_json_str(out, stream, slen);
+	for (int c = 0; c < 5; c++) {
+		buf_addf(out, ",\"%s\":", name[c]);
+		if (c == 0)
+			buf_adds(out, v[c] ? "true" : "false");
+		else if (null[c])
+			buf_adds(out, "null");
+		else
+			buf_add_i64(out, v[c]);
 	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? STORE_OK : fail(r->db, rc, "cannot list the streams", err, errlen);
+	buf_adds(out, "}\n");
 }

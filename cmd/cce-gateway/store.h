@@ -1,18 +1,28 @@
 /*
- * store: cce-gateway's records in SQLite.
+ * store: cce-gateway's records in a database, behind one interface with a
+ * backend per kind (backend.h): SQLite under a directory (sqlite.c, the
+ * default) or PostgreSQL at a postgresql:// URL (pg.c).
  *
- * Promises: store_open opens (creating when new) DIR/gateway.db in WAL mode
- * with synchronous=FULL, takes DIR/lock so that one gateway owns a store,
- * and refuses a file that is not a SQLite database, that fails PRAGMA
- * quick_check, or whose schema is not this one, with a message naming the
- * file and what is wrong; it never serves such a file. A write happens
- * between store_begin and store_commit: records, their streams' counters and
- * an idempotency key are in one transaction, so a request is stored whole
- * with its key or not at all, and store_commit returns only once the
- * transaction is durable (one fsync of the WAL for everything in it).
- * Errors are STORE_ERR with err filled, or STORE_FULL when the disk (or the
- * database's size limit) is full: the transaction is then rolled back and
- * nothing of it was stored. The write handle is for one thread; readers
+ * Promises: store_open opens the store, creating the schema when there is
+ * none, and refuses one that cannot be opened, fails its integrity check
+ * or holds another schema, with a message naming it and what is wrong; it
+ * never serves such a store. SQLite: DIR/gateway.db in WAL mode with
+ * synchronous=FULL, DIR/lock taken so that one gateway owns the store.
+ * PostgreSQL: several gateways share one database; ORIGIN names this one
+ * (its records are the ones its stdout follows).
+ *
+ * A write happens between store_begin and store_commit: records, their
+ * streams' counters and an idempotency key are in one transaction, so a
+ * request is stored whole with its key or not at all, and store_commit
+ * returns only once the transaction is durable. store_idem_claim takes a
+ * key for this transaction, or says it was stored (by this gateway or by
+ * another on the same database: a unique key keeps it once; a claim made
+ * by a transaction in flight elsewhere waits for its outcome).
+ * Errors are STORE_ERR with err filled, STORE_FULL when the disk (or the
+ * database's size limit) is full, STORE_RETRY when the database undid the
+ * transaction for a conflict with another gateway (deadlock) and running
+ * it again may succeed: the transaction is then rolled back and nothing of
+ * it was stored. The write handle is for one thread; readers
  * (store_reader_open) are separate connections, one per thread, that see
  * committed data only. Nothing prints.
  *
@@ -21,6 +31,7 @@
  *   streams(device, stream, connected, count, first_ts, last_ts, bytes)
  *   records(id INTEGER PRIMARY KEY, device, stream, ts, recv, body)
  *     index records_dts(device, ts, stream); id is the arrival order
+ *     (PostgreSQL: and origin, the gateway that stored it)
  *   idem(key TEXT PRIMARY KEY, recv, status, answer); index idem_recv(recv)
  */
 #ifndef CCE_GATEWAY_STORE_H
@@ -32,21 +43,27 @@
 
 #include "buf.h"
 
-enum { STORE_OK = 0, STORE_ERR = -1, STORE_FULL = -2 };
+enum { STORE_OK = 0, STORE_ERR = -1, STORE_FULL = -2, STORE_RETRY = -3 };
 
 struct store;
 
-struct store *store_open(const char *dir, char *err, size_t errlen);
+/* WHERE: a directory (SQLite) or a postgresql:// URL */
+struct store *store_open(const char *where, const char *origin, char *err, size_t errlen);
 void store_close(struct store *s);
-const char *store_path(const struct store *s);   /* DIR/gateway.db */
+/* for messages: DIR/gateway.db, or the URL without its password */
+const char *store_where(const struct store *s);
+const char *store_kind(const struct store *s);   /* "sqlite", "postgresql" */
 
 int store_begin(struct store *s, char *err, size_t errlen);
 int store_commit(struct store *s, char *err, size_t errlen);
 void store_rollback(struct store *s);
 
-/* 1 and the answer given then when key was stored, 0 when not */
-int store_idem_get(struct store *s, const char *key, int *status, struct buf *answer,
-		   char *err, size_t errlen);
+/* 1 and the answer given then when key was stored, 0 when not (it is
+ * then this transaction's: store_idem_put gives its answer, or
+ * store_idem_drop lets it go when nothing is stored) */
+int store_idem_claim(struct store *s, const char *key, int64_t now, int *status,
+		     struct buf *answer, char *err, size_t errlen);
+int store_idem_drop(struct store *s, const char *key, char *err, size_t errlen);
 int store_idem_put(struct store *s, const char *key, int status, const char *answer,
 		   int64_t now, char *err, size_t errlen);
 
@@ -74,7 +91,7 @@ int store_bytes(struct store *s, uint64_t *bytes, char *err, size_t errlen);
 
 /* Read connections. */
 struct store_reader;
-struct store_reader *store_reader_open(const char *path, char *err, size_t errlen);
+struct store_reader *store_reader_open(struct store *s, char *err, size_t errlen);
 void store_reader_close(struct store_reader *r);
 
 /* Records of device (and stream, when not NULL) with start <= ts < end,
@@ -88,6 +105,9 @@ int store_next(struct store_reader *r, int64_t *id, const char **body, size_t *l
 /* Records with id > after in arrival order, at most limit. */
 int store_follow(struct store_reader *r, int64_t after, uint64_t limit, char *err, size_t errlen);
 int64_t store_last_id(struct store_reader *r);
+/* the store's bytes on disk, and the disk's free bytes (-1: unknown) */
+int store_size(struct store_reader *r, uint64_t *bytes, int64_t *disk_free, char *err,
+	       size_t errlen);
 /* one JSON line per stream into out: device, stream, connected, count,
  * first_ts, last_ts, bytes */
 int store_list(struct store_reader *r, struct buf *out, char *err, size_t errlen);

@@ -49,7 +49,10 @@ static int ingest(struct writer *w, struct job *j, char *err, size_t errlen)
 {
 	struct store *s = w->s;
 	int rc;
-	if (j->key && (rc = store_idem_get(s, j->key, &j->status, &j->answer, err, errlen)) != 0) {
+	j->replayed = false;
+	buf_reset(&j->answer);
+	if (j->key && (rc = store_idem_claim(s, j->key, j->recv, &j->status, &j->answer, err,
+					     errlen)) != 0) {
 		j->replayed = rc > 0;
 		return rc < 0 ? rc : 0;
 	}
@@ -60,7 +63,8 @@ static int ingest(struct writer *w, struct job *j, char *err, size_t errlen)
 		snprintf(m, sizeof m, "stream '%s' of device '%s' is not connected", j->stream,
 			 j->device);
 		answer_error(j, 404, m);
-		return 0;
+		/* nothing stored: the key is not spent, a retry once connected stores */
+		return j->key ? store_idem_drop(s, j->key, err, errlen) : 0;
 	}
 	if (!rc && (rc = store_connect(s, j->device, j->stream, true, err, errlen)) < 0)
 		return rc;
@@ -106,22 +110,34 @@ static int connect_job(struct writer *w, struct job *j, char *err, size_t errlen
 	return 0;
 }
 
-/* one group: one transaction, one fsync */
+/* the group in one transaction: 0 and the records stored, or <0 with err */
+static int group_once(struct writer *w, struct job *group, uint64_t *n, char *err,
+		      size_t errlen)
+{
+	*n = 0;
+	int rc = store_begin(w->s, err, errlen);
+	for (struct job *j = group; j && rc == 0; j = j->next) {
+		rc = j->kind == JOB_INGEST ? ingest(w, j, err, errlen)
+					   : connect_job(w, j, err, errlen);
+		if (j->kind == JOB_INGEST && !j->replayed && j->status < 300)
+			*n += j->body->nrec;
+	}
+	if (rc == 0)
+		return store_commit(w->s, err, errlen);
+	store_rollback(w->s);
+	return rc;
+}
+
+/* one group: one transaction, one fsync; run again (a few times) when the
+ * database undid it for a conflict with another gateway */
 static void run_group(struct writer *w, struct job *group)
 {
 	char err[512] = "";
 	uint64_t n = 0;
-	int rc = store_begin(w->s, err, sizeof err);
-	for (struct job *j = group; j && rc == 0; j = j->next) {
-		rc = j->kind == JOB_INGEST ? ingest(w, j, err, sizeof err)
-					   : connect_job(w, j, err, sizeof err);
-		if (j->kind == JOB_INGEST && !j->replayed && j->status < 300)
-			n += j->body->nrec;
-	}
-	if (rc == 0)
-		rc = store_commit(w->s, err, sizeof err);
-	else
-		store_rollback(w->s);
+	int rc;
+	for (int tries = 0; (rc = group_once(w, group, &n, err, sizeof err)) == STORE_RETRY &&
+			    tries < 5; tries++)
+		diag_debug("%s; again", err);
 	if (rc < 0) {
 		diag_warn("%s", err);
 		for (struct job *j = group; j; j = j->next)
@@ -322,11 +338,11 @@ static void *follower_main(void *arg)
 	return NULL;
 }
 
-struct follower *follower_start(const char *db, struct writer *w, int64_t from, bool unbuffered,
+struct follower *follower_start(struct store *s, struct writer *w, int64_t from, bool unbuffered,
 				char *err, size_t errlen)
 {
 	struct follower *f = xcalloc(1, sizeof *f);
-	f->r = store_reader_open(db, err, errlen);
+	f->r = store_reader_open(s, err, errlen);
 	if (!f->r) {
 		free(f);
 		return NULL;

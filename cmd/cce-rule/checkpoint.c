@@ -127,7 +127,9 @@ int engine_save(struct engine *e, const char *path, char *err, size_t errlen)
 static bool tok_i64(struct json_doc *d, int t, int64_t *v)
 {
 	double x;
-	if (t < 0 || !json_num(d, t, &x))
+	/* a number out of int64's range (or NaN) in a damaged file would make
+	 * the conversion undefined: refused, as a missing one is */
+	if (t < 0 || !json_num(d, t, &x) || !(x >= -9.2e18 && x <= 9.2e18))
 		return false;
 	*v = (int64_t)x;
 	return true;

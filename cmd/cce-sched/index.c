@@ -50,23 +50,49 @@ bool index_before(const struct sched *s, int st, int a, int b)
 	return a < b;
 }
 
-static void hswap(struct sched *s, int *h, int st, int i, int j)
+/* A heap position holds its node's key and free room, so that sifting
+ * compares neighbouring entries instead of reaching into nodes scattered
+ * over memory (that was most of the index's upkeep); s->hpos finds an
+ * entry from its node. */
+static void hent_load(const struct sched *s, int st, struct hent *e, int ni)
 {
-	int t = h[i];
-	h[i] = h[j];
-	h[j] = t;
-	s->nodes[h[i]].hpos[st] = i;
-	s->nodes[h[j]].hpos[st] = j;
+	const struct node *n = &s->nodes[ni];
+	e->n = ni;
+	e->tb = n->tb;
+	e->k1 = st == S_LEASTLOADED ? n->v : st == S_COST ? n->cost : n->u;
+	e->k2 = st == S_COST ? n->u : 0;
+	for (int r = 0; r < NRES; r++)
+		e->free[r] = n->cap[r] - n->alloc[r];
 }
 
-static int hdown(struct sched *s, int *h, int n, int st, int i)
+/* index_before on entries: the same order, for the heaps' strategies */
+static inline bool hbefore(const struct hent *a, const struct hent *b)
 {
+	if (a->k1 != b->k1) return a->k1 < b->k1;
+	if (a->k2 != b->k2) return a->k2 < b->k2;
+	if (a->tb != b->tb) return a->tb < b->tb;
+	return a->n < b->n;
+}
+
+static void hswap(struct sched *s, struct group *G, int st, int i, int j)
+{
+	struct hent *h = G->heap[st], t = h[i];
+	int *pos = s->hpos[G->level][st];
+	h[i] = h[j];
+	h[j] = t;
+	pos[h[i].n] = i;
+	pos[h[j].n] = j;
+}
+
+static int hdown(struct sched *s, struct group *G, int st, int i)
+{
+	const struct hent *h = G->heap[st];
 	for (;;) {
 		int l = 2 * i + 1, r = l + 1, m = i;
-		if (l < n && index_before(s, st, h[l], h[m])) m = l;
-		if (r < n && index_before(s, st, h[r], h[m])) m = r;
+		if (l < G->n && hbefore(&h[l], &h[m])) m = l;
+		if (r < G->n && hbefore(&h[r], &h[m])) m = r;
 		if (m == i) return i;
-		hswap(s, h, st, i, m);
+		hswap(s, G, st, i, m);
 		i = m;
 	}
 }
@@ -76,28 +102,29 @@ static int hdown(struct sched *s, int *h, int n, int st, int i)
  * fit (binpack's fullest nodes, mostly) instead of visiting them. */
 static void agg_one(struct sched *s, struct group *G, int st, int pos)
 {
-	const struct node *n = &s->nodes[G->heap[st][pos]];
 	int64_t *a = G->agg[st][pos];
 	for (int r = 0; r < NRES; r++) {
-		a[r] = n->cap[r] - n->alloc[r];
+		a[r] = G->heap[st][pos].free[r];
 		for (int c = 2 * pos + 1; c <= 2 * pos + 2 && c < G->n; c++)
 			if (G->agg[st][c][r] > a[r])
 				a[r] = G->agg[st][c][r];
 	}
 }
 
-/* node h[i] changed its key: move it, then mend the aggregates from the
- * deepest position touched (every moved node is on its path to the root) */
+/* the node at h[i] changed: reload its entry, move it, then mend the
+ * aggregates from the deepest position touched (every moved entry is on
+ * its path to the root) */
 static void hsift(struct sched *s, struct group *G, int st, int i)
 {
-	int *h = G->heap[st];
+	struct hent *h = G->heap[st];
+	hent_load(s, st, &h[i], h[i].n);
 	int j = i;
-	while (j > 0 && index_before(s, st, h[j], h[(j - 1) / 2])) {
-		hswap(s, h, st, j, (j - 1) / 2);
+	while (j > 0 && hbefore(&h[j], &h[(j - 1) / 2])) {
+		hswap(s, G, st, j, (j - 1) / 2);
 		j = (j - 1) / 2;
 	}
 	if (j == i)
-		j = hdown(s, h, G->n, st, i);
+		j = hdown(s, G, st, i);
 	for (int p = j > i ? j : i;; p = (p - 1) / 2) {
 		agg_one(s, G, st, p);
 		if (!p)
@@ -105,17 +132,20 @@ static void hsift(struct sched *s, struct group *G, int st, int i)
 	}
 }
 
-static void build_heaps(struct sched *s, int st)
+static void build_heaps(struct sched *s, struct group *groups, int ngroups, int st)
 {
-	for (int g = 0; g < s->ngroups; g++) {
-		struct group *G = &s->groups[g];
-		G->heap[st] = xmalloc((size_t)G->n * sizeof(int));
+	for (int g = 0; g < ngroups; g++) {
+		struct group *G = &groups[g];
+		if (!s->hpos[G->level][st])
+			s->hpos[G->level][st] = xcalloc((size_t)s->nnodes + 1, sizeof(int));
+		G->heap[st] = xmalloc((size_t)G->n * sizeof *G->heap[st]);
 		G->agg[st] = xmalloc((size_t)G->n * sizeof *G->agg[st]);
-		memcpy(G->heap[st], G->members, (size_t)G->n * sizeof(int));
-		for (int i = 0; i < G->n; i++)
-			s->nodes[G->heap[st][i]].hpos[st] = i;
+		for (int i = 0; i < G->n; i++) {
+			hent_load(s, st, &G->heap[st][i], G->members[i]);
+			s->hpos[G->level][st][G->members[i]] = i;
+		}
 		for (int i = G->n / 2 - 1; i >= 0; i--)
-			hdown(s, G->heap[st], G->n, st, i);
+			hdown(s, G, st, i);
 		for (int i = G->n - 1; i >= 0; i--)
 			agg_one(s, G, st, i);
 	}
@@ -125,92 +155,102 @@ static void build_heaps(struct sched *s, int st)
  * mostly those that do not: a heap would visit them all. A treap ordered
  * by the binpack key, whose subtrees are runs of that order, lets a whole
  * run of full nodes be skipped on its most-free aggregate. */
-static void t_pull(struct sched *s, int x)
+static void t_pull(struct sched *s, int L, int x)
 {
-	struct node *n = &s->nodes[x];
+	struct islot *n = &s->nodes[x].ix[L];
 	for (int r = 0; r < NRES; r++) {
-		n->tagg[r] = n->cap[r] - n->alloc[r];
-		if (n->tl >= 0 && s->nodes[n->tl].tagg[r] > n->tagg[r])
-			n->tagg[r] = s->nodes[n->tl].tagg[r];
-		if (n->tr >= 0 && s->nodes[n->tr].tagg[r] > n->tagg[r])
-			n->tagg[r] = s->nodes[n->tr].tagg[r];
+		n->tagg[r] = s->nodes[x].cap[r] - s->nodes[x].alloc[r];
+		if (n->tl >= 0 && s->nodes[n->tl].ix[L].tagg[r] > n->tagg[r])
+			n->tagg[r] = s->nodes[n->tl].ix[L].tagg[r];
+		if (n->tr >= 0 && s->nodes[n->tr].ix[L].tagg[r] > n->tagg[r])
+			n->tagg[r] = s->nodes[n->tr].ix[L].tagg[r];
 	}
 }
 
 /* nodes of t before x in binpack order to *l, the rest to *r */
-static void t_split(struct sched *s, int t, int x, int *l, int *r)
+static void t_split(struct sched *s, int L, int t, int x, int *l, int *r)
 {
 	if (t < 0) {
 		*l = *r = -1;
 		return;
 	}
-	struct node *n = &s->nodes[t];
+	struct islot *n = &s->nodes[t].ix[L];
 	if (index_before(s, S_BINPACK, t, x)) {
-		t_split(s, n->tr, x, &n->tr, r);
+		t_split(s, L, n->tr, x, &n->tr, r);
 		*l = t;
 	} else {
-		t_split(s, n->tl, x, l, &n->tl);
+		t_split(s, L, n->tl, x, l, &n->tl);
 		*r = t;
 	}
-	t_pull(s, t);
+	t_pull(s, L, t);
 }
 
-static int t_merge(struct sched *s, int a, int b)
+static int t_merge(struct sched *s, int L, int a, int b)
 {
 	if (a < 0) return b;
 	if (b < 0) return a;
 	if (s->nodes[a].tprio > s->nodes[b].tprio) {
-		s->nodes[a].tr = t_merge(s, s->nodes[a].tr, b);
-		t_pull(s, a);
+		s->nodes[a].ix[L].tr = t_merge(s, L, s->nodes[a].ix[L].tr, b);
+		t_pull(s, L, a);
 		return a;
 	}
-	s->nodes[b].tl = t_merge(s, a, s->nodes[b].tl);
-	t_pull(s, b);
+	s->nodes[b].ix[L].tl = t_merge(s, L, a, s->nodes[b].ix[L].tl);
+	t_pull(s, L, b);
 	return b;
 }
 
-static int t_insert(struct sched *s, int root, int x)
+static int t_insert(struct sched *s, int L, int root, int x)
 {
 	int l, r;
-	s->nodes[x].tl = s->nodes[x].tr = -1;
-	t_pull(s, x);
-	t_split(s, root, x, &l, &r);
-	return t_merge(s, t_merge(s, l, x), r);
+	s->nodes[x].ix[L].tl = s->nodes[x].ix[L].tr = -1;
+	t_pull(s, L, x);
+	t_split(s, L, root, x, &l, &r);
+	return t_merge(s, L, t_merge(s, L, l, x), r);
 }
 
 /* x must still have the key it was inserted with */
-static int t_erase(struct sched *s, int t, int x)
+static int t_erase(struct sched *s, int L, int t, int x)
 {
+	struct islot *n = &s->nodes[t].ix[L];
 	if (t == x)
-		return t_merge(s, s->nodes[t].tl, s->nodes[t].tr);
-	struct node *n = &s->nodes[t];
+		return t_merge(s, L, n->tl, n->tr);
 	if (index_before(s, S_BINPACK, x, t))
-		n->tl = t_erase(s, n->tl, x);
+		n->tl = t_erase(s, L, n->tl, x);
 	else
-		n->tr = t_erase(s, n->tr, x);
-	t_pull(s, t);
+		n->tr = t_erase(s, L, n->tr, x);
+	t_pull(s, L, t);
 	return t;
 }
 
-static void build_trees(struct sched *s)
+static void build_trees(struct sched *s, struct group *groups, int ngroups)
 {
-	for (int g = 0; g < s->ngroups; g++) {
-		struct group *G = &s->groups[g];
+	for (int g = 0; g < ngroups; g++) {
+		struct group *G = &groups[g];
 		G->troot = -1;
 		for (int i = 0; i < G->n; i++) {
 			s->nodes[G->members[i]].tprio = treap_prio((uint32_t)G->members[i]);
-			G->troot = t_insert(s, G->troot, G->members[i]);
+			G->troot = t_insert(s, G->level, G->troot, G->members[i]);
 		}
 		G->tree = true;
 	}
 }
 
-/* before a node's allocation changes: out of the key-ordered tree */
+/* the node's group at level L, or NULL */
+static struct group *group_of(struct sched *s, const struct node *n, int L)
+{
+	if (L == L_GROUP)
+		return n->group >= 0 ? &s->groups[n->group] : NULL;
+	return n->cls >= 0 ? &s->classes[n->cls] : NULL;
+}
+
+/* before a node's allocation changes: out of the key-ordered trees */
 void index_remove(struct sched *s, int ni)
 {
-	struct node *n = &s->nodes[ni];
-	if (n->group >= 0 && s->groups[n->group].tree)
-		s->groups[n->group].troot = t_erase(s, s->groups[n->group].troot, ni);
+	for (int L = 0; L < NLEVEL; L++) {
+		struct group *G = group_of(s, &s->nodes[ni], L);
+		if (G && G->tree)
+			G->troot = t_erase(s, L, G->troot, ni);
+	}
 }
 
 /* after it changed: back in, with the heaps mended */
@@ -218,30 +258,28 @@ void index_update(struct sched *s, int ni)
 {
 	struct node *n = &s->nodes[ni];
 	node_fractions(n);
-	if (n->group < 0)
-		return;
-	struct group *G = &s->groups[n->group];
-	if (G->tree)
-		G->troot = t_insert(s, G->troot, ni);
-	for (int st = 0; st < NINDEXED; st++)
-		if (G->heap[st])
-			hsift(s, G, st, n->hpos[st]);
+	for (int L = 0; L < NLEVEL; L++) {
+		struct group *G = group_of(s, n, L);
+		if (!G)
+			continue;
+		if (G->tree)
+			G->troot = t_insert(s, L, G->troot, ni);
+		for (int st = 0; st < NINDEXED; st++)
+			if (G->heap[st])
+				hsift(s, G, st, s->hpos[L][st][ni]);
+	}
 }
 
-
-void index_build(struct sched *s, int st)
+void index_build(struct sched *s, int st, int L)
 {
-	if (!s->ngroups || index_built(s, st))
+	struct group *gs = L == L_GROUP ? s->groups : s->classes;
+	int ng = L == L_GROUP ? s->ngroups : s->nclasses;
+	if (!ng || (st == S_BINPACK ? gs[0].tree : gs[0].heap[st] != NULL))
 		return;
 	if (st == S_BINPACK)
-		build_trees(s);
+		build_trees(s, gs, ng);
 	else
-		build_heaps(s, st);
-}
-
-bool index_built(const struct sched *s, int st)
-{
-	return s->ngroups && (st == S_BINPACK ? s->groups[0].tree : s->groups[0].heap[st] != NULL);
+		build_heaps(s, gs, ng, st);
 }
 
 /* some node of the subtree at heap position pos may have room for req */
@@ -257,11 +295,11 @@ static bool agg_fits(const struct group *G, int st, int pos, const int64_t *req)
 static int heap_first(struct sched *s, int st, const struct group *G, const int64_t *req,
 		      index_fits_fn fits, const void *arg)
 {
-	const int *h = G->heap[st];
+	const struct hent *h = G->heap[st];
 	if (!agg_fits(G, st, 0, req))
 		return -1;
-	if (fits(s, arg, h[0]))
-		return h[0];
+	if (fits(s, arg, h[0].n))
+		return h[0].n;
 	size_t need = (size_t)G->n + 1;
 	if (s->scratchcap < need) {
 		s->scratchcap = need;
@@ -275,7 +313,7 @@ static int heap_first(struct sched *s, int st, const struct group *G, const int6
 				continue;
 			int i = nq++;
 			q[i] = ch;
-			while (i > 0 && index_before(s, st, h[q[i]], h[q[(i - 1) / 2]])) {
+			while (i > 0 && hbefore(&h[q[i]], &h[q[(i - 1) / 2]])) {
 				int t = q[i]; q[i] = q[(i - 1) / 2]; q[(i - 1) / 2] = t;
 				i = (i - 1) / 2;
 			}
@@ -286,39 +324,39 @@ static int heap_first(struct sched *s, int st, const struct group *G, const int6
 		q[0] = q[--nq];
 		for (int i = 0;;) {
 			int l = 2 * i + 1, r = l + 1, m = i;
-			if (l < nq && index_before(s, st, h[q[l]], h[q[m]])) m = l;
-			if (r < nq && index_before(s, st, h[q[r]], h[q[m]])) m = r;
+			if (l < nq && hbefore(&h[q[l]], &h[q[m]])) m = l;
+			if (r < nq && hbefore(&h[q[r]], &h[q[m]])) m = r;
 			if (m == i) break;
 			int t = q[i]; q[i] = q[m]; q[m] = t;
 			i = m;
 		}
-		if (fits(s, arg, h[p]))
-			return h[p];
+		if (fits(s, arg, h[p].n))
+			return h[p].n;
 	}
 }
 
-static int tree_first(const struct sched *s, int t, const int64_t *req, index_fits_fn fits,
+static int tree_first(const struct sched *s, int L, int t, const int64_t *req, index_fits_fn fits,
 		      const void *arg)
 {
 	if (t < 0)
 		return -1;
-	const struct node *n = &s->nodes[t];
+	const struct islot *n = &s->nodes[t].ix[L];
 	for (int r = 0; r < NRES; r++)
 		if (req[r] && n->tagg[r] < req[r])
 			return -1;
-	int f = tree_first(s, n->tl, req, fits, arg);
+	int f = tree_first(s, L, n->tl, req, fits, arg);
 	if (f >= 0)
 		return f;
 	if (fits(s, arg, t))
 		return t;
-	return tree_first(s, n->tr, req, fits, arg);
+	return tree_first(s, L, n->tr, req, fits, arg);
 }
 
 int index_first(struct sched *s, int st, const struct group *G, const int64_t req[NRES],
 		index_fits_fn fits, const void *arg)
 {
 	if (st == S_BINPACK)
-		return tree_first(s, G->troot, req, fits, arg);
+		return tree_first(s, G->level, G->troot, req, fits, arg);
 	return heap_first(s, st, G, req, fits, arg);
 }
 

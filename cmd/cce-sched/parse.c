@@ -93,14 +93,7 @@ static int get_kv(const struct fields *f, const char *key, bool sort, struct kv 
 
 static int intern(struct sched *s, const char *str)
 {
-	/* zones and regions share the names map with tasks, kept apart by a
-	 * \x01 prefix that task names may not have */
-	size_t n = strlen(str);
-	char *k = xmalloc(n + 2);
-	k[0] = '\x01';
-	memcpy(k + 1, str, n + 1);
-	int id = (int)map_intern(&s->names, k, n + 1, s->nstrs);
-	free(k);
+	int id = (int)map_intern(&s->strkeys, str, strlen(str), s->nstrs);
 	if (id == s->nstrs) {
 		if (s->nstrs == s->capstrs) {
 			s->capstrs = s->capstrs ? s->capstrs * 2 : 16;
@@ -109,6 +102,26 @@ static int intern(struct sched *s, const char *str)
 		s->strs[s->nstrs++] = xstrdup(str);
 	}
 	return id;
+}
+
+/* A copy of n bytes and a NUL that lives as long as the sched: every task
+ * has a name and its passed-through fields, and carving them from big
+ * blocks spares a malloc and a free each (a tenth of a streaming run). */
+static char *keep(struct sched *s, const char *p, size_t n)
+{
+	if (n + 1 > s->bleft) {
+		size_t size = n + 1 > 65536 ? n + 1 : 65536;
+		if (!(s->nblocks & (s->nblocks - 1)))
+			s->blocks = xrealloc(s->blocks, ((size_t)s->nblocks * 2 + 1) * sizeof *s->blocks);
+		s->blocks[s->nblocks++] = s->bpos = xmalloc(size);
+		s->bleft = size;
+	}
+	char *r = s->bpos;
+	memcpy(r, p, n);
+	r[n] = 0;
+	s->bpos += n + 1;
+	s->bleft -= n + 1;
+	return r;
 }
 
 /* ---- nodes ---- */
@@ -160,11 +173,21 @@ int sched_add_node(struct sched *s, const struct json_doc *d, char *err, size_t 
 		map_del(&s->node_ix, ix);
 		goto bad;
 	}
+	/* what a placement says of its node, escaped once for every record */
+	buf_reset(&s->pbuf);
+	buf_adds(&s->pbuf, ",\"node\":");
+	buf_add_json_str(&s->pbuf, n.name, strlen(n.name));
+	if (n.addr) {
+		buf_adds(&s->pbuf, ",\"addr\":");
+		buf_add_json_str(&s->pbuf, n.addr, strlen(n.addr));
+	}
+	n.json_len = s->pbuf.len;
+	n.json = keep(s, s->pbuf.data, s->pbuf.len);
 	n.region = intern(s, region ? region : "");
 	n.zone = intern(s, zone ? zone : "");
 	free(region);
 	free(zone);
-	n.group = -1;
+	n.group = n.cls = -1;
 	ix->num = s->nnodes;
 	if (s->nnodes == s->capnodes) {
 		s->capnodes = s->capnodes ? s->capnodes * 2 : 64;
@@ -201,14 +224,34 @@ static bool skipped_field(const char *k, size_t n, bool from_state)
 	return false;
 }
 
+/* (name and extra are kept in the sched's blocks, freed with it) */
 static void task_free(struct task *t)
 {
-	free(t->name);
 	free(t->region);
 	free(t->key);
-	free(t->extra);
 	kv_free(t->selector, t->nselector);
 	kv_free(t->prefer, t->nprefer);
+}
+
+/* everything else rides along into the placements: ",KEY:VALUE..." */
+static void pass_through(struct sched *s, const struct json_doc *d, bool from_state, struct task *t)
+{
+	struct buf *x = &s->pbuf;
+	buf_reset(x);
+	for (int k = json_first(d, 0); k >= 0; k = json_next_member(d, 0, k)) {
+		size_t kn, vn;
+		const char *kr = json_raw(d, k, &kn);
+		if (skipped_field(kr + 1, kn - 2, from_state))
+			continue;
+		const char *vr = json_raw(d, k + 1, &vn);
+		buf_grow(x, kn + vn + 2);
+		buf_addc(x, ',');
+		buf_add(x, kr, kn);
+		buf_addc(x, ':');
+		buf_add(x, vr, vn);
+	}
+	t->extra_len = x->len;
+	t->extra = keep(s, x->len ? x->data : "", x->len);
 }
 
 int sched_parse_task(struct sched *s, const struct json_doc *d, bool from_state, int *ti,
@@ -262,21 +305,12 @@ int sched_parse_task(struct sched *s, const struct json_doc *d, bool from_state,
 	free(spread);
 	free(qos);
 	free(strat);
-	/* everything else rides along into the placements */
-	struct buf x = BUF_INIT;
-	buf_init(&x);
-	for (int k = json_first(d, 0); k >= 0; k = json_next_member(d, 0, k)) {
-		size_t kn, vn;
-		const char *kr = json_raw(d, k, &kn);
-		if (skipped_field(kr + 1, kn - 2, from_state))
-			continue;
-		const char *vr = json_raw(d, k + 1, &vn);
-		buf_addc(&x, ',');
-		buf_add(&x, kr, kn);
-		buf_addc(&x, ':');
-		buf_add(&x, vr, vn);
-	}
-	t.extra = buf_detach(&x, &t.extra_len);
+	s->owning |= t.region || t.key || t.selector || t.prefer;
+	char *name = t.name;
+	t.name_len = strlen(name);
+	t.name = keep(s, name, t.name_len);
+	free(name);
+	pass_through(s, d, from_state, &t);
 	if (s->ntasks == s->captasks) {
 		s->captasks = s->captasks ? s->captasks * 2 : 64;
 		s->tasks = xrealloc(s->tasks, (size_t)s->captasks * sizeof *s->tasks);
@@ -289,6 +323,7 @@ bad:
 	free(spread);
 	free(qos);
 	free(strat);
+	free(t.name);
 	task_free(&t);
 	return -1;
 }
@@ -301,6 +336,14 @@ void sched_drop_task(struct sched *s, int ti)
 	}
 }
 
+/* the task name's id, or -1 */
+static int tname_find(const struct sched *s, const char *name)
+{
+	const struct map_ent *e = map_get(&s->names, name, strlen(name));
+	return e ? (int)e->num : -1;
+}
+
+/* name must live as long as the sched (a task's): the map borrows it */
 static int tname_get(struct sched *s, const char *name)
 {
 	int id = (int)map_intern(&s->names, name, strlen(name), s->ntnames);
@@ -316,8 +359,8 @@ static int tname_get(struct sched *s, const char *name)
 
 int sched_claim_name(struct sched *s, int ti, char *err, size_t errlen)
 {
-	/* interned zone and region names start with \x01, task names cannot
-	 * clash with them unless they start with it too */
+	/* (zone and region names were once kept in the same map, apart by a
+	 * \x01 prefix; such task names are still refused) */
 	const char *name = s->tasks[ti].name;
 	struct fields f;
 	fields_init(&f, NULL, -1, err, errlen);
@@ -341,6 +384,7 @@ static void set_node(struct sched *s, struct rep *r, const char *node)
 	r->node = e ? (int)e->num : -1;
 	if (r->node < 0)
 		r->gone = xstrdup(node);
+	s->owning |= r->gone != NULL;
 }
 
 int sched_add_state(struct sched *s, const struct json_doc *d, char *err, size_t errlen)
@@ -367,8 +411,8 @@ int sched_add_state(struct sched *s, const struct json_doc *d, char *err, size_t
 		field_fail(&f, "task", "name starts with a control character");
 		goto out;
 	}
-	int tn = tname_get(s, name);
-	int old = sched_live_rep(s, tn, replica);
+	int tn = tname_find(s, name);
+	int old = tn >= 0 ? sched_live_rep(s, tn, replica) : -1;
 	if (event) {
 		if (old < 0) {
 			field_fail(&f, "task", "no placement of '%s' replica %lld before this %s event",
@@ -381,6 +425,7 @@ int sched_add_state(struct sched *s, const struct json_doc *d, char *err, size_t
 			goto out;
 		else
 			set_node(s, &s->reps[old], node);
+		s->owning |= s->reps[old].nfailed > 0;
 		ret = 0;
 		goto out;
 	}
@@ -391,6 +436,8 @@ int sched_add_state(struct sched *s, const struct json_doc *d, char *err, size_t
 		health_rep_free(&failed);
 		goto out;
 	}
+	if (tn < 0)
+		tn = tname_get(s, s->tasks[ti].name);
 	s->tasks[ti].tn = tn;
 	if (old >= 0)
 		s->reps[old].live = false;
@@ -402,6 +449,7 @@ int sched_add_state(struct sched *s, const struct json_doc *d, char *err, size_t
 	set_node(s, r, node);
 	r->failed = failed.failed;
 	r->nfailed = failed.nfailed;
+	s->owning |= r->nfailed > 0;
 	ret = 0;
 out:
 	free(event);
@@ -421,34 +469,49 @@ void sched_free(struct sched *s)
 		kv_free(n->labels, n->nlabels);
 	}
 	free(s->nodes);
-	for (int i = 0; i < s->ntasks; i++)
+	/* walking every task, replica and name only to free nothing was a
+	 * tenth of a streaming run: the walks are taken when there is
+	 * something to free */
+	for (int i = 0; s->owning && i < s->ntasks; i++)
 		task_free(&s->tasks[i]);
 	free(s->tasks);
-	for (int i = 0; i < s->nreps; i++) {
+	for (int i = 0; s->owning && i < s->nreps; i++) {
 		free(s->reps[i].gone);
 		health_rep_free(&s->reps[i]);
 	}
 	free(s->reps);
-	for (int i = 0; i < s->ntnames; i++)
+	for (int i = 0; s->owning && i < s->ntnames; i++)
 		free(s->tnames[i].reps);
 	free(s->tnames);
 	for (int i = 0; i < s->nstrs; i++)
 		free(s->strs[i]);
 	free(s->strs);
-	for (int i = 0; i < s->ngroups; i++) {
-		free(s->groups[i].members);
-		for (int k = 0; k < NINDEXED; k++) {
-			free(s->groups[i].heap[k]);
-			free(s->groups[i].agg[k]);
+	for (int L = 0; L < NLEVEL; L++) {
+		struct group *gs = L == L_GROUP ? s->groups : s->classes;
+		int ng = L == L_GROUP ? s->ngroups : s->nclasses;
+		for (int i = 0; i < ng; i++) {
+			free(gs[i].members);
+			for (int k = 0; k < NINDEXED; k++) {
+				free(gs[i].heap[k]);
+				free(gs[i].agg[k]);
+			}
 		}
+		free(gs);
+		for (int k = 0; k < NINDEXED; k++)
+			free(s->hpos[L][k]);
 	}
-	free(s->groups);
 	free(s->rrorder);
 	free(s->scratch);
 	map_free(&s->node_ix);
 	map_free(&s->names);
+	map_free(&s->strkeys);
+	for (int i = 0; i < s->nblocks; i++)
+		free(s->blocks[i]);
+	free(s->blocks);
+	buf_free(&s->pbuf);
 	map_free(&s->groupkeys);
 	map_free(&s->reports);
+	map_free(&s->classkeys);
 	buf_free(&s->line);
 	buf_free(&s->tmp);
 	buf_free(&s->ex);

@@ -19,10 +19,16 @@ void sched_init(struct sched *s, struct out *out)
 	s->out = out;
 	s->balance = 1.25;
 	map_init(&s->node_ix, MAP_COPY_KEYS);
-	map_init(&s->names, MAP_COPY_KEYS);
+	map_init(&s->names, 0); /* task names, borrowed from the tasks */
+	/* room for many tasks: pages of the table never used are never
+	 * touched, and each doubling of a big one was a tenth of a run */
+	map_reserve(&s->names, 1 << 17);
+	map_init(&s->strkeys, MAP_COPY_KEYS);
+	buf_init(&s->pbuf);
 	map_init(&s->groupkeys, MAP_COPY_KEYS);
 	map_init(&s->reports, MAP_COPY_KEYS);
 	s->max_restarts = -1;
+	map_init(&s->classkeys, MAP_COPY_KEYS);
 	buf_init(&s->line);
 	buf_init(&s->tmp);
 	buf_init(&s->ex);
@@ -88,10 +94,21 @@ int sched_new_rep(struct sched *s, int spec, int tn, int64_t replica)
 	r->replica = replica;
 	r->node = -1;
 	r->live = true;
+	/* most task names have one replica: it is kept inline, and the
+	 * array is made when a second comes */
 	struct tname *T = &s->tnames[tn];
-	if (T->nreps == T->capreps) {
-		T->capreps = T->capreps ? T->capreps * 2 : 4;
-		T->reps = xrealloc(T->reps, (size_t)T->capreps * sizeof *T->reps);
+	if (!T->nreps) {
+		T->one = s->nreps;
+		T->nreps = 1;
+		return s->nreps++;
+	}
+	if (!T->capreps || T->nreps == T->capreps) {
+		int cap = T->capreps ? T->capreps * 2 : 4;
+		T->reps = xrealloc(T->reps, (size_t)cap * sizeof *T->reps);
+		s->owning = true;
+		if (!T->capreps)
+			T->reps[0] = T->one;
+		T->capreps = cap;
 	}
 	T->reps[T->nreps++] = s->nreps;
 	return s->nreps++;
@@ -106,6 +123,62 @@ static int name_cmp(const void *a, const void *b)
 		      name_cmp_sched->nodes[*(const int *)b].name);
 }
 
+/* node i joins the group at level L whose key is in s->tmp: its index */
+static int join(struct sched *s, int L, int i)
+{
+	struct group **gs = L == L_GROUP ? &s->groups : &s->classes;
+	int *ng = L == L_GROUP ? &s->ngroups : &s->nclasses;
+	struct map *keys = L == L_GROUP ? &s->groupkeys : &s->classkeys;
+	int g = (int)map_intern(keys, s->tmp.data, s->tmp.len, *ng);
+	if (g == *ng) {
+		/* capacities double at powers of two */
+		if (!(g & (g - 1)))
+			*gs = xrealloc(*gs, ((size_t)g * 2 + 1) * sizeof **gs);
+		memset(&(*gs)[g], 0, sizeof **gs);
+		(*gs)[g].level = L;
+		(*gs)[g].rep = i;
+		(*ng)++;
+	}
+	struct group *G = &(*gs)[g];
+	if (!(G->n & (G->n - 1)))
+		G->members = xrealloc(G->members, ((size_t)G->n * 2 + 1) * sizeof(int));
+	G->members[G->n++] = i;
+	return g;
+}
+
+/* nodes of one shape share a group: same region, zone, labels and
+ * capacity, so that static filters are decided per group; nodes of one
+ * capacity share a class, unless every class would be one group */
+static void make_groups(struct sched *s, int i)
+{
+	struct node *n = &s->nodes[i];
+	buf_reset(&s->tmp);
+	buf_addf(&s->tmp, "%lld\x1f%lld\x1f%lld", (long long)n->cap[0], (long long)n->cap[1],
+		 (long long)n->cap[2]);
+	n->cls = join(s, L_CLASS, i);
+	buf_addf(&s->tmp, "\x1f%d\x1f%d", n->region, n->zone);
+	for (int l = 0; l < n->nlabels; l++) {
+		buf_addc(&s->tmp, '\x1e');
+		buf_add_json_str(&s->tmp, n->labels[l].k, strlen(n->labels[l].k));
+		buf_add_json_str(&s->tmp, n->labels[l].v, strlen(n->labels[l].v));
+	}
+	n->group = join(s, L_GROUP, i);
+}
+
+/* classes that are as many as the groups would only cost upkeep */
+static void drop_classes(struct sched *s)
+{
+	if (s->nclasses < s->ngroups)
+		return;
+	for (int i = 0; i < s->nclasses; i++)
+		free(s->classes[i].members);
+	free(s->classes);
+	s->classes = NULL;
+	s->nclasses = 0;
+	for (int i = 0; i < s->nnodes; i++)
+		s->nodes[i].cls = -1;
+}
+
 void sched_ready(struct sched *s)
 {
 	double cpusum = 0;
@@ -118,30 +191,7 @@ void sched_ready(struct sched *s)
 		n->nh = strhash(n->name);
 		if (n->st != N_READY)
 			continue;
-		/* nodes of one shape share a group: same region, zone, labels
-		 * and capacity, so that static filters are decided per group */
-		buf_reset(&s->tmp);
-		buf_addf(&s->tmp, "%d\x1f%d\x1f%lld\x1f%lld\x1f%lld", n->region, n->zone,
-			 (long long)n->cap[0], (long long)n->cap[1], (long long)n->cap[2]);
-		for (int l = 0; l < n->nlabels; l++) {
-			buf_addc(&s->tmp, '\x1e');
-			buf_add_json_str(&s->tmp, n->labels[l].k, strlen(n->labels[l].k));
-			buf_add_json_str(&s->tmp, n->labels[l].v, strlen(n->labels[l].v));
-		}
-		int g = (int)map_intern(&s->groupkeys, s->tmp.data, s->tmp.len, s->ngroups);
-		if (g == s->ngroups) {
-			/* capacities double at powers of two */
-			if (!(g & (g - 1)))
-				s->groups = xrealloc(s->groups, ((size_t)g * 2 + 1) * sizeof *s->groups);
-			memset(&s->groups[g], 0, sizeof *s->groups);
-			s->groups[g].rep = i;
-			s->ngroups++;
-		}
-		struct group *G = &s->groups[g];
-		if (!(G->n & (G->n - 1)))
-			G->members = xrealloc(G->members, ((size_t)G->n * 2 + 1) * sizeof(int));
-		G->members[G->n++] = i;
-		n->group = g;
+		make_groups(s, i);
 		s->rrorder[s->nready++] = i;
 		cpusum += (double)n->cap[R_CPU];
 		if (first >= 0 && n->cap[R_CPU] != s->nodes[first].cap[R_CPU])
@@ -149,6 +199,7 @@ void sched_ready(struct sched *s)
 		if (first < 0)
 			first = i;
 	}
+	drop_classes(s);
 	name_cmp_sched = s;
 	qsort(s->rrorder, (size_t)s->nready, sizeof(int), name_cmp);
 	for (int i = 0; i < s->nready; i++)
@@ -208,9 +259,9 @@ static void ctx_init(struct sched *s, struct pctx *c, int spec, int exclude, int
 	c->epoch = ++s->epoch;
 	const struct tname *T = &s->tnames[c->tn];
 	for (int i = 0; i < T->nreps; i++) {
-		const struct rep *r = &s->reps[T->reps[i]];
+		const struct rep *r = &s->reps[tname_reps(T)[i]];
 		/* a replica on a dead node runs nowhere: it holds no zone */
-		if (r->live && r->node >= 0 && T->reps[i] != skip && !s->nodes[r->node].dead)
+		if (r->live && r->node >= 0 && tname_reps(T)[i] != skip && !s->nodes[r->node].dead)
 			ctx_take(s, c, r->node);
 	}
 }
@@ -473,14 +524,25 @@ static bool node_fits(const struct sched *s, const void *arg, int ni)
 	       ni != c->exclude && n->avoid != c->epoch;
 }
 
+/* a task that no group passes or fails as a whole: any class will do */
+static bool unconstrained(const struct task *t)
+{
+	return !t->region && !t->nselector && !t->nprefer &&
+	       (t->spread == SP_NONE || t->spread == SP_NODE);
+}
+
 static int choose_indexed(struct sched *s, const struct pctx *c, struct cand *best)
 {
 	if (!s->ngroups)
 		return -1;
-	index_build(s, c->st);
-	int found = 0;
-	for (int g = 0; g < s->ngroups; g++) {
-		const struct group *G = &s->groups[g];
+	/* within a class the demand is the same on every node, so the first
+	 * node of the class is the first of the firsts of its groups */
+	bool wide = s->nclasses && unconstrained(c->t);
+	index_build(s, c->st, wide ? L_CLASS : L_GROUP);
+	struct group *gs = wide ? s->classes : s->groups;
+	int found = 0, ng = wide ? s->nclasses : s->ngroups;
+	for (int g = 0; g < ng; g++) {
+		struct group *G = &gs[g];
 		const struct node *r = &s->nodes[G->rep];
 		if (!region_ok(s, c->t, r) || !selector_ok(c->t, r))
 			continue;
@@ -491,15 +553,14 @@ static int choose_indexed(struct sched *s, const struct pctx *c, struct cand *be
 			continue;
 		/* the demand is the same on every node of the group: divisions
 		 * are dear, so it is kept while tasks ask for the same */
-		struct group *W = &s->groups[g];
 		int nres = c->st == S_LEASTLOADED ? 2 : NRES;
-		if (memcmp(W->dreq, c->t->req, sizeof W->dreq) || W->dnres != nres) {
-			memcpy(W->dreq, c->t->req, sizeof W->dreq);
-			W->dnres = nres;
-			W->d = demand(&s->nodes[ni], c->t, nres, &W->dact);
+		if (memcmp(G->dreq, c->t->req, sizeof G->dreq) || G->dnres != nres) {
+			memcpy(G->dreq, c->t->req, sizeof G->dreq);
+			G->dnres = nres;
+			G->d = demand(&s->nodes[ni], c->t, nres, &G->dact);
 		}
 		struct cand k;
-		cand_make_d(s, c, ni, &k, &W->d, W->dact);
+		cand_make_d(s, c, ni, &k, &G->d, G->dact);
 		if (!found++ || better(s, c->st, &k, best))
 			*best = k;
 	}
@@ -618,23 +679,34 @@ static void add_reason(struct sched *s, const struct pctx *c, struct buf *b)
 		}
 }
 
+/* (literal pieces rather than buf_addf: a printf per record was a tenth
+ * of the output's cost) */
 static void add_head(struct buf *b, const char *event, const struct task *t, int64_t replica)
 {
-	buf_addc(b, '{');
-	if (event)
-		buf_addf(b, "\"event\":\"%s\",", event);
-	buf_adds(b, "\"task\":");
-	buf_add_json_str(b, t->name, strlen(t->name));
+	if (event) {
+		buf_adds(b, "{\"event\":\"");
+		buf_adds(b, event);
+		buf_adds(b, "\",\"task\":");
+	} else {
+		buf_adds(b, "{\"task\":");
+	}
+	buf_add_json_str(b, t->name, t->name_len);
 	buf_adds(b, ",\"replica\":");
 	buf_add_i64(b, replica);
 }
 
+/* ,"node":NAME (and its addr), or ,"from":NAME */
 static void add_node(struct buf *b, const char *key, const struct node *n, const char *name)
 {
-	buf_addf(b, ",\"%s\":", key);
+	bool node = !strcmp(key, "node");
+	if (n && node) {
+		buf_add(b, n->json, n->json_len);
+		return;
+	}
+	buf_adds(b, node ? ",\"node\":" : ",\"from\":");
 	name = n ? n->name : name;
 	buf_add_json_str(b, name, strlen(name));
-	if (n && n->addr && !strcmp(key, "node")) {
+	if (n && n->addr && node) {
 		buf_adds(b, ",\"addr\":");
 		buf_add_json_str(b, n->addr, strlen(n->addr));
 	}
@@ -896,9 +968,9 @@ int sched_live_rep(const struct sched *s, int tn, int64_t replica)
 {
 	const struct tname *T = &s->tnames[tn];
 	for (int i = T->nreps - 1; i >= 0; i--) {
-		const struct rep *r = &s->reps[T->reps[i]];
+		const struct rep *r = &s->reps[tname_reps(T)[i]];
 		if (r->live && r->replica == replica)
-			return T->reps[i];
+			return tname_reps(T)[i];
 	}
 	return -1;
 }
@@ -971,9 +1043,9 @@ void sched_scale_down(struct sched *s, int ti)
 {
 	const struct tname *T = &s->tnames[s->tasks[ti].tn];
 	for (int i = 0; i < T->nreps && !out_done(s->out); i++) {
-		const struct rep *r = &s->reps[T->reps[i]];
+		const struct rep *r = &s->reps[tname_reps(T)[i]];
 		if (r->live && r->replica >= s->tasks[ti].replicas)
-			remove_scaled_down(s, T->reps[i]);
+			remove_scaled_down(s, tname_reps(T)[i]);
 	}
 }
 
@@ -990,7 +1062,7 @@ void sched_batch_prepare(struct sched *s, const int *tasks, int n, bool reschedu
 		const struct tname *T = &s->tnames[t->tn];
 		int64_t missing = t->replicas;
 		for (int k = 0; k < T->nreps; k++) {
-			const struct rep *r = &s->reps[T->reps[k]];
+			const struct rep *r = &s->reps[tname_reps(T)[k]];
 			if (!r->live || r->replica >= t->replicas)
 				continue;
 			missing--;
@@ -1095,8 +1167,10 @@ static void move_one(struct sched *s, int i, int from, const char *why)
 {
 	struct rep *r = &s->reps[i];
 	char *fn = xstrdup(from >= 0 ? s->nodes[from].name : r->gone);
-	if (why)
+	if (why) {
 		health_failed_add(r, fn);
+		s->owning = true; /* the replica owns its failed_on list */
+	}
 	struct pctx c;
 	ctx_init(s, &c, r->spec, from, i);
 	health_avoid(s, r, c.epoch);

@@ -9,7 +9,8 @@
  *   the order they are placed, the options and the seed: the same input
  *   gives the same bytes out.
  * - For spread, binpack, leastloaded and cost, the indexed search (index.c,
- *   per node shape an ordering by a task-independent key) picks exactly the
+ *   per node shape, and per capacity for tasks without a shape filter, an
+ *   ordering by a task-independent key) picks exactly the
  *   node that scoring every node would pick; sched.exhaustive selects the
  *   score-every-node path so that tests and the benchmark can compare them.
  *   Ties in score go to the less allocated node, then to a hash of the node
@@ -18,7 +19,8 @@
  *   lowercase message; it never prints. The engine (place.c) writes records
  *   only through the struct out it is given.
  * Memory: the sched owns every node, task, replica and string it holds;
- * sched_free releases all of it.
+ * sched_free releases all of it. Task names, their passed-through fields
+ * and the nodes' JSON are carved from blocks (parse.c's keep), freed whole.
  */
 #ifndef CCE_SCHED_H
 #define CCE_SCHED_H
@@ -47,12 +49,32 @@ enum filter {
 	F_SPREAD, F_ORIGIN, F_FAILED, NFILTER, F_PASS = NFILTER
 };
 
+/* The index has two levels: groups of nodes of one shape (region, zone,
+ * labels, capacity), for tasks that filter on them, and classes of nodes of
+ * one capacity, for tasks that do not: such a task looks at the first node
+ * of each class instead of each group. */
+enum { L_GROUP, L_CLASS, NLEVEL };
+
+struct islot {                   /* a node's place in a binpack treap */
+	int tl, tr;                     /* its children */
+	int64_t tagg[NRES];             /* most free in its subtree */
+};
+
+struct hent {                   /* a heap position (index.c) */
+	double k1, k2;                  /* the node's key in index_before's order */
+	uint64_t tb;
+	int n;                          /* the node */
+	int64_t free[NRES];             /* its capacity less its allocation */
+};
+
 struct kv {
 	char *k, *v;
 };
 
 struct node {
 	char *name, *addr, *state;      /* addr may be NULL */
+	char *json;                     /* ,"node":NAME[,"addr":ADDR] (in the blocks) */
+	size_t json_len;
 	int region, zone;               /* interned ids; "" when absent */
 	struct kv *labels;              /* sorted by key */
 	int nlabels;
@@ -67,11 +89,9 @@ struct node {
 	uint64_t tb;                    /* seeded tie-break */
 	uint64_t nh;                    /* hash of the name, for rendezvous */
 	double w;                       /* rendezvous weight (cpu share) */
-	int group;                      /* -1 unless ready */
-	int hpos[NINDEXED];
-	int tl, tr;                     /* binpack treap children */
+	int group, cls;                 /* -1 unless ready (cls: -1 without classes) */
+	struct islot ix[NLEVEL];        /* its place in its group's and its class's treap */
 	uint32_t tprio;
-	int64_t tagg[NRES];             /* most free in its treap subtree */
 	int rr;                         /* position in name order */
 	uint32_t mark;
 	uint32_t avoid;                 /* a pctx's epoch: its replica failed here */
@@ -80,7 +100,8 @@ struct node {
 };
 
 struct task {
-	char *name;
+	char *name;                     /* name and extra: in the sched's blocks */
+	size_t name_len;
 	int64_t replicas, priority;
 	int64_t req[NRES];
 	char *region;                   /* NULL: any */
@@ -110,16 +131,25 @@ struct rep {
 };
 
 struct tname {
-	int *reps;
+	int *reps;                      /* NULL while it has one replica: see tname_reps */
+	int one;
 	int nreps, capreps;
 	bool input;                     /* seen among the input tasks */
 };
 
+/* the indices in reps of the replicas of a task name, nreps of them */
+static inline const int *tname_reps(const struct tname *T)
+{
+	return T->capreps ? T->reps : &T->one;
+}
+
 struct group {
-	int rep;                        /* a member node: all share region, zone, labels, cap */
+	int level;                      /* L_GROUP or L_CLASS */
+	int rep;                        /* a member node: all share region, zone, labels, cap
+					 * (a class: cap) */
 	int *members;
 	int n;
-	int *heap[NINDEXED];            /* NULL until the strategy is used */
+	struct hent *heap[NINDEXED];    /* NULL until the strategy is used */
 	int64_t (*agg[NINDEXED])[NRES]; /* per heap position: most free in its subtree */
 	int troot;                      /* binpack treap */
 	bool tree;
@@ -140,12 +170,15 @@ struct sched {
 
 	struct node *nodes;
 	int nnodes, capnodes, nready;
-	struct map node_ix, names, groupkeys;   /* copied keys -> index */
+	struct map node_ix, groupkeys, classkeys; /* copied keys -> index */
+	struct map names;               /* task name (borrowed) -> tname */
+	struct map strkeys;             /* zone or region (copied) -> strs */
 	struct map reports;             /* node\0task\0replica -> health.c's report */
 	char **strs;                    /* interned zones and regions */
 	int nstrs, capstrs;
-	struct group *groups;
-	int ngroups;
+	struct group *groups, *classes; /* no classes when each group is one */
+	int ngroups, nclasses;
+	int *hpos[NLEVEL][NINDEXED];    /* a node's position in its heap, when built */
 	int *rrorder;                   /* node indices in name order */
 	int rrcursor;
 	double wsum;
@@ -157,11 +190,15 @@ struct sched {
 	int nreps, capreps;
 	struct tname *tnames;
 	int ntnames, captnames;
+	bool owning;                    /* some task, replica or tname owns memory */
 	uint64_t hashed;                /* replicas counted for --balance */
 	uint64_t batch_total;           /* replicas expected, with --batch */
 	uint32_t epoch;
 
-	struct buf line, tmp, ex;
+	struct buf line, tmp, ex, pbuf;
+	char **blocks, *bpos;           /* small strings that live as long as the sched */
+	int nblocks;
+	size_t bleft;
 	int *scratch;
 	size_t scratchcap;
 };

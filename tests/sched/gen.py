@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
 """Generate a node pool and a workload for cce-sched tests and benchmarks.
 
-gen.py nodes N [--seed S] [--uniform] [--shapes K] > nodes.jsonl
-gen.py tasks M [--seed S] [--replicas R] [--constraints] [--single] > tasks.jsonl
+gen.py nodes N [--seed S] [--uniform] [--shapes K] [--fleet] > nodes.jsonl
+gen.py tasks M [--seed S] [--replicas R] [--constraints] [--single] [--fleet] > tasks.jsonl
 
 Nodes come in a handful of shapes (region, zone, arch, size) like a real
 fleet; --uniform gives every node the same shape and capacity. A few nodes
 are cordoned, suspect or dead unless --uniform.
+
+--fleet is the shape of issue 18: every node ready, in one of 3 regions and
+9 zones, with two labels (arch, tier), one of 4 capacities and a zero load;
+tasks single-replica with cpu from {0.25, 0.5, 1} and mem_mb from
+{128, 256, 512}, nothing else.
 """
 import json
 import random
@@ -33,6 +38,24 @@ def nodes(n, rng, uniform, shapes):
                         "mem_mb": rng.randrange(0, mem // 2)},
                "services": [], "cost": rng.choice([0.5, 1, 1.5, 2]), "state": state,
                "joined": 1700000000000, "last_seen": 1700000000000}
+
+
+def fleet_nodes(n, rng):
+    sizes = [(4, 8192), (8, 16384), (16, 65536), (32, 131072)]
+    for i in range(n):
+        region = rng.choice(["sh", "bj", "gz"])
+        yield {"node": "n%05d" % i, "addr": "10.%d.%d.%d" % (i >> 16, (i >> 8) & 255, i & 255),
+               "region": region, "zone": "%s-%s" % (region, rng.choice("abc")),
+               "labels": {"arch": rng.choice(["amd64", "arm64"]),
+                          "tier": rng.choice(["general", "compute", "memory"])},
+               "capacity": dict(zip(("cpu", "mem_mb"), rng.choice(sizes))),
+               "load": {"cpu": 0, "mem_mb": 0}}
+
+
+def fleet_tasks(m, rng):
+    for i in range(m):
+        yield {"task": "t%06d" % i, "cpu": rng.choice([0.25, 0.5, 1]),
+               "mem_mb": rng.choice([128, 256, 512])}
 
 
 def tasks(m, rng, replicas, constraints, single):
@@ -64,7 +87,9 @@ def main():
     what, count = a[0], int(a[1])
     opt = lambda name, d: type(d)(a[a.index(name) + 1]) if name in a else d
     rng = random.Random(opt("--seed", 1))
-    if what == "nodes":
+    if "--fleet" in a:
+        it = fleet_nodes(count, rng) if what == "nodes" else fleet_tasks(count, rng)
+    elif what == "nodes":
         it = nodes(count, rng, "--uniform" in a, opt("--shapes", 72))
     else:
         it = tasks(count, rng, opt("--replicas", 3), "--constraints" in a, "--single" in a)

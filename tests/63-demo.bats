@@ -5,7 +5,8 @@ load lib/common
 
 @test "the demo runs the whole loop, prints its summary and cleans up" {
 	mkdir -p tmp
-	run_cce -0 env TMPDIR="$BATS_TEST_TMPDIR/tmp" "$CCE_ROOT/scripts/demo"
+	run_cce -0 env TMPDIR="$BATS_TEST_TMPDIR/tmp" CCE_DEMO_PAGE="$BATS_TEST_TMPDIR/page/fleet.html" \
+		"$CCE_ROOT/scripts/demo"
 	assert_line --partial "== 7. rescheduling"
 	assert_line --regexp '^   records in: 20000, rejected: [1-9][0-9]*, alerts: [1-9][0-9]*, delivered: [0-9]+ data \+ [1-9][0-9]* alerts$'
 	assert_line --regexp '^   placements: 2, moves: 1$'
@@ -25,6 +26,14 @@ load lib/common
 	rejected=$(sed -nE 's/.*rejected: ([0-9]+),.*/\1/p' <<<"$output")
 	delivered=$(sed -nE 's/.*delivered: ([0-9]+) data.*/\1/p' <<<"$output")
 	assert_equal "$((rejected + delivered))" 20000
+	# the fleet page: where the demo says, whole, with the silent node dead
+	assert_line "   fleet page: $BATS_TEST_TMPDIR/page/fleet.html ($(wc -c <page/fleet.html) bytes; open it in a browser)"
 	run ls -A tmp
 	assert_output ""
+	grep -q '</html>' page/fleet.html
+	run grep -o -E 'edge-[123][^<>]{0,40}(dead|ready)' page/fleet.html
+	assert_output --partial dead
+	# nothing fetched from anywhere: no src= or href= to another place
+	run grep -c -E '(src|href)="(https?:)?//' page/fleet.html
+	assert_output 0
 }

@@ -423,8 +423,8 @@ static int open_paths(const struct config *c, const char *url, char **spool_dir,
 	return 0;
 }
 
-/* The senders' shared state and c->parallel threads: 0, or 1 (reported,
- * the spool aborted) when one could not start. */
+/* The senders' libraries, their shared state and c->parallel threads:
+ * 0, or 1 (reported, the spool aborted) when one could not start. */
 static int start_senders(struct config *c, struct spool *spool, const struct target *tg,
 			 const char *dead, struct out *rout, struct sender *senders, size_t *n)
 {
@@ -434,7 +434,10 @@ static int start_senders(struct config *c, struct spool *spool, const struct tar
 		c->parallel = 1;
 	c->sink.headers = c->headers;
 	c->sink.nheaders = c->nheaders;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	mosquitto_lib_init();
 	struct sender_shared *sh = &c->sh;
+	pthread_mutex_init(&sh->mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -457,6 +460,15 @@ static int start_senders(struct config *c, struct spool *spool, const struct tar
 		}
 	}
 	return 0;
+}
+
+/* what start_senders set up, once every sender is joined */
+static void senders_free(struct sender_shared *sh)
+{
+	pthread_cond_destroy(&sh->ended);
+	pthread_mutex_destroy(&sh->mu);
+	mosquitto_lib_cleanup();
+	curl_global_cleanup();
 }
 
 /* Let the senders finish the backlog, unless stopped: woken when the last
@@ -577,9 +589,6 @@ int main(int argc, char **argv)
 		return errno == EWOULDBLOCK ? CCE_EX_TEMPFAIL : CCE_EX_IOERR;
 	}
 	c.sink.spool_dir = spool_dir;
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	mosquitto_lib_init();
-	pthread_mutex_init(&c.sh.mu, NULL);
 	struct out rout;
 	struct sender senders[MAX_PARALLEL];
 	size_t nsenders;
@@ -608,9 +617,6 @@ int main(int argc, char **argv)
 	config_free(&c);
 	free(spool_dir);
 	free(dead);
-	pthread_cond_destroy(&c.sh.ended);
-	pthread_mutex_destroy(&c.sh.mu);
-	mosquitto_lib_cleanup();
-	curl_global_cleanup();
+	senders_free(&c.sh);
 	return status;
 }

@@ -64,6 +64,7 @@ enum {
 	OPT_CACERT = CLI_OPT_TOOL, OPT_CERT, OPT_KEY, OPT_SECRET, OPT_TTL, OPT_TOKEN,
 	OPT_TOKEN_FILE, OPT_ADDR, OPT_REGION, OPT_ZONE, OPT_LABEL, OPT_CPU, OPT_MEM, OPT_DISK, OPT_NET,
 	OPT_COST, OPT_SERVICE, OPT_LOAD, OPT_TASKS, OPT_FORCE, OPT_PRINT, OPT_ALIVE, OPT_ALL, OPT_SELECTOR,
+	OPT_STORE, OPT_VERBOSE, OPT_OUTPUT, /* -s, -v and -o, for the table below */
 };
 
 static const struct option longopts[] = {
@@ -202,8 +203,10 @@ static int verify(void *arg, struct node *n, const struct op *op, int64_t now, c
 	return 0;
 }
 
-static int cmd_token(char **names, int n)
+static int cmd_token(const char *sub, char **names, int n)
 {
+	if (!n)
+		return diag_usage("token needs at least one NODE");
 	int r = load_secret();
 	if (r)
 		return r;
@@ -227,7 +230,7 @@ static int cmd_token(char **names, int n)
 
 /* ---- apply */
 
-static int cmd_apply(char **files, int nfiles)
+static int cmd_apply(const char *sub, char **files, int nfiles)
 {
 	int r = load_secret();
 	if (r)
@@ -437,7 +440,7 @@ static int cmd_single(const char *opname, char **args, int n)
 	return g.ap.rejected ? CCE_EX_DATAERR : 0;
 }
 
-static int cmd_revoke(char **names, int n)
+static int cmd_revoke(const char *sub, char **names, int n)
 {
 	if (n < 1)
 		return diag_usage("revoke needs at least one NODE");
@@ -477,7 +480,7 @@ static void tasks_text(char *out, size_t len, const struct node *n, struct json_
 	snprintf(out, len, "%d/%d up", up, all);
 }
 
-static int cmd_list(void)
+static int cmd_list(const char *sub, char **args, int nargs)
 {
 	enum { FMT_JSON, FMT_ADDR, FMT_TEXT } fmt = FMT_JSON;
 	if (g.output && !strcmp(g.output, "addr"))
@@ -549,7 +552,7 @@ static int cmd_list(void)
 	return 0;
 }
 
-static int cmd_simple(const char *sub)
+static int cmd_simple(const char *sub, char **args, int n)
 {
 	int r = open_store();
 	if (r)
@@ -585,7 +588,56 @@ static int cmd_simple(const char *sub)
 	return r;
 }
 
-static int parse_options(int argc, char **argv)
+/* The option's bit in a subcommand's mask of options that apply. */
+static unsigned opt_bit(int c)
+{
+	c = c == 's' ? OPT_STORE : c == 'v' ? OPT_VERBOSE : c == 'o' ? OPT_OUTPUT : c;
+	return c >= OPT_CACERT && c <= OPT_OUTPUT ? 1u << (c - OPT_CACERT) : 0;
+}
+
+/* Its name in the message that refuses it: the long one. */
+static const char *opt_name(unsigned bit)
+{
+	for (const struct option *o = longopts; o->name; o++)
+		if (opt_bit(o->val) == bit)
+			return o->name;
+	return "?";
+}
+
+#define B(o) (1u << ((o) - OPT_CACERT))
+/* the store's options and --ttl (a token's lifetime, the liveness of the
+ * store's nodes and leases) apply to every subcommand */
+#define ANY (B(OPT_STORE) | B(OPT_CACERT) | B(OPT_CERT) | B(OPT_KEY) | B(OPT_TTL))
+#define NODE_OP (B(OPT_TOKEN) | B(OPT_TOKEN_FILE) | B(OPT_PRINT))
+
+/* which options each subcommand takes, and whether it takes operands */
+static const struct sub {
+	const char *name;
+	unsigned opts;
+	bool noargs;
+	int (*run)(const char *sub, char **args, int n);
+} subs[] = {
+	{ "init", B(OPT_SECRET), true, cmd_simple },
+	{ "token", B(OPT_SECRET), false, cmd_token },
+	{ "revoke", 0, false, cmd_revoke },
+	{ "apply", B(OPT_VERBOSE) | B(OPT_SECRET), false, cmd_apply },
+	{ "join", NODE_OP | B(OPT_SECRET) | B(OPT_ADDR) | B(OPT_REGION) | B(OPT_ZONE) | B(OPT_LABEL) |
+		B(OPT_CPU) | B(OPT_MEM) | B(OPT_DISK) | B(OPT_NET) | B(OPT_COST) | B(OPT_SERVICE) | B(OPT_LOAD),
+	  false, cmd_single },
+	{ "heartbeat", NODE_OP | B(OPT_SECRET) | B(OPT_LOAD) | B(OPT_TASKS), false, cmd_single },
+	{ "leave", NODE_OP | B(OPT_SECRET) | B(OPT_FORCE), false, cmd_single },
+	{ "cordon", NODE_OP, false, cmd_single },
+	{ "uncordon", NODE_OP, false, cmd_single },
+	{ "list", B(OPT_ALIVE) | B(OPT_ALL) | B(OPT_SELECTOR) | B(OPT_REGION) | B(OPT_SERVICE) |
+		B(OPT_OUTPUT), true, cmd_list },
+	{ "expire", 0, true, cmd_simple },
+	{ "watch", B(OPT_VERBOSE), true, cmd_simple },
+	{ "compact", 0, true, cmd_simple },
+};
+
+/* The options into g, the bits of those given into *given: 0, TOOL_DONE
+ * after -h or -V, or the usage error's exit code. */
+static int parse_options(int argc, char **argv, unsigned *given)
 {
 	char err[256];
 	int c;
@@ -593,9 +645,9 @@ static int parse_options(int argc, char **argv)
 				 sizeof err)) != -1) {
 		if (c == CLI_BAD)
 			return diag_usage("%s", err);
+		*given |= opt_bit(c);
 		switch (c) {
-		case 'h': fputs(usage, stdout); fputs(cli_common_help, stdout); fflush(stdout); return -1;
-		case 'V': tool_print_version(&g.t); fflush(stdout); return -1;
+		case 'h': case 'V': return tool_help(&g.t, c, usage);
 		case 's': g.store_url = optarg; break;
 		case 'v': g.so.verbose = true; break;
 		case 'o': g.output = optarg; break;
@@ -642,41 +694,32 @@ static int parse_options(int argc, char **argv)
 	return 0;
 }
 
-static int run(int argc, char **argv)
+/* The subcommand named by the first operand, once it is known and every
+ * option given applies to it: NULL after a usage error (*rc). */
+static const struct sub *find_sub(int argc, char **argv, unsigned given, int *rc)
 {
-	int r = parse_options(argc, argv);
-	if (r)
-		return r < 0 ? 0 : r;
-	tool_start(&g.t);
-	if (!g.ttl_set)
-		g.ttl = 30000;
-	g.so.ttl = g.ttl;
-	g.ap.verbose = g.so.verbose;
-	if (optind >= argc)
-		return diag_usage("no subcommand (init, token, revoke, apply, join, heartbeat, "
-				  "leave, cordon, uncordon, list, expire, watch, compact)");
-	const char *sub = argv[optind];
-	char **args = argv + optind + 1;
-	int nargs = argc - optind - 1;
-	static const char *const noargs[] = { "init", "list", "expire", "watch", "compact" };
-	for (size_t i = 0; i < sizeof noargs / sizeof *noargs; i++)
-		if (!strcmp(sub, noargs[i]) && nargs)
-			return diag_usage("%s takes no arguments: '%s'", sub, args[0]);
-	if (!strcmp(sub, "token"))
-		return nargs ? cmd_token(args, nargs) : diag_usage("token needs at least one NODE");
-	if (!strcmp(sub, "revoke"))
-		return cmd_revoke(args, nargs);
-	if (!strcmp(sub, "apply"))
-		return cmd_apply(args, nargs);
-	if (!strcmp(sub, "join") || !strcmp(sub, "heartbeat") || !strcmp(sub, "leave") ||
-	    !strcmp(sub, "cordon") || !strcmp(sub, "uncordon"))
-		return cmd_single(sub, args, nargs);
-	if (!strcmp(sub, "list"))
-		return cmd_list();
-	if (!strcmp(sub, "init") || !strcmp(sub, "expire") || !strcmp(sub, "watch") ||
-	    !strcmp(sub, "compact"))
-		return cmd_simple(sub);
-	return diag_usage("unknown subcommand '%s'", sub);
+	if (optind >= argc) {
+		*rc = diag_usage("no subcommand (init, token, revoke, apply, join, heartbeat, "
+				 "leave, cordon, uncordon, list, expire, watch, compact)");
+		return NULL;
+	}
+	const char *name = argv[optind];
+	for (size_t i = 0; i < sizeof subs / sizeof *subs; i++) {
+		if (strcmp(name, subs[i].name))
+			continue;
+		unsigned bad = given & ~(subs[i].opts | ANY);
+		if (bad) {
+			*rc = diag_usage("--%s does not apply to '%s'", opt_name(bad & -bad), name);
+			return NULL;
+		}
+		if (subs[i].noargs && optind + 1 < argc) {
+			*rc = diag_usage("%s takes no arguments: '%s'", name, argv[optind + 1]);
+			return NULL;
+		}
+		return &subs[i];
+	}
+	*rc = diag_usage("unknown subcommand '%s'", name);
+	return NULL;
 }
 
 int main(int argc, char **argv)
@@ -686,8 +729,19 @@ int main(int argc, char **argv)
 		return status;
 	g.ap.t = &g.t;
 	g.ap.verify = verify;
-	status = run(argc, argv);
-	status = tool_finish(&g.t, status);
+	unsigned given = 0;
+	status = parse_options(argc, argv, &given);
+	if (!status) {
+		tool_start(&g.t);
+		if (!g.ttl_set)
+			g.ttl = 30000;
+		g.so.ttl = g.ttl;
+		g.ap.verbose = g.so.verbose;
+		const struct sub *sub = find_sub(argc, argv, given, &status);
+		if (sub)
+			status = sub->run(sub->name, argv + optind + 1, argc - optind - 1);
+	}
+	status = tool_finish(&g.t, status == TOOL_DONE ? 0 : status);
 	store_close(g.store);
 	if (g.t.in)
 		jsonl_close(g.t.in);

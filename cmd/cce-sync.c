@@ -69,29 +69,161 @@ static const struct {
 	{ "keygen", 0, B(OPT_OUT) },
 };
 
+
+static const struct option longopts[] = {
+	CLI_COMMON_LONGOPTS,
+	{ "cache", required_argument, NULL, OPT_CACHE },
+	{ "against", required_argument, NULL, OPT_AGAINST },
+	{ "sign", required_argument, NULL, OPT_SIGN },
+	{ "gzip", no_argument, NULL, OPT_GZIP },
+	{ "zstd", no_argument, NULL, OPT_ZSTD },
+	{ "level", required_argument, NULL, OPT_LEVEL },
+	{ "progress", no_argument, NULL, OPT_PROGRESS },
+	{ "mode", required_argument, NULL, OPT_MODE },
+	{ "verify", required_argument, NULL, OPT_VERIFY },
+	{ "keep", required_argument, NULL, OPT_KEEP },
+	{ "check", required_argument, NULL, OPT_CHECK },
+	{ "max-size", required_argument, NULL, OPT_MAX_SIZE },
+	{ "max-files", required_argument, NULL, OPT_MAX_FILES },
+	{ "to", required_argument, NULL, OPT_TO },
+	{ "manifest", required_argument, NULL, OPT_MANIFEST },
+	{ "out", required_argument, NULL, OPT_OUT },
+	{ "dir", required_argument, NULL, OPT_DIR },
+	{ NULL, 0, NULL, 0 },
+};
+
+struct opts {
+	struct pack_opts po;
+	struct unpack_opts uo;
+	const char *cache, *to, *manifest, *keyout, *dir;
+	bool progress;
+	unsigned given;   /* the bits (B) of the options given */
+};
+
+/* An option that takes a value to check: 0, or the usage error's exit
+ * code. */
+static int value_option(struct opts *o, int c, const char *arg)
+{
+	char err[256];
+	uint64_t v;
+	switch (c) {
+	case OPT_LEVEL:
+		if (cli_uint("--level", arg, 0, 19, &v, err, sizeof err) < 0)
+			return diag_usage("%s", err);
+		o->po.level = (int)v;
+		break;
+	case OPT_MODE:
+		if (!strcmp(arg, "release"))
+			o->uo.mode = MODE_RELEASE;
+		else if (!strcmp(arg, "merge"))
+			o->uo.mode = MODE_MERGE;
+		else if (!strcmp(arg, "mirror"))
+			o->uo.mode = MODE_MIRROR;
+		else
+			return diag_usage("--mode: '%s' is not release, merge or mirror", arg);
+		break;
+	case OPT_KEEP:
+		if (cli_uint("--keep", arg, 1, 100000, &v, err, sizeof err) < 0)
+			return diag_usage("%s", err);
+		o->uo.keep = (unsigned)v;
+		break;
+	case OPT_MAX_SIZE:
+		if (cli_size("--max-size", arg, &o->uo.lim.max_size, err, sizeof err) < 0)
+			return diag_usage("%s", err);
+		break;
+	case OPT_MAX_FILES:
+		if (cli_uint("--max-files", arg, 0, UINT32_MAX, &o->uo.lim.max_files, err, sizeof err) < 0)
+			return diag_usage("%s", err);
+		break;
+	}
+	return 0;
+}
+
+/* The options into o: 0, TOOL_DONE after -h or -V, or the usage error's
+ * exit code. */
+static int parse_options(int argc, char **argv, struct tool *t, struct opts *o)
+{
+	char err[256];
+	int c;
+	while ((c = cli_getopt(&t->common, argc, argv, ":" CLI_COMMON_SHORTOPTS, longopts, err,
+				 sizeof err)) != -1) {
+		if (c == CLI_BAD)
+			return diag_usage("%s", err);
+		if (c >= OPT_CACHE && c <= OPT_DIR)
+			o->given |= B(c);
+		switch (c) {
+		case 'h': case 'V': return tool_help(t, c, usage);
+		case OPT_CACHE: o->cache = optarg; break;
+		case OPT_AGAINST: o->po.against = optarg; break;
+		case OPT_SIGN: o->po.sign = optarg; break;
+		case OPT_GZIP: o->po.compress = COMPRESS_GZIP; break;
+		case OPT_ZSTD: o->po.compress = COMPRESS_ZSTD; break;
+		case OPT_PROGRESS: o->progress = true; break;
+		case OPT_VERIFY: o->uo.verify = optarg; break;
+		case OPT_CHECK: o->uo.check = optarg; break;
+		case OPT_TO: o->to = optarg; break;
+		case OPT_MANIFEST: o->manifest = optarg; break;
+		case OPT_OUT: o->keyout = optarg; break;
+		case OPT_DIR: o->dir = optarg; break;
+		default: {
+			int rc = value_option(o, c, optarg);
+			if (rc)
+				return rc;
+		}
+		}
+	}
+	return 0;
+}
+
+/* The subcommand into *k (its index in cmds), once every option given
+ * applies to it and it has its operands: 0, or the usage error's exit
+ * code. */
+static int find_cmd(int argc, char **argv, const struct opts *o, int *k)
+{
+	if (optind >= argc)
+		return diag_usage("missing subcommand (manifest, diff, pack, unpack, rollback, releases, "
+				  "verify or keygen)");
+	const char *sub = argv[optind++];
+	*k = -1;
+	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+		if (!strcmp(sub, cmds[i].name))
+			*k = (int)i;
+	if (*k < 0)
+		return diag_usage("unknown subcommand '%s'", sub);
+	for (unsigned b = 0; b < sizeof opt_names / sizeof opt_names[0]; b++)
+		if ((o->given & (1u << b)) && !(cmds[*k].opts & (1u << b)))
+			return diag_usage("%s does not apply to '%s'", opt_names[b], sub);
+	if (argc - optind != cmds[*k].operands)
+		return diag_usage("'%s' takes %d operand%s, not %d", sub, cmds[*k].operands,
+				  cmds[*k].operands == 1 ? "" : "s", argc - optind);
+	if (!strcmp(sub, "keygen") && !o->keyout)
+		return diag_usage("keygen needs --out KEYFILE");
+	return 0;
+}
+
+static int run(struct tool *t, int k, char **arg, struct opts *o)
+{
+	switch (k) {
+	case 0: return cmd_manifest(&t->out, arg[0], o->cache);
+	case 1: return cmd_diff(&t->out, arg[0], arg[1], o->dir);
+	case 2:
+		o->po.dir = arg[0];
+		o->po.cache = o->cache;
+		o->po.progress = o->progress;
+		return cmd_pack(&o->po);
+	case 3:
+		o->uo.dir = arg[0];
+		o->uo.progress = o->progress;
+		return cmd_unpack(&t->out, &o->uo);
+	case 4: return cmd_rollback(&t->out, arg[0], o->to);
+	case 5: return cmd_releases(&t->out, arg[0]);
+	case 6: return cmd_verify(&t->out, arg[0], o->manifest);
+	default: return cmd_keygen(o->keyout);
+	}
+}
+
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		CLI_COMMON_LONGOPTS,
-		{ "cache", required_argument, NULL, OPT_CACHE },
-		{ "against", required_argument, NULL, OPT_AGAINST },
-		{ "sign", required_argument, NULL, OPT_SIGN },
-		{ "gzip", no_argument, NULL, OPT_GZIP },
-		{ "zstd", no_argument, NULL, OPT_ZSTD },
-		{ "level", required_argument, NULL, OPT_LEVEL },
-		{ "progress", no_argument, NULL, OPT_PROGRESS },
-		{ "mode", required_argument, NULL, OPT_MODE },
-		{ "verify", required_argument, NULL, OPT_VERIFY },
-		{ "keep", required_argument, NULL, OPT_KEEP },
-		{ "check", required_argument, NULL, OPT_CHECK },
-		{ "max-size", required_argument, NULL, OPT_MAX_SIZE },
-		{ "max-files", required_argument, NULL, OPT_MAX_FILES },
-		{ "to", required_argument, NULL, OPT_TO },
-		{ "manifest", required_argument, NULL, OPT_MANIFEST },
-		{ "out", required_argument, NULL, OPT_OUT },
-		{ "dir", required_argument, NULL, OPT_DIR },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct tool t;
 	int held = tool_init(&t, "cce-sync");
 	if (held)
@@ -100,107 +232,19 @@ int main(int argc, char **argv)
 	 * convert them from the user's locale when it writes or reads pax */
 	if (!setlocale(LC_CTYPE, "C.UTF-8"))
 		setlocale(LC_CTYPE, "C.utf8");
-	struct pack_opts po = { .compress = COMPRESS_ZSTD, .level = -1 };
-	struct unpack_opts uo = { .mode = MODE_RELEASE, .keep = 5, .in_fd = 0,
-				  .lim = { .max_size = (uint64_t)4 << 30, .max_files = 1000000 } };
-	const char *cache = NULL, *to = NULL, *manifest = NULL, *keyout = NULL, *dir = NULL;
-	bool progress = false;
-	unsigned given = 0;
-	uint64_t v;
-	char err[256];
-	int c;
-	while ((c = cli_getopt(&t.common, argc, argv, ":" CLI_COMMON_SHORTOPTS, longopts, err,
-				 sizeof err)) != -1) {
-		if (c == CLI_BAD)
-			return diag_usage("%s", err);
-		if (c >= OPT_CACHE && c <= OPT_DIR)
-			given |= 1u << (c - OPT_CACHE);
-		switch (c) {
-		case 'h': fputs(usage, stdout); fputs(cli_common_help, stdout); return 0;
-		case 'V': tool_print_version(&t); return 0;
-		case OPT_CACHE: cache = optarg; break;
-		case OPT_AGAINST: po.against = optarg; break;
-		case OPT_SIGN: po.sign = optarg; break;
-		case OPT_GZIP: po.compress = COMPRESS_GZIP; break;
-		case OPT_ZSTD: po.compress = COMPRESS_ZSTD; break;
-		case OPT_LEVEL:
-			if (cli_uint("--level", optarg, 0, 19, &v, err, sizeof err) < 0)
-				return diag_usage("%s", err);
-			po.level = (int)v;
-			break;
-		case OPT_PROGRESS: progress = true; break;
-		case OPT_MODE:
-			if (!strcmp(optarg, "release"))
-				uo.mode = MODE_RELEASE;
-			else if (!strcmp(optarg, "merge"))
-				uo.mode = MODE_MERGE;
-			else if (!strcmp(optarg, "mirror"))
-				uo.mode = MODE_MIRROR;
-			else
-				return diag_usage("--mode: '%s' is not release, merge or mirror", optarg);
-			break;
-		case OPT_VERIFY: uo.verify = optarg; break;
-		case OPT_KEEP:
-			if (cli_uint("--keep", optarg, 1, 100000, &v, err, sizeof err) < 0)
-				return diag_usage("%s", err);
-			uo.keep = (unsigned)v;
-			break;
-		case OPT_CHECK: uo.check = optarg; break;
-		case OPT_MAX_SIZE:
-			if (cli_size("--max-size", optarg, &uo.lim.max_size, err, sizeof err) < 0)
-				return diag_usage("%s", err);
-			break;
-		case OPT_MAX_FILES:
-			if (cli_uint("--max-files", optarg, 0, UINT32_MAX, &uo.lim.max_files, err, sizeof err) < 0)
-				return diag_usage("%s", err);
-			break;
-		case OPT_TO: to = optarg; break;
-		case OPT_MANIFEST: manifest = optarg; break;
-		case OPT_OUT: keyout = optarg; break;
-		case OPT_DIR: dir = optarg; break;
-		}
+	struct opts o = {
+		.po = { .compress = COMPRESS_ZSTD, .level = -1 },
+		.uo = { .mode = MODE_RELEASE, .keep = 5, .in_fd = 0,
+			.lim = { .max_size = (uint64_t)4 << 30, .max_files = 1000000 } },
+	};
+	int k = 0, st = parse_options(argc, argv, &t, &o);
+	if (!st)
+		st = find_cmd(argc, argv, &o, &k);
+	if (!st) {
+		tool_start(&t);
+		st = run(&t, k, argv + optind, &o);
 	}
-	if (optind >= argc)
-		return diag_usage("missing subcommand (manifest, diff, pack, unpack, rollback, releases, "
-				  "verify or keygen)");
-	const char *sub = argv[optind++];
-	int k = -1;
-	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-		if (!strcmp(sub, cmds[i].name))
-			k = (int)i;
-	if (k < 0)
-		return diag_usage("unknown subcommand '%s'", sub);
-	for (unsigned b = 0; b < sizeof opt_names / sizeof opt_names[0]; b++)
-		if ((given & (1u << b)) && !(cmds[k].opts & (1u << b)))
-			return diag_usage("%s does not apply to '%s'", opt_names[b], sub);
-	if (argc - optind != cmds[k].operands)
-		return diag_usage("'%s' takes %d operand%s, not %d", sub, cmds[k].operands,
-				  cmds[k].operands == 1 ? "" : "s", argc - optind);
-	if (!strcmp(sub, "keygen") && !keyout)
-		return diag_usage("keygen needs --out KEYFILE");
-	tool_start(&t);
-	char **arg = argv + optind;
-	int st;
-	switch (k) {
-	case 0: st = cmd_manifest(&t.out, arg[0], cache); break;
-	case 1: st = cmd_diff(&t.out, arg[0], arg[1], dir); break;
-	case 2:
-		po.dir = arg[0];
-		po.cache = cache;
-		po.progress = progress;
-		st = cmd_pack(&po);
-		break;
-	case 3:
-		uo.dir = arg[0];
-		uo.progress = progress;
-		st = cmd_unpack(&t.out, &uo);
-		break;
-	case 4: st = cmd_rollback(&t.out, arg[0], to); break;
-	case 5: st = cmd_releases(&t.out, arg[0]); break;
-	case 6: st = cmd_verify(&t.out, arg[0], manifest); break;
-	default: st = cmd_keygen(keyout); break;
-	}
-	st = tool_finish(&t, st);
+	st = tool_finish(&t, st == TOOL_DONE ? 0 : st);
 	out_free(&t.out);
 	return st;
 }

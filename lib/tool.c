@@ -144,3 +144,14 @@ void tool_print_version(struct tool *t)
 	(void)t;
 	printf("%s %s\n", diag_prog(), CCE_VERSION);
 }
+
+int tool_help(struct tool *t, int opt, const char *usage)
+{
+	if (opt == 'V') {
+		tool_print_version(t);
+	} else {
+		fputs(usage, stdout);
+		fputs(cli_common_help, stdout);
+	}
+	return TOOL_DONE;
+}

@@ -63,5 +63,12 @@ int tool_fatal(const struct jsonl_reader *r);
 int tool_finish(struct tool *t, int status);
 /* The version line for -V. */
 void tool_print_version(struct tool *t);
+/* -h and -V end every run the same way: given the option getopt returned
+ * ('h' or 'V'), prints on stdout the tool's usage followed by the common
+ * options' help, or the version line, and returns TOOL_DONE. The option
+ * parser passes TOOL_DONE up and main returns tool_finish(t, 0), which
+ * flushes the text and fails the run with 74 when stdout cannot take it. */
+#define TOOL_DONE (-1)
+int tool_help(struct tool *t, int opt, const char *usage);
 
 #endif

@@ -24,6 +24,19 @@ load register/functional
 @test "heartbeat --tasks carries cce-task status lines; list shows them, kept until replaced" { t_heartbeat_tasks_carried_and; }
 @test "bad tasks arrays are rejected with the field's reason and change nothing" { t_bad_tasks_arrays_are; }
 
+@test "an option that does not apply to the subcommand is refused, exit 64, as cce-sync does" {
+	run_cce -64 cce-register list --addr 10.0.0.1
+	assert_output ""
+	assert_equal "$stderr" "cce-register: --addr does not apply to 'list'
+Try 'cce-register --help' for more information."
+	run_cce -64 cce-register token edge-1 --alive
+	assert_equal "${stderr%%$'\n'*}" "cce-register: --alive does not apply to 'token'"
+	run_cce -64 cce-register join edge-1 --token x --tasks status.jsonl
+	assert_equal "${stderr%%$'\n'*}" "cce-register: --tasks does not apply to 'join'"
+	run_cce -64 cce-register list -v
+	assert_equal "${stderr%%$'\n'*}" "cce-register: --verbose does not apply to 'list'"
+}
+
 @test "apply: a --rejects file that cannot be written names itself and the error, exit 74" {
 	# a line the parser refuses, and an op the store refuses
 	for bad in '{"op":"reboot","node":"edge-1"}' '{"op":"cordon","node":"nope"}'; do

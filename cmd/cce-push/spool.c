@@ -569,7 +569,9 @@ static void clip_runs(struct spool *s, uint64_t end)
 	s->npre = k;
 }
 
-static int recover(struct spool *s, char *err, size_t errlen)
+/* The start offsets of the segment files in the spool, sorted; -1 when
+ * the directory cannot be read. */
+static ssize_t list_segments(struct spool *s, uint64_t **out, char *err, size_t errlen)
 {
 	DIR *d = opendir(s->dir);
 	if (!d) {
@@ -596,64 +598,87 @@ static int recover(struct spool *s, char *err, size_t errlen)
 	closedir(d);
 	if (n)
 		qsort(starts, n, sizeof *starts, cmp_u64);
+	*out = starts;
+	return (ssize_t)n;
+}
 
-	s->ack = read_ack(s);
-	struct buf tmp;
-	buf_init(&tmp);
-	uint64_t pos = s->ack;
-	bool cut = false;
-	for (size_t i = 0; i < n; i++) {
-		char path[4096];
-		seg_path(s, starts[i], path, sizeof path);
-		if (cut || (i + 1 < n && starts[i + 1] <= s->ack)) {
-			unlink(path); /* acknowledged already, or after a torn tail */
-			continue;
-		}
-		int fd = open(path, O_RDWR | O_CLOEXEC);
-		struct stat st;
-		if (fd < 0 || fstat(fd, &st) < 0) {
-			snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
-			if (fd >= 0)
-				close(fd);
-			free(starts);
-			buf_free(&tmp);
+/* What recovery knows while it walks the segments in order. */
+struct walk {
+	uint64_t pos;   /* where the verified log ends so far */
+	bool cut;       /* a torn tail or an overlap: drop every later segment */
+	struct buf tmp; /* scratch for verify_seg */
+};
+
+/* One segment at START: kept up to its last whole frame (the rest cut off
+ * and synced), or deleted when acknowledged already (acked: the next one
+ * starts at or below the ack) or past a cut. */
+static int recover_seg(struct spool *s, uint64_t start, bool acked, struct walk *w,
+		       char *err, size_t errlen)
+{
+	char path[4096];
+	seg_path(s, start, path, sizeof path);
+	if (w->cut || acked) {
+		unlink(path); /* acknowledged already, or after a torn tail */
+		return 0;
+	}
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (s->nsegs == 0) {
+		if (s->ack < start)
+			s->ack = w->pos = start;
+	} else if (start < w->pos) {
+		w->cut = true; /* an overlap: nothing after it can be trusted */
+		close(fd);
+		unlink(path);
+		return 0;
+	} else {
+		w->pos = start; /* a gap: dropped frames whose segment went */
+	}
+	uint64_t size = (uint64_t)st.st_size;
+	uint64_t local = w->pos - start;
+	uint64_t good = local > size ? size : verify_seg(s, fd, local, size, start,
+						      &s->backlog_recs, &w->tmp);
+	if (good < size) {
+		if (ftruncate(fd, (off_t)good) < 0 || fsync(fd) < 0) {
+			snprintf(err, errlen, "cannot truncate '%s': %s", path, strerror(errno));
+			close(fd);
 			return -1;
 		}
-		if (s->nsegs == 0) {
-			if (s->ack < starts[i])
-				s->ack = pos = starts[i];
-		} else if (starts[i] < pos) {
-			cut = true; /* an overlap: nothing after it can be trusted */
-			close(fd);
-			unlink(path);
-			continue;
-		} else {
-			pos = starts[i]; /* a gap: dropped frames whose segment went */
-		}
-		uint64_t size = (uint64_t)st.st_size;
-		uint64_t local = pos - starts[i];
-		uint64_t good = local > size ? size : verify_seg(s, fd, local, size, starts[i],
-							      &s->backlog_recs, &tmp);
-		if (good < size) {
-			if (ftruncate(fd, (off_t)good) < 0 || fsync(fd) < 0) {
-				snprintf(err, errlen, "cannot truncate '%s': %s", path, strerror(errno));
-				close(fd);
-				free(starts);
-				buf_free(&tmp);
-				return -1;
-			}
-			size = good;
-			cut = true;
-		}
-		if (s->nsegs == s->segcap) {
-			s->segcap = s->segcap ? 2 * s->segcap : 16;
-			s->segs = xrealloc(s->segs, s->segcap * sizeof *s->segs);
-		}
-		s->segs[s->nsegs++] = (struct seg){ starts[i], size, fd };
-		pos = starts[i] + size;
+		size = good;
+		w->cut = true;
 	}
+	if (s->nsegs == s->segcap) {
+		s->segcap = s->segcap ? 2 * s->segcap : 16;
+		s->segs = xrealloc(s->segs, s->segcap * sizeof *s->segs);
+	}
+	s->segs[s->nsegs++] = (struct seg){ start, size, fd };
+	w->pos = start + size;
+	return 0;
+}
+
+static int recover(struct spool *s, char *err, size_t errlen)
+{
+	uint64_t *starts = NULL;
+	ssize_t n = list_segments(s, &starts, err, errlen);
+	if (n < 0)
+		return -1;
+	s->ack = read_ack(s);
+	struct walk w = { .pos = s->ack };
+	buf_init(&w.tmp);
+	int rc = 0;
+	for (ssize_t i = 0; i < n && rc == 0; i++)
+		rc = recover_seg(s, starts[i], i + 1 < n && starts[i + 1] <= s->ack, &w, err, errlen);
 	free(starts);
-	buf_free(&tmp);
+	buf_free(&w.tmp);
+	if (rc < 0)
+		return -1;
+	uint64_t pos = w.pos;
 	if (s->ack > pos)
 		s->ack = pos;
 	clip_runs(s, pos);

@@ -557,6 +557,152 @@ static int find_name(char **names, int n, const char *name)
 	return -1;
 }
 
+/* What the cache holds of each name before the ops are decided: the
+ * revisions the transaction compares against. */
+static void snapshot(struct estore *s, char **names, int nn, struct touched *t)
+{
+	for (int i = 0; i < nn; i++) {
+		struct node *c = reg_get(&s->cache, names[i]);
+		snprintf(t[i].name, sizeof t[i].name, "%s", names[i]);
+		t[i].rev = c->rev ? xstrdup(c->rev) : NULL;
+		t[i].revoke_rev = c->revoke_rev ? xstrdup(c->revoke_rev) : NULL;
+		t[i].revoked = c->revoked;
+		t[i].existed = c->present;
+		t[i].touched = false;
+		t[i].last = EV_UPDATED;
+	}
+}
+
+static void free_touched(struct touched *t, int nn)
+{
+	for (int i = 0; i < nn; i++) {
+		free(t[i].rev);
+		free(t[i].revoke_rev);
+	}
+}
+
+/* Marks the names an accepted op changed; false when there is nothing to
+ * write. *need_lease: a node is written (on the lease). */
+static bool mark_touched(struct estore *s, const struct item *items, size_t n, char **names, int nn,
+			 struct touched *t, bool *need_lease)
+{
+	bool writes = false;
+	for (size_t i = 0; i < n; i++) {
+		if (items[i].decided || items[i].ev == EV_REJECTED)
+			continue;
+		writes = true;
+		int k = find_name(names, nn, items[i].op.name);
+		t[k].last = items[i].ev;
+		t[k].touched = true;
+		struct node *c = reg_get(&s->cache, names[k]);
+		if (c && c->present)
+			*need_lease = true;
+	}
+	return writes;
+}
+
+/* One compare of the transaction: key's mod_revision is still rev. */
+static void txn_compare(struct buf *b, struct estore *s, const char *kind, const char *name,
+			const char *rev)
+{
+	buf_adds(b, "{\"key\":\"");
+	key_add(b, s, kind, name);
+	buf_addf(b, "\",\"target\":\"MOD\",\"mod_revision\":\"%s\",\"result\":\"EQUAL\"}",
+		 rev ? rev : "0");
+}
+
+/* One put of the transaction (lease: NULL for none). */
+static void txn_put(struct buf *b, struct estore *s, const char *kind, const char *name,
+		    const struct buf *val, const char *lease)
+{
+	buf_adds(b, "{\"request_put\":{\"key\":\"");
+	key_add(b, s, kind, name);
+	buf_adds(b, "\",\"value\":\"");
+	b64_add(b, val->data, val->len);
+	if (lease)
+		buf_addf(b, "\",\"lease\":\"%s\"}}", lease);
+	else
+		buf_adds(b, "\"}}");
+}
+
+/* The transaction into s->body: if no touched node and no revocation
+ * changed since it was read, write them all (a node gone: deleted). */
+static void txn_build(struct estore *s, char **names, int nn, const struct touched *t)
+{
+	struct buf *b = &s->body;
+	buf_reset(b);
+	buf_adds(b, "{\"compare\":[");
+	bool first = true;
+	for (int i = 0; i < nn; i++) {
+		if (!t[i].touched)
+			continue;
+		buf_adds(b, first ? "" : ",");
+		first = false;
+		txn_compare(b, s, "nodes", names[i], t[i].rev);
+		buf_addc(b, ',');
+		txn_compare(b, s, "revoked", names[i], t[i].revoke_rev);
+	}
+	buf_adds(b, "],\"success\":[");
+	first = true;
+	struct buf val = BUF_INIT;
+	for (int i = 0; i < nn; i++) {
+		struct node *c = t[i].touched ? reg_get(&s->cache, names[i]) : NULL;
+		if (c && c->present) {
+			buf_reset(&val);
+			node_store_json(&val, c, (int)t[i].last);
+			buf_adds(b, first ? "" : ",");
+			txn_put(b, s, "nodes", names[i], &val, s->lease);
+			first = false;
+		} else if (t[i].touched && t[i].existed) {
+			buf_adds(b, first ? "" : ",");
+			buf_adds(b, "{\"request_delete_range\":{\"key\":\"");
+			key_add(b, s, "nodes", names[i]);
+			buf_adds(b, "\"}}");
+			first = false;
+		}
+		if (c && c->revoked != t[i].revoked) {
+			buf_reset(&val);
+			buf_addf(&val, "{\"node\":\"%s\",\"revoked\":%" PRId64 "}", names[i], c->revoked);
+			buf_adds(b, first ? "" : ",");
+			txn_put(b, s, "revoked", names[i], &val, NULL);
+			first = false;
+		}
+	}
+	buf_free(&val);
+	buf_adds(b, "]}");
+}
+
+/* Did the transaction in s->doc succeed? When it did, the cache takes
+ * the revision it wrote at. */
+static bool txn_succeeded(struct estore *s, char **names, int nn, const struct touched *t)
+{
+	bool ok = false;
+	int sv = json_get(&s->doc, 0, "succeeded");
+	if (sv >= 0)
+		json_bool(&s->doc, sv, &ok);
+	if (!ok)
+		return false;
+	int h = json_get(&s->doc, 0, "header");
+	char *rev = str_tok(&s->doc, h >= 0 ? json_get(&s->doc, h, "revision") : -1);
+	for (int i = 0; i < nn; i++) {
+		struct node *c = reg_get(&s->cache, names[i]);
+		if (!t[i].touched)
+			continue;
+		if (!c) {
+			reg_add(&s->cache, names[i]); /* known absent */
+			continue;
+		}
+		free(c->rev);
+		c->rev = c->present && rev ? xstrdup(rev) : NULL;
+		if (c->revoked != t[i].revoked) {
+			free(c->revoke_rev);
+			c->revoke_rev = rev ? xstrdup(rev) : NULL;
+		}
+	}
+	free(rev);
+	return true;
+}
+
 static int commit_chunk(struct estore *s, struct item *items, size_t n, verify_fn verify,
 			void *arg, char *err, size_t errlen)
 {
@@ -568,142 +714,31 @@ static int commit_chunk(struct estore *s, struct item *items, size_t n, verify_f
 	if (!nn)
 		return 0;
 	struct touched t[CHUNK_NODES];
-	int r = 0;
 	for (int attempt = 0; attempt < TXN_RETRIES; attempt++) {
-		if ((r = read_missing(s, names, nn, err, errlen)))
+		int r = read_missing(s, names, nn, err, errlen);
+		if (r)
 			return r;
-		for (int i = 0; i < nn; i++) {
-			struct node *c = reg_get(&s->cache, names[i]);
-			snprintf(t[i].name, sizeof t[i].name, "%s", names[i]);
-			t[i].rev = c->rev ? xstrdup(c->rev) : NULL;
-			t[i].revoke_rev = c->revoke_rev ? xstrdup(c->revoke_rev) : NULL;
-			t[i].revoked = c->revoked;
-			t[i].existed = c->present;
-			t[i].touched = false;
-			t[i].last = EV_UPDATED;
-		}
+		snapshot(s, names, nn, t);
 		batch_decide(&s->cache, items, n, time_now_ms(), verify, arg, NULL, NULL);
-		bool writes = false, need_lease = false;
-		for (size_t i = 0; i < n; i++)
-			if (!items[i].decided && items[i].ev != EV_REJECTED) {
-				writes = true;
-				int k = find_name(names, nn, items[i].op.name);
-				t[k].last = items[i].ev;
-				t[k].touched = true;
-				struct node *c = reg_get(&s->cache, names[k]);
-				if (c && c->present)
-					need_lease = true;
-			}
-		if (!writes)
-			goto done;
-		if (need_lease && (r = lease_get(s, err, errlen)))
-			goto done;
-		struct buf *b = &s->body;
-		buf_reset(b);
-		buf_adds(b, "{\"compare\":[");
-		bool first = true;
-		for (int i = 0; i < nn; i++) {
-			if (!t[i].touched)
-				continue;
-			buf_adds(b, first ? "{\"key\":\"" : ",{\"key\":\"");
-			first = false;
-			key_add(b, s, "nodes", names[i]);
-			buf_addf(b, "\",\"target\":\"MOD\",\"mod_revision\":\"%s\",\"result\":\"EQUAL\"}",
-				 t[i].rev ? t[i].rev : "0");
-			buf_adds(b, ",{\"key\":\"");
-			key_add(b, s, "revoked", names[i]);
-			buf_addf(b, "\",\"target\":\"MOD\",\"mod_revision\":\"%s\",\"result\":\"EQUAL\"}",
-				 t[i].revoke_rev ? t[i].revoke_rev : "0");
+		bool need_lease = false, done = true;
+		if (mark_touched(s, items, n, names, nn, t, &need_lease) &&
+		    !(need_lease && (r = lease_get(s, err, errlen)))) {
+			txn_build(s, names, nn, t);
+			if (!(r = post(s, "/v3/kv/txn", err, errlen)))
+				done = txn_succeeded(s, names, nn, t);
 		}
-		buf_adds(b, "],\"success\":[");
-		first = true;
-		struct buf val = BUF_INIT;
-		for (int i = 0; i < nn; i++) {
-			if (!t[i].touched)
-				continue;
-			struct node *c = reg_get(&s->cache, names[i]);
-			if (c && c->present) {
-				buf_reset(&val);
-				node_store_json(&val, c, (int)t[i].last);
-				buf_adds(b, first ? "" : ",");
-				buf_adds(b, "{\"request_put\":{\"key\":\"");
-				key_add(b, s, "nodes", names[i]);
-				buf_adds(b, "\",\"value\":\"");
-				b64_add(b, val.data, val.len);
-				buf_addf(b, "\",\"lease\":\"%s\"}}", s->lease);
-				first = false;
-			} else if (t[i].existed) {
-				buf_adds(b, first ? "" : ",");
-				buf_adds(b, "{\"request_delete_range\":{\"key\":\"");
-				key_add(b, s, "nodes", names[i]);
-				buf_adds(b, "\"}}");
-				first = false;
-			}
-			if (c && c->revoked != t[i].revoked) {
-				buf_reset(&val);
-				buf_addf(&val, "{\"node\":\"%s\",\"revoked\":%" PRId64 "}", names[i],
-					 c->revoked);
-				buf_adds(b, first ? "" : ",");
-				buf_adds(b, "{\"request_put\":{\"key\":\"");
-				key_add(b, s, "revoked", names[i]);
-				buf_adds(b, "\",\"value\":\"");
-				b64_add(b, val.data, val.len);
-				buf_adds(b, "\"}}");
-				first = false;
-			}
-		}
-		buf_free(&val);
-		buf_adds(b, "]}");
-		if ((r = post(s, "/v3/kv/txn", err, errlen)))
-			goto done;
-		bool ok = false;
-		int sv = json_get(&s->doc, 0, "succeeded");
-		if (sv >= 0)
-			json_bool(&s->doc, sv, &ok);
-		if (ok) {
-			int h = json_get(&s->doc, 0, "header");
-			char *rev = str_tok(&s->doc, h >= 0 ? json_get(&s->doc, h, "revision") : -1);
-			for (int i = 0; i < nn; i++) {
-				struct node *c = reg_get(&s->cache, names[i]);
-				if (!t[i].touched)
-					continue;
-				if (!c) {
-					reg_add(&s->cache, names[i]); /* known absent */
-					continue;
-				}
-				if (c->present) {
-					free(c->rev);
-					c->rev = rev ? xstrdup(rev) : NULL;
-				} else {
-					free(c->rev);
-					c->rev = NULL;
-				}
-				if (c->revoked != t[i].revoked) {
-					free(c->revoke_rev);
-					c->revoke_rev = rev ? xstrdup(rev) : NULL;
-				}
-			}
-			free(rev);
-			goto done;
+		free_touched(t, nn);
+		if (done) {
+			if (r)
+				for (int i = 0; i < nn; i++)
+					reg_del(&s->cache, names[i]);
+			return r;
 		}
 		/* someone else wrote first: forget what we knew, decide again */
-		for (int i = 0; i < nn; i++) {
+		for (int i = 0; i < nn; i++)
 			reg_del(&s->cache, names[i]);
-			free(t[i].rev);
-			free(t[i].revoke_rev);
-		}
 		diag_debug("etcd: transaction lost a race, retrying (%d)", attempt + 1);
 		poll(NULL, 0, attempt < 5 ? 1 : 10 * attempt);
-		continue;
-done:
-		for (int i = 0; i < nn; i++) {
-			free(t[i].rev);
-			free(t[i].revoke_rev);
-		}
-		if (r)
-			for (int i = 0; i < nn; i++)
-				reg_del(&s->cache, names[i]);
-		return r;
 	}
 	snprintf(err, errlen, "etcd: gave up after %d conflicting transactions", TXN_RETRIES);
 	return CCE_EX_TEMPFAIL;

@@ -395,107 +395,126 @@ static int read_gen(struct fstore *s, int64_t *gen, char *err, size_t errlen)
  * the log was read up to; *tail says the log held bytes after that (a torn
  * or unreadable last line). Retries when a compaction ran meanwhile.
  */
+/* The snapshot into reg (emptied first), its generation into *gen. */
+static int load_snapshot(struct fstore *s, struct registry *reg, int64_t *gen, char *err,
+			 size_t errlen)
+{
+	reg_free(reg);
+	reg_init(reg);
+	int fd = open(s->snap, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return no_store(s, err, errlen);
+		return fail_errno(err, errlen, "cannot open", s->snap);
+	}
+	struct stat st;
+	fstat(fd, &st);
+	s->snap_size = st.st_size;
+	/* stored nodes take some 300 bytes: no rehashing as they load */
+	reg_reserve(reg, (size_t)st.st_size / 256);
+	struct lines l;
+	lines_init(&l, fd, 0);
+	const char *p;
+	size_t n;
+	int r, lineno = 0;
+	bool header = false;
+	struct ahead slots = { -1, 0, 0 };
+	while ((r = lines_next(&l, &p, &n)) == 1) {
+		lineno++;
+		slots.lead--;
+		ahead_step(&slots, &l, reg, AHEAD_SLOT, false);
+		if (lineno == 1) {
+			header = sscanf(p, "{\"registry\":1,\"gen\":%" SCNd64 "}", gen) == 1;
+			if (!header)
+				break;
+			continue;
+		}
+		if (json_parse(&s->doc, p, n, &(struct json_error){ 0 }) < 0 ||
+		    node_load_json(reg, &s->doc, 0) < 0)
+			diag_warn("%s:%d: skipping a malformed node record", s->snap, lineno);
+	}
+	buf_free(&l.b);
+	close(fd);
+	if (r < 0)
+		return fail_errno(err, errlen, "cannot read", s->snap);
+	if (!header) {
+		snprintf(err, errlen, "'%s' is not a registry snapshot", s->snap);
+		return CCE_EX_IOERR;
+	}
+	return 0;
+}
+
+/* The log lp, open on fd (closed here), replayed onto reg: *off where its
+ * last good record ends, *tail whether anything follows it. */
+static int replay_log(struct fstore *s, struct registry *reg, int fd, const char *lp, off_t *off,
+		      bool *tail, char *err, size_t errlen)
+{
+	struct lines l;
+	lines_init(&l, fd, 0);
+	const char *p;
+	size_t n;
+	int r;
+	off_t good = 0;
+	bool bad_last = false;
+	struct ahead nodes = { -1, 0, 0 }, slots = { -1, 0, 0 };
+	while ((r = lines_next(&l, &p, &n)) == 1) {
+		slots.lead--;
+		nodes.lead--;
+		ahead_step(&slots, &l, reg, AHEAD_SLOT, false);
+		ahead_step(&nodes, &l, reg, AHEAD_NODE, true);
+		if (replay_line(reg, &s->doc, p, n) < 0) {
+			/* a line that does not parse can only be the torn end
+			 * of a write; if more follows, warn and go on */
+			bad_last = true;
+			continue;
+		}
+		if (bad_last)
+			diag_warn("%s: skipping a malformed log line before offset %lld", lp,
+				  (long long)lines_off(&l));
+		bad_last = false;
+		good = lines_off(&l);
+	}
+	struct stat lst;
+	fstat(fd, &lst);
+	buf_free(&l.b);
+	close(fd);
+	if (r < 0)
+		return fail_errno(err, errlen, "cannot read", lp);
+	*off = good;
+	*tail = lst.st_size > good;
+	return 0;
+}
+
 static int load_all(struct fstore *s, struct registry *reg, int64_t *gen, off_t *off, bool *tail,
 		    char *err, size_t errlen)
 {
 	for (int attempt = 0; attempt < 100; attempt++) {
-		reg_free(reg);
-		reg_init(reg);
-		int fd = open(s->snap, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			if (errno == ENOENT)
-				return no_store(s, err, errlen);
-			return fail_errno(err, errlen, "cannot open", s->snap);
-		}
-		struct stat st;
-		fstat(fd, &st);
-		s->snap_size = st.st_size;
-		/* stored nodes take some 300 bytes: no rehashing as they load */
-		reg_reserve(reg, (size_t)st.st_size / 256);
-		struct lines l;
-		lines_init(&l, fd, 0);
-		const char *p;
-		size_t n;
-		int r, lineno = 0;
-		bool header = false;
-		struct ahead slots = { -1, 0, 0 };
-		while ((r = lines_next(&l, &p, &n)) == 1) {
-			lineno++;
-			slots.lead--;
-			ahead_step(&slots, &l, reg, AHEAD_SLOT, false);
-			if (lineno == 1) {
-				header = sscanf(p, "{\"registry\":1,\"gen\":%" SCNd64 "}", gen) == 1;
-				if (!header)
-					break;
-				continue;
-			}
-			if (json_parse(&s->doc, p, n, &(struct json_error){ 0 }) < 0 ||
-			    node_load_json(reg, &s->doc, 0) < 0)
-				diag_warn("%s:%d: skipping a malformed node record", s->snap, lineno);
-		}
-		buf_free(&l.b);
-		close(fd);
-		if (r < 0)
-			return fail_errno(err, errlen, "cannot read", s->snap);
-		if (!header) {
-			snprintf(err, errlen, "'%s' is not a registry snapshot", s->snap);
-			return CCE_EX_IOERR;
-		}
+		int r = load_snapshot(s, reg, gen, err, errlen);
+		if (r)
+			return r;
 		char *lp = log_path(s, *gen);
-		fd = open(lp, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			int e = errno;
-			int64_t g2;
-			if (e == ENOENT && read_gen(s, &g2, err, errlen) == 0 && g2 != *gen) {
-				free(lp);
-				continue; /* compacted under our feet */
-			}
-			if (e == ENOENT) { /* compaction died before creating it */
-				free(lp);
-				*off = 0;
-				*tail = false;
-				return 0;
-			}
-			errno = e;
-			r = fail_errno(err, errlen, "cannot open", lp);
+		int fd = open(lp, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			r = replay_log(s, reg, fd, lp, off, tail, err, errlen);
 			free(lp);
 			return r;
 		}
-		lines_init(&l, fd, 0);
-		off_t good = 0;
-		bool bad_last = false;
-		struct ahead nodes = { -1, 0, 0 };
-		slots = (struct ahead){ -1, 0, 0 };
-		while ((r = lines_next(&l, &p, &n)) == 1) {
-			slots.lead--;
-			nodes.lead--;
-			ahead_step(&slots, &l, reg, AHEAD_SLOT, false);
-			ahead_step(&nodes, &l, reg, AHEAD_NODE, true);
-			if (replay_line(reg, &s->doc, p, n) < 0) {
-				/* a line that does not parse can only be the torn end
-				 * of a write; if more follows, warn and go on */
-				bad_last = true;
-				continue;
-			}
-			if (bad_last)
-				diag_warn("%s: skipping a malformed log line before offset %lld", lp,
-					  (long long)lines_off(&l));
-			bad_last = false;
-			good = lines_off(&l);
-		}
-		struct stat lst;
-		fstat(fd, &lst);
-		buf_free(&l.b);
-		close(fd);
-		if (r < 0) {
-			r = fail_errno(err, errlen, "cannot read", lp);
+		int e = errno;
+		int64_t g2;
+		if (e == ENOENT && read_gen(s, &g2, err, errlen) == 0 && g2 != *gen) {
 			free(lp);
-			return r;
+			continue; /* compacted under our feet */
 		}
+		if (e == ENOENT) { /* compaction died before creating it */
+			free(lp);
+			*off = 0;
+			*tail = false;
+			return 0;
+		}
+		errno = e;
+		r = fail_errno(err, errlen, "cannot open", lp);
 		free(lp);
-		*off = good;
-		*tail = lst.st_size > good;
-		return 0;
+		return r;
 	}
 	snprintf(err, errlen, "'%s' keeps changing under a compaction", s->dir);
 	return CCE_EX_TEMPFAIL;

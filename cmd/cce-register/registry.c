@@ -371,6 +371,40 @@ bad:
 	return -1;
 }
 
+/* "services": [{"name":NAME,"port":PORT},...], kept as a compact copy
+ * in *out: 0 (absent or taken), or -1 with why. */
+static int services_parse(const struct fields *f, char *why, size_t whylen, char **out)
+{
+	const struct json_doc *d = f->d;
+	int v, r = field_array(f, "services", 0, &v);
+	if (r <= 0)
+		return r;
+	struct buf b = BUF_INIT;
+	buf_addc(&b, '[');
+	for (int e = json_first(d, v); e >= 0; e = json_next_elem(d, v, e)) {
+		if (json_type_of(d, e) != JSON_OBJECT)
+			FAIL("each service must be an object {\"name\",\"port\"}");
+		int nm = json_get(d, e, "name"), pt = json_get(d, e, "port");
+		int64_t port;
+		if (nm < 0 || json_type_of(d, nm) != JSON_STRING || d->tok[nm].escaped ||
+		    !name_valid(d->text + d->tok[nm].start, d->tok[nm].len))
+			FAIL("a service needs a \"name\" of 1-63 of A-Z a-z 0-9 . _ -");
+		if (pt < 0 || !json_int(d, pt, &port) || port < 1 || port > 65535)
+			FAIL("a service needs a \"port\" from 1 to 65535");
+		if (b.len > 1)
+			buf_addc(&b, ',');
+		buf_adds(&b, "{\"name\":");
+		add_raw(&b, d, nm);
+		buf_addf(&b, ",\"port\":%d}", (int)port);
+	}
+	buf_addc(&b, ']');
+	*out = buf_detach(&b, NULL);
+	return 0;
+bad:
+	buf_free(&b);
+	return -1;
+}
+
 int op_parse(const struct json_doc *d, size_t reclen, struct op *op, char *why, size_t whylen)
 {
 	struct buf b = BUF_INIT;
@@ -427,29 +461,8 @@ int op_parse(const struct json_doc *d, size_t reclen, struct op *op, char *why, 
 		    field_num(&sub, "net_mbps", FIELD_NONNEG, &op->net_mbps) < 0)
 			goto bad;
 	}
-	if ((r = field_array(&f, "services", 0, &v)) < 0)
+	if (services_parse(&f, why, whylen, &op->services) < 0)
 		goto bad;
-	if (r > 0) {
-		buf_addc(&b, '[');
-		for (int e = json_first(d, v); e >= 0; e = json_next_elem(d, v, e)) {
-			if (json_type_of(d, e) != JSON_OBJECT)
-				FAIL("each service must be an object {\"name\",\"port\"}");
-			int nm = json_get(d, e, "name"), pt = json_get(d, e, "port");
-			int64_t port;
-			if (nm < 0 || json_type_of(d, nm) != JSON_STRING || d->tok[nm].escaped ||
-			    !name_valid(d->text + d->tok[nm].start, d->tok[nm].len))
-				FAIL("a service needs a \"name\" of 1-63 of A-Z a-z 0-9 . _ -");
-			if (pt < 0 || !json_int(d, pt, &port) || port < 1 || port > 65535)
-				FAIL("a service needs a \"port\" from 1 to 65535");
-			if (b.len > 1)
-				buf_addc(&b, ',');
-			buf_adds(&b, "{\"name\":");
-			add_raw(&b, d, nm);
-			buf_addf(&b, ",\"port\":%d}", (int)port);
-		}
-		buf_addc(&b, ']');
-		op->services = buf_detach(&b, NULL);
-	}
 	if ((r = field_obj(&f, "load", 0, &sub)) < 0 ||
 	    (r > 0 && copy_members(&sub, load_ok, &b) < 0))
 		goto bad;
@@ -730,82 +743,32 @@ static void set_field(struct field *f, const struct json_doc *d, int v, enum jso
 	f->tok = d->tok[v].len == 0 || (f->raw && d->tok[v].len == 2) ? -1 : v;
 }
 
-int node_load_json(struct registry *r, const struct json_doc *d, int tok)
+/* capacity: {"cpu":N,"mem_mb":N,"disk_mb":N,"net_mbps":N} into cap[0..3] */
+static void get_capacity(const struct json_doc *d, int v, double cap[4], bool *bad)
 {
-	if (json_type_of(d, tok) != JSON_OBJECT)
-		return -1;
-	struct field f[F_N];
-	for (int i = 0; i < F_N; i++)
-		f[i].tok = -1;
-	double cpu = 0, mem_mb = 0, disk_mb = 0, net_mbps = 0, cost = 0;
-	bool cordoned = false;
-	int64_t joined_at = 0, last_seen = 0, revoked = 0;
-	int name = -1, joined = -1;
-	bool bad = false;
-	for (int k = json_first(d, tok); k >= 0 && !bad; k = json_next_member(d, tok, k)) {
-		int v = k + 1;
-		/* a repeated key: the last wins */
-		if (KEY("node"))
-			name = v;
-		else if (KEY("addr"))
-			set_field(&f[F_ADDR], d, v, JSON_STRING, &bad);
-		else if (KEY("region"))
-			set_field(&f[F_REGION], d, v, JSON_STRING, &bad);
-		else if (KEY("zone"))
-			set_field(&f[F_ZONE], d, v, JSON_STRING, &bad);
-		else if (KEY("labels"))
-			set_field(&f[F_LABELS], d, v, JSON_OBJECT, &bad);
-		else if (KEY("load"))
-			set_field(&f[F_LOAD], d, v, JSON_OBJECT, &bad);
-		else if (KEY("services"))
-			set_field(&f[F_SERVICES], d, v, JSON_ARRAY, &bad);
-		else if (KEY("tasks"))
-			set_field(&f[F_TASKS], d, v, JSON_ARRAY, &bad);
-		else if (KEY("cost"))
-			get_num(d, v, &cost, &bad);
-		else if (KEY("cordoned"))
-			bad = !json_bool(d, v, &cordoned);
-		else if (KEY("joined"))
-			bad = !json_int(d, v, &joined_at), joined = v;
-		else if (KEY("last_seen"))
-			bad = !json_int(d, v, &last_seen);
-		else if (KEY("revoked"))
-			bad = !json_int(d, v, &revoked);
-		else if (KEY("capacity")) {
-			if (json_type_of(d, v) != JSON_OBJECT) {
-				bad = true;
-				break;
-			}
-			for (int c = json_first(d, v); c >= 0; c = json_next_member(d, v, c)) {
-				int k2 = k;
-				k = c;
-				if (KEY("cpu"))
-					get_num(d, c + 1, &cpu, &bad);
-				else if (KEY("mem_mb"))
-					get_num(d, c + 1, &mem_mb, &bad);
-				else if (KEY("disk_mb"))
-					get_num(d, c + 1, &disk_mb, &bad);
-				else if (KEY("net_mbps"))
-					get_num(d, c + 1, &net_mbps, &bad);
-				k = k2;
-			}
-		}
+	if (json_type_of(d, v) != JSON_OBJECT) {
+		*bad = true;
+		return;
 	}
-	if (bad || name < 0 || json_type_of(d, name) != JSON_STRING || d->tok[name].escaped ||
-	    !name_valid(d->text + d->tok[name].start, d->tok[name].len) ||
-	    (joined < 0 && !revoked))
-		return -1;
-	char nm[NAME_MAX_LEN + 1];
-	memcpy(nm, d->text + d->tok[name].start, d->tok[name].len);
-	nm[d->tok[name].len] = 0;
-	struct node *n = reg_add(r, nm);
-	if (revoked)
-		n->revoked = revoked;
-	if (joined < 0)
-		return 0;
-	node_clear(n);
-	/* the fixed fields, as node_set_fixed lays them out: NUL-terminated,
-	 * strings decoded (up to a NUL they may hold, as strdup would) */
+	for (int k = json_first(d, v); k >= 0; k = json_next_member(d, v, k)) {
+		if (KEY("cpu"))
+			get_num(d, k + 1, &cap[0], bad);
+		else if (KEY("mem_mb"))
+			get_num(d, k + 1, &cap[1], bad);
+		else if (KEY("disk_mb"))
+			get_num(d, k + 1, &cap[2], bad);
+		else if (KEY("net_mbps"))
+			get_num(d, k + 1, &cap[3], bad);
+	}
+}
+
+/* The fields f found into n: addr, region, zone, labels and services in
+ * one block (n->fixed), as node_set_fixed lays them out, load and tasks
+ * each on its own. */
+static void set_fixed(struct node *n, const struct json_doc *d, const struct field *f)
+{
+	/* NUL-terminated, strings decoded (up to a NUL they may hold, as
+	 * strdup would) */
 	struct buf dec = BUF_INIT;
 	const char *src[F_N];
 	size_t len[F_N], total = 0;
@@ -849,10 +812,70 @@ int node_load_json(struct registry *r, const struct json_doc *d, int tok)
 	}
 	buf_free(&dec);
 	n->fixed = blk;
-	n->cpu = cpu;
-	n->mem_mb = mem_mb;
-	n->disk_mb = disk_mb;
-	n->net_mbps = net_mbps;
+}
+
+int node_load_json(struct registry *r, const struct json_doc *d, int tok)
+{
+	if (json_type_of(d, tok) != JSON_OBJECT)
+		return -1;
+	struct field f[F_N];
+	for (int i = 0; i < F_N; i++)
+		f[i].tok = -1;
+	double cap[4] = { 0, 0, 0, 0 }, cost = 0; /* cpu, mem_mb, disk_mb, net_mbps */
+	bool cordoned = false;
+	int64_t joined_at = 0, last_seen = 0, revoked = 0;
+	int name = -1, joined = -1;
+	bool bad = false;
+	for (int k = json_first(d, tok); k >= 0 && !bad; k = json_next_member(d, tok, k)) {
+		int v = k + 1;
+		/* a repeated key: the last wins */
+		if (KEY("node"))
+			name = v;
+		else if (KEY("addr"))
+			set_field(&f[F_ADDR], d, v, JSON_STRING, &bad);
+		else if (KEY("region"))
+			set_field(&f[F_REGION], d, v, JSON_STRING, &bad);
+		else if (KEY("zone"))
+			set_field(&f[F_ZONE], d, v, JSON_STRING, &bad);
+		else if (KEY("labels"))
+			set_field(&f[F_LABELS], d, v, JSON_OBJECT, &bad);
+		else if (KEY("load"))
+			set_field(&f[F_LOAD], d, v, JSON_OBJECT, &bad);
+		else if (KEY("services"))
+			set_field(&f[F_SERVICES], d, v, JSON_ARRAY, &bad);
+		else if (KEY("tasks"))
+			set_field(&f[F_TASKS], d, v, JSON_ARRAY, &bad);
+		else if (KEY("cost"))
+			get_num(d, v, &cost, &bad);
+		else if (KEY("cordoned"))
+			bad = !json_bool(d, v, &cordoned);
+		else if (KEY("joined"))
+			bad = !json_int(d, v, &joined_at), joined = v;
+		else if (KEY("last_seen"))
+			bad = !json_int(d, v, &last_seen);
+		else if (KEY("revoked"))
+			bad = !json_int(d, v, &revoked);
+		else if (KEY("capacity"))
+			get_capacity(d, v, cap, &bad);
+	}
+	if (bad || name < 0 || json_type_of(d, name) != JSON_STRING || d->tok[name].escaped ||
+	    !name_valid(d->text + d->tok[name].start, d->tok[name].len) ||
+	    (joined < 0 && !revoked))
+		return -1;
+	char nm[NAME_MAX_LEN + 1];
+	memcpy(nm, d->text + d->tok[name].start, d->tok[name].len);
+	nm[d->tok[name].len] = 0;
+	struct node *n = reg_add(r, nm);
+	if (revoked)
+		n->revoked = revoked;
+	if (joined < 0)
+		return 0;
+	node_clear(n);
+	set_fixed(n, d, f);
+	n->cpu = cap[0];
+	n->mem_mb = cap[1];
+	n->disk_mb = cap[2];
+	n->net_mbps = cap[3];
 	n->cost = cost;
 	n->cordoned = cordoned;
 	n->joined = joined_at;

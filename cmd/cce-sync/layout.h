@@ -1,7 +1,7 @@
 /*
  * layout: the files cce-sync keeps in a directory it applies streams to,
- * and the subcommands that only read or switch them (rollback, releases,
- * verify).
+ * shared by unpack and the subcommands that only read or switch them
+ * (releases.c: rollback and releases; verify.c).
  *
  * Promises: a release directory DIR holds releases/ID (one tree each, IDs
  * sort by age) and current, a symlink "releases/ID" that only ever changes

@@ -1,4 +1,5 @@
-/* manifest, diff, pack and keygen: the sending side */
+/* pack: the sending side, a tree (or what differs from the receiver's
+ * manifest) as a tar stream on stdout, compressed and optionally signed */
 #include "sync.h"
 
 #include <errno.h>
@@ -20,123 +21,6 @@
 #include "timeutil.h"
 
 #define DATA_BLOCK (1 << 20)
-
-void progress_init(struct progress *p, bool want)
-{
-	memset(p, 0, sizeof *p);
-	p->on = want && isatty(2);
-	p->start = p->last = time_mono_ms();
-}
-
-void progress_tick(struct progress *p, uint64_t files, uint64_t bytes)
-{
-	p->files += files;
-	p->bytes += bytes;
-	if (!p->on)
-		return;
-	int64_t now = time_mono_ms();
-	if (now - p->last < 250)
-		return;
-	p->last = now;
-	double s = (double)(now - p->start) / 1000.0;
-	fprintf(stderr, "\r%ju files, %.1f MiB, %.1f MiB/s   ", (uintmax_t)p->files,
-		(double)p->bytes / 1048576.0, s > 0 ? (double)p->bytes / 1048576.0 / s : 0.0);
-}
-
-void progress_end(struct progress *p)
-{
-	if (!p->on)
-		return;
-	p->last = 0;
-	progress_tick(p, 0, 0);
-	fputc('\n', stderr);
-}
-
-char *tree_root(const char *dir)
-{
-	struct buf b = BUF_INIT;
-	struct stat st;
-	buf_addf(&b, "%s/releases", dir);
-	bool layout = stat(b.data, &st) == 0 && S_ISDIR(st.st_mode);
-	buf_reset(&b);
-	buf_addf(&b, "%s/current", dir);
-	if (layout && lstat(b.data, &st) == 0 && S_ISLNK(st.st_mode)) {
-		buf_adds(&b, "/");
-		return buf_detach(&b, NULL);
-	}
-	buf_reset(&b);
-	buf_adds(&b, dir);
-	return buf_detach(&b, NULL);
-}
-
-int cmd_manifest(struct out *out, const char *dir, const char *cache)
-{
-	char err[512] = "";
-	struct manifest m;
-	char *root = tree_root(dir);
-	int r = manifest_scan(root, cache, &m, err, sizeof err);
-	free(root);
-	if (r < 0) {
-		diag_error("%s", err);
-		manifest_free(&m);
-		return CCE_EX_IOERR;
-	}
-	struct buf b = BUF_INIT;
-	for (size_t i = 0; i < m.n && !out_done(out); i++) {
-		buf_reset(&b);
-		entry_json(&m.e[i], &b);
-		out_line(out, b.data, b.len);
-	}
-	buf_free(&b);
-	manifest_free(&m);
-	return 0;
-}
-
-int cmd_diff(struct out *out, const char *oldf, const char *newf, const char *dir)
-{
-	char err[512] = "";
-	struct stat st;
-	if (dir && stat(dir, &st) < 0) {
-		diag_error("--dir '%s': %s", dir, strerror(errno));
-		return CCE_EX_IOERR;
-	}
-	if (dir && !S_ISDIR(st.st_mode)) {
-		diag_error("--dir '%s': not a directory", dir);
-		return CCE_EX_IOERR;
-	}
-	struct manifest a, b;
-	memset(&b, 0, sizeof b);
-	if (manifest_load(oldf, &a, err, sizeof err) < 0 ||
-	    manifest_load(newf, &b, err, sizeof err) < 0) {
-		diag_error("%s", err);
-		manifest_free(&a);
-		manifest_free(&b);
-		return CCE_EX_DATAERR;
-	}
-	struct ops ops;
-	manifest_diff(&a, &b, dir, &ops, err, sizeof err); /* never fails */
-	struct buf l = BUF_INIT;
-	for (size_t i = 0; i < ops.n && !out_done(out); i++) {
-		buf_reset(&l);
-		op_json(&ops.o[i], &l);
-		out_line(out, l.data, l.len);
-	}
-	buf_free(&l);
-	ops_free(&ops);
-	manifest_free(&a);
-	manifest_free(&b);
-	return 0;
-}
-
-int cmd_keygen(const char *keyfile)
-{
-	char err[512];
-	if (sign_keygen(keyfile, err, sizeof err) < 0) {
-		diag_error("%s", err);
-		return CCE_EX_IOERR;
-	}
-	return 0;
-}
 
 /* A manifest is JSON, so names must be UTF-8. */
 static bool utf8(const char *s, const char **why)
@@ -256,6 +140,35 @@ static int add_file(struct archive *a, const char *dir, const struct op *op, cha
 	return 0;
 }
 
+/* The stream on stdout: pax, compressed as o asks; 0, or -1 with a's
+ * error. */
+static int open_stream(const struct pack_opts *o, struct archive *a)
+{
+	archive_write_set_format_pax_restricted(a);
+	char lvl[16];
+	snprintf(lvl, sizeof lvl, "%d", o->level);
+	int fr = o->compress == COMPRESS_GZIP ? archive_write_add_filter_gzip(a)
+					      : archive_write_add_filter_zstd(a);
+	if (fr == ARCHIVE_OK && o->level >= 0)
+		fr = archive_write_set_filter_option(a, NULL, "compression-level", lvl);
+	/* zstd compresses in worker threads while this one reads files */
+	if (fr == ARCHIVE_OK && o->compress == COMPRESS_ZSTD) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		char nt[24];
+		snprintf(nt, sizeof nt, "%ld", cpus > 1 ? cpus : 1);
+		archive_write_set_filter_option(a, "zstd", "threads", nt);
+	}
+	/* without this libarchive pads the last block, which zstd readers
+	 * take for a broken frame */
+	archive_write_set_bytes_in_last_block(a, 1);
+	/* write in large blocks (libarchive's default is 10 KiB) into a large
+	 * pipe: fewer wakeups on both sides, and the receiver can fall behind
+	 * for a moment without stalling us; not a pipe: no matter */
+	archive_write_set_bytes_per_block(a, 256 << 10);
+	fcntl(1, F_SETPIPE_SZ, 1 << 20);
+	return fr == ARCHIVE_OK && archive_write_open_fd(a, 1) == ARCHIVE_OK ? 0 : -1;
+}
+
 int cmd_pack(const struct pack_opts *o)
 {
 	char err[512] = "";
@@ -295,29 +208,7 @@ int cmd_pack(const struct pack_opts *o)
 	}
 
 	a = archive_write_new();
-	archive_write_set_format_pax_restricted(a);
-	char lvl[16];
-	snprintf(lvl, sizeof lvl, "%d", o->level);
-	int fr = o->compress == COMPRESS_GZIP ? archive_write_add_filter_gzip(a)
-					      : archive_write_add_filter_zstd(a);
-	if (fr == ARCHIVE_OK && o->level >= 0)
-		fr = archive_write_set_filter_option(a, NULL, "compression-level", lvl);
-	/* zstd compresses in worker threads while this one reads files */
-	if (fr == ARCHIVE_OK && o->compress == COMPRESS_ZSTD) {
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-		char nt[24];
-		snprintf(nt, sizeof nt, "%ld", cpus > 1 ? cpus : 1);
-		archive_write_set_filter_option(a, "zstd", "threads", nt);
-	}
-	/* without this libarchive pads the last block, which zstd readers
-	 * take for a broken frame */
-	archive_write_set_bytes_in_last_block(a, 1);
-	/* write in large blocks (libarchive's default is 10 KiB) into a large
-	 * pipe: fewer wakeups on both sides, and the receiver can fall behind
-	 * for a moment without stalling us; not a pipe: no matter */
-	archive_write_set_bytes_per_block(a, 256 << 10);
-	fcntl(1, F_SETPIPE_SZ, 1 << 20);
-	if (fr != ARCHIVE_OK || archive_write_open_fd(a, 1) != ARCHIVE_OK) {
+	if (open_stream(o, a) < 0) {
 		snprintf(err, sizeof err, "cannot start the stream: %s", archive_error_string(a));
 		goto fail;
 	}

@@ -539,6 +539,86 @@ static int parse_entry(const struct json_doc *d, struct entry *e, char *why, siz
 	return 0;
 }
 
+/* One manifest line (its number: lineno) into a new entry of m, checked
+ * as unpack must when strict, and counted against lim: 0 or -1 with err. */
+static int parse_line(struct json_doc *d, const char *p, size_t n, uint64_t lineno, bool strict,
+		      const struct limits *lim, struct manifest *m, char *err, size_t errlen)
+{
+	struct json_error je;
+	char why[160];
+	const char *bad = NULL;
+	if (json_parse(d, p, n, &je) < 0) {
+		seterr(err, errlen, "manifest line %ju: %s", (uintmax_t)lineno, je.msg);
+		return -1;
+	}
+	if (json_type_of(d, 0) != JSON_OBJECT) {
+		seterr(err, errlen, "manifest line %ju: not an object", (uintmax_t)lineno);
+		return -1;
+	}
+	struct entry *e = manifest_add(m);
+	if (parse_entry(d, e, why, sizeof why) < 0) {
+		seterr(err, errlen, "manifest line %ju: %s", (uintmax_t)lineno, why);
+		return -1;
+	}
+	if (strict && !path_ok(e->path, &bad)) {
+		seterr(err, errlen, "manifest line %ju: %s '%s'", (uintmax_t)lineno, bad, e->path);
+		return -1;
+	}
+	if (strict && (e->mode & 07000)) {
+		seterr(err, errlen, "manifest line %ju: setuid, setgid or sticky mode %04o on '%s'",
+		       (uintmax_t)lineno, (unsigned)e->mode, e->path);
+		return -1;
+	}
+	m->total_size += e->size;
+	if (lim && (m->n > lim->max_files || m->total_size > lim->max_size)) {
+		seterr(err, errlen, "manifest exceeds %s (%ju)", m->n > lim->max_files ?
+		       "--max-files" : "--max-size", m->n > lim->max_files ?
+		       (uintmax_t)lim->max_files : (uintmax_t)lim->max_size);
+		return -1;
+	}
+	return 0;
+}
+
+/* Every entry's parent is a directory of the manifest, and every symlink
+ * resolves inside the tree. */
+static int check_tree(const struct manifest *m, char *err, size_t errlen)
+{
+	struct buf cur = BUF_INIT;
+	int r = 0;
+	for (size_t i = 0; i < m->n && r == 0; i++) {
+		const struct entry *e = &m->e[i];
+		char *slash = strrchr(e->path, '/');
+		if (slash) {
+			buf_reset(&cur);
+			buf_add(&cur, e->path, (size_t)(slash - e->path));
+			struct entry *parent = manifest_find(m, cur.data);
+			if (!parent || parent->type != ENT_DIR) {
+				seterr(err, errlen, "manifest entry '%s' has no parent directory in the manifest",
+				       e->path);
+				r = -1;
+			}
+		}
+		if (r < 0 || e->type != ENT_SYMLINK)
+			continue;
+		buf_reset(&cur);
+		if (slash)
+			buf_add(&cur, e->path, (size_t)(slash - e->path));
+		const struct entry *seen[MAX_SYMLINK_DEPTH] = { e };
+		enum resolved res = resolve_inside(m, &cur, e->target, seen, 1);
+		if (res != INSIDE)
+			r = -1;
+		if (res == OUTSIDE)
+			seterr(err, errlen, "symlink '%s' -> '%s' points outside the tree", e->path, e->target);
+		else if (res == LOOP)
+			seterr(err, errlen, "symlink '%s' -> '%s' leads into a symlink loop: %s", e->path,
+			       e->target, strerror(ELOOP));
+		else if (res == TOO_DEEP)
+			seterr(err, errlen, "symlink '%s' -> '%s': %s", e->path, e->target, strerror(ELOOP));
+	}
+	buf_free(&cur);
+	return r;
+}
+
 int manifest_parse(const char *text, size_t len, bool strict, const struct limits *lim,
 		   struct manifest *m, char *err, size_t errlen)
 {
@@ -546,54 +626,13 @@ int manifest_parse(const char *text, size_t len, bool strict, const struct limit
 	json_doc_init(&d);
 	memset(m, 0, sizeof *m);
 	uint64_t lineno = 0;
-	const char *p = text, *end = text + len;
 	int r = 0;
-	while (p < end && r == 0) {
+	for (const char *p = text, *end = text + len; p < end && r == 0;) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *le = nl ? nl : end;
 		lineno++;
-		struct json_error je;
-		char why[160];
-		const char *bad = NULL;
-		if (le == p) {
-			p = le + 1;
-			continue;
-		}
-		if (json_parse(&d, p, (size_t)(le - p), &je) < 0) {
-			seterr(err, errlen, "manifest line %ju: %s", (uintmax_t)lineno, je.msg);
-			r = -1;
-			break;
-		}
-		if (json_type_of(&d, 0) != JSON_OBJECT) {
-			seterr(err, errlen, "manifest line %ju: not an object", (uintmax_t)lineno);
-			r = -1;
-			break;
-		}
-		struct entry *e = manifest_add(m);
-		if (parse_entry(&d, e, why, sizeof why) < 0) {
-			seterr(err, errlen, "manifest line %ju: %s", (uintmax_t)lineno, why);
-			r = -1;
-			break;
-		}
-		if (strict && !path_ok(e->path, &bad)) {
-			seterr(err, errlen, "manifest line %ju: %s '%s'", (uintmax_t)lineno, bad, e->path);
-			r = -1;
-			break;
-		}
-		if (strict && (e->mode & 07000)) {
-			seterr(err, errlen, "manifest line %ju: setuid, setgid or sticky mode %04o on '%s'",
-			       (uintmax_t)lineno, (unsigned)e->mode, e->path);
-			r = -1;
-			break;
-		}
-		m->total_size += e->size;
-		if (lim && (m->n > lim->max_files || m->total_size > lim->max_size)) {
-			seterr(err, errlen, "manifest exceeds %s (%ju)", m->n > lim->max_files ?
-			       "--max-files" : "--max-size", m->n > lim->max_files ?
-			       (uintmax_t)lim->max_files : (uintmax_t)lim->max_size);
-			r = -1;
-			break;
-		}
+		if (le > p)
+			r = parse_line(&d, p, (size_t)(le - p), lineno, strict, lim, m, err, errlen);
 		p = nl ? nl + 1 : end;
 	}
 	json_doc_free(&d);
@@ -613,50 +652,7 @@ int manifest_parse(const char *text, size_t len, bool strict, const struct limit
 			return -1;
 		}
 	}
-	if (!strict)
-		return 0;
-	struct buf cur = BUF_INIT;
-	for (size_t i = 0; i < m->n && r == 0; i++) {
-		struct entry *e = &m->e[i];
-		char *slash = strrchr(e->path, '/');
-		if (slash) {
-			buf_reset(&cur);
-			buf_add(&cur, e->path, (size_t)(slash - e->path));
-			struct entry *parent = manifest_find(m, cur.data);
-			if (!parent || parent->type != ENT_DIR) {
-				seterr(err, errlen, "manifest entry '%s' has no parent directory in the manifest",
-				       e->path);
-				r = -1;
-			}
-		}
-		if (r == 0 && e->type == ENT_SYMLINK) {
-			buf_reset(&cur);
-			if (slash)
-				buf_add(&cur, e->path, (size_t)(slash - e->path));
-			const struct entry *seen[MAX_SYMLINK_DEPTH] = { e };
-			switch (resolve_inside(m, &cur, e->target, seen, 1)) {
-			case INSIDE:
-				break;
-			case OUTSIDE:
-				seterr(err, errlen, "symlink '%s' -> '%s' points outside the tree",
-				       e->path, e->target);
-				r = -1;
-				break;
-			case LOOP:
-				seterr(err, errlen, "symlink '%s' -> '%s' leads into a symlink loop: %s", e->path,
-				       e->target, strerror(ELOOP));
-				r = -1;
-				break;
-			case TOO_DEEP:
-				seterr(err, errlen, "symlink '%s' -> '%s': %s", e->path, e->target,
-				       strerror(ELOOP));
-				r = -1;
-				break;
-			}
-		}
-	}
-	buf_free(&cur);
-	return r;
+	return strict ? check_tree(m, err, errlen) : 0;
 }
 
 int manifest_load(const char *file, struct manifest *m, char *err, size_t errlen)

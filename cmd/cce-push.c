@@ -65,14 +65,15 @@ static const char usage[] =
 	"      --retry-for DUR       give up on a batch after DUR (default never)\n"
 	"      --dead-letter FILE    where refused batches go (beside the spool)\n"
 	"      --receipts            print one line per delivered batch\n"
-	"      --stats DUR           print a status line on stderr every DUR\n";
+	"      --stats DUR           print a status line on stderr every DUR\n"
+	"      --rate-limit RATE     send at most RATE bytes a second (e.g. 500K, 2MiB)\n";
 
 enum {
 	OPT_SPOOL = CLI_OPT_TOOL, OPT_NO_SPOOL, OPT_SPOOL_MAX, OPT_WHEN_FULL, OPT_DRAIN,
 	OPT_BATCH_RECORDS, OPT_BATCH_BYTES, OPT_LINGER, OPT_METHOD, OPT_GZIP, OPT_HEADER_FILE,
 	OPT_BEARER_FILE, OPT_USER_FILE, OPT_CACERT, OPT_CERT, OPT_KEY, OPT_INSECURE, OPT_TIMEOUT,
 	OPT_QOS, OPT_PARALLEL, OPT_BACKOFF, OPT_BACKOFF_MAX, OPT_RETRY_FOR, OPT_DEAD_LETTER,
-	OPT_RECEIPTS, OPT_STATS, OPT_MQTT_VERSION,
+	OPT_RECEIPTS, OPT_STATS, OPT_MQTT_VERSION, OPT_RATE_LIMIT,
 };
 
 static const struct option longopts[] = {
@@ -105,6 +106,7 @@ static const struct option longopts[] = {
 	{ "dead-letter", required_argument, NULL, OPT_DEAD_LETTER },
 	{ "receipts", no_argument, NULL, OPT_RECEIPTS },
 	{ "stats", required_argument, NULL, OPT_STATS },
+	{ "rate-limit", required_argument, NULL, OPT_RATE_LIMIT },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -115,6 +117,8 @@ struct config {
 	bool no_spool, drop_oldest, drain, receipts;
 	uint64_t spool_max, batch_records, batch_bytes, parallel;
 	int64_t linger_ms, stats_ms;
+	uint64_t rate_limit;          /* bytes a second, 0: none */
+	struct ratelimit rate;
 	struct sink_opts sink;
 	struct sender_shared sh;
 	char **headers;
@@ -309,6 +313,9 @@ static int run_option(struct config *c, int ch, const char *arg)
 		break;
 	case OPT_DEAD_LETTER: c->dead_letter = arg; break;
 	case OPT_RECEIPTS: c->receipts = true; break;
+	case OPT_RATE_LIMIT:
+		rc = ratelimit_parse("--rate-limit", arg, &c->rate_limit, err, sizeof err);
+		break;
 	case OPT_STATS:
 		if ((rc = cli_duration("--stats", arg, &c->stats_ms, err, sizeof err)) == 0 &&
 		    c->stats_ms <= 0)
@@ -448,6 +455,10 @@ static int start_senders(struct config *c, struct spool *spool, const struct tar
 	sh->sink_opts = &c->sink;
 	sh->dead_letter = dead;
 	sh->receipts = c->receipts;
+	if (c->rate_limit) {
+		ratelimit_init(&c->rate, c->rate_limit, ratelimit_now_ns());
+		sh->rate = &c->rate;
+	}
 	/* receipts go through their own writer, used by the senders only */
 	out_init(rout, 1, true);
 	sh->out = rout;
@@ -465,6 +476,8 @@ static int start_senders(struct config *c, struct spool *spool, const struct tar
 /* what start_senders set up, once every sender is joined */
 static void senders_free(struct sender_shared *sh)
 {
+	if (sh->rate)
+		ratelimit_free(sh->rate);
 	pthread_cond_destroy(&sh->ended);
 	pthread_mutex_destroy(&sh->mu);
 	mosquitto_lib_cleanup();

@@ -8,13 +8,14 @@
 #include <string.h>
 
 #include "cce-sync/sync.h"
+#include "ratelimit.h"
 #include "sig.h"
 #include "tool.h"
 
 static const char usage[] =
 	"usage: cce-sync manifest DIR [--cache FILE]\n"
 	"usage: cce-sync diff OLD_MANIFEST NEW_MANIFEST [--dir DIR]\n"
-	"usage: cce-sync pack DIR [--against MANIFEST] [--sign KEY] [--gzip|--zstd] [--level N] [--cache FILE] [--progress]\n"
+	"usage: cce-sync pack DIR [--against MANIFEST] [--sign KEY] [--gzip|--zstd] [--level N] [--cache FILE] [--progress] [--rate-limit RATE]\n"
 	"usage: cce-sync unpack DIR [--mode release|merge|mirror] [--verify PUBKEY] [--keep N] [--check CMD] [--max-size SIZE] [--max-files N] [--progress]\n"
 	"usage: cce-sync rollback DIR [--to RELEASE]\n"
 	"usage: cce-sync releases DIR\n"
@@ -28,6 +29,7 @@ static const char usage[] =
 	"  --zstd                compress with zstd (the default)\n"
 	"  --level N             compression level\n"
 	"  --progress            show files, bytes and rate on stderr (a terminal)\n"
+	"  --rate-limit RATE     pack: write at most RATE bytes a second (e.g. 500K, 2MiB)\n"
 	"  --mode MODE           release (default), merge (never deletes) or mirror\n"
 	"  --verify PUBKEY       refuse streams not signed by PUBKEY\n"
 	"  --keep N              releases to keep (default 5)\n"
@@ -41,13 +43,13 @@ static const char usage[] =
 enum {
 	OPT_CACHE = CLI_OPT_TOOL, OPT_AGAINST, OPT_SIGN, OPT_GZIP, OPT_ZSTD, OPT_LEVEL,
 	OPT_PROGRESS, OPT_MODE, OPT_VERIFY, OPT_KEEP, OPT_CHECK, OPT_MAX_SIZE, OPT_MAX_FILES,
-	OPT_TO, OPT_MANIFEST, OPT_OUT, OPT_DIR,
+	OPT_TO, OPT_MANIFEST, OPT_OUT, OPT_DIR, OPT_RATE_LIMIT,
 };
 
 static const char *const opt_names[] = {
 	"--cache", "--against", "--sign", "--gzip", "--zstd", "--level", "--progress", "--mode",
 	"--verify", "--keep", "--check", "--max-size", "--max-files", "--to", "--manifest", "--out",
-	"--dir",
+	"--dir", "--rate-limit",
 };
 
 /* which options each subcommand takes, and how many operands */
@@ -60,7 +62,7 @@ static const struct {
 	{ "manifest", 1, B(OPT_CACHE) },
 	{ "diff", 2, B(OPT_DIR) },
 	{ "pack", 1, B(OPT_AGAINST) | B(OPT_SIGN) | B(OPT_GZIP) | B(OPT_ZSTD) | B(OPT_LEVEL) |
-		     B(OPT_CACHE) | B(OPT_PROGRESS) },
+		     B(OPT_CACHE) | B(OPT_PROGRESS) | B(OPT_RATE_LIMIT) },
 	{ "unpack", 1, B(OPT_MODE) | B(OPT_VERIFY) | B(OPT_KEEP) | B(OPT_CHECK) | B(OPT_MAX_SIZE) |
 		       B(OPT_MAX_FILES) | B(OPT_PROGRESS) },
 	{ "rollback", 1, B(OPT_TO) },
@@ -89,6 +91,7 @@ static const struct option longopts[] = {
 	{ "manifest", required_argument, NULL, OPT_MANIFEST },
 	{ "out", required_argument, NULL, OPT_OUT },
 	{ "dir", required_argument, NULL, OPT_DIR },
+	{ "rate-limit", required_argument, NULL, OPT_RATE_LIMIT },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -131,6 +134,10 @@ static int value_option(struct opts *o, int c, const char *arg)
 		if (cli_size("--max-size", arg, &o->uo.lim.max_size, err, sizeof err) < 0)
 			return diag_usage("%s", err);
 		break;
+	case OPT_RATE_LIMIT:
+		if (ratelimit_parse("--rate-limit", arg, &o->po.rate_limit, err, sizeof err) < 0)
+			return diag_usage("%s", err);
+		break;
 	case OPT_MAX_FILES:
 		if (cli_uint("--max-files", arg, 0, UINT32_MAX, &o->uo.lim.max_files, err, sizeof err) < 0)
 			return diag_usage("%s", err);
@@ -149,7 +156,7 @@ static int parse_options(int argc, char **argv, struct tool *t, struct opts *o)
 				 sizeof err)) != -1) {
 		if (c == CLI_BAD)
 			return diag_usage("%s", err);
-		if (c >= OPT_CACHE && c <= OPT_DIR)
+		if (c >= OPT_CACHE && c <= OPT_RATE_LIMIT)
 			o->given |= B(c);
 		switch (c) {
 		case 'h': case 'V': return tool_help(t, c, usage);

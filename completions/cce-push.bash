@@ -8,7 +8,7 @@ _cce_push()
 	local opts="--spool --no-spool --spool-max --when-full --drain --batch-records
 		--batch-bytes --linger --method --gzip --header --header-file --bearer-file
 		--user-file --cacert --cert --key --insecure --timeout --qos --mqtt-version
-		--parallel --backoff --backoff-max --retry-for --dead-letter --receipts --stats
+		--parallel --backoff --backoff-max --retry-for --dead-letter --receipts --stats --rate-limit
 		--help --version --quiet --unbuffered --rejects --strict --max-line"
 
 	case $prev in
@@ -38,7 +38,7 @@ _cce_push()
 		return
 		;;
 	-H | --header | --spool-max | --batch-records | --batch-bytes | --linger | --timeout | \
-		--parallel | --backoff | --backoff-max | --retry-for | --stats | --max-line)
+		--parallel | --backoff | --backoff-max | --retry-for | --stats | --rate-limit | --max-line)
 		return
 		;;
 	esac
@@ -54,7 +54,7 @@ _cce_push()
 		--spool | --spool-max | --when-full | --batch-records | --batch-bytes | --linger | \
 			--method | -H | --header | --header-file | --bearer-file | --user-file | \
 			--cacert | --cert | --key | --timeout | --qos | --mqtt-version | --parallel | --backoff | \
-			--backoff-max | --retry-for | --dead-letter | --stats | --rejects | --max-line)
+			--backoff-max | --retry-for | --dead-letter | --stats | --rate-limit | --rejects | --max-line)
 			((i++))
 			;;
 		-*) ;;

@@ -37,7 +37,7 @@ _cce_sync() {
 		case "$sub" in
 		manifest) opts='--cache' ;;
 		diff) opts='--dir' ;;
-		pack) opts='--against --sign --gzip --zstd --level --cache --progress' ;;
+		pack) opts='--against --sign --gzip --zstd --level --cache --progress --rate-limit' ;;
 		unpack) opts='--mode --verify --keep --check --max-size --max-files --progress' ;;
 		rollback) opts='--to' ;;
 		verify) opts='--manifest' ;;

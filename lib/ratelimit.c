@@ -64,11 +64,11 @@ int64_t ratelimit_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-void ratelimit_pace(struct ratelimit *rl, size_t n, volatile sig_atomic_t *stop)
+void ratelimit_pace(struct ratelimit *rl, size_t n, bool (*stop)(void *), void *arg)
 {
 	int64_t wait = ratelimit_take(rl, n, ratelimit_now_ns());
 	int64_t until = ratelimit_now_ns() + wait;
-	for (int64_t left = wait; left > 0 && !(stop && *stop); left = until - ratelimit_now_ns()) {
+	for (int64_t left = wait; left > 0 && !(stop && stop(arg)); left = until - ratelimit_now_ns()) {
 		int64_t slice = left < SLICE_NS ? left : SLICE_NS;
 		struct timespec ts = { slice / 1000000000LL, slice % 1000000000LL };
 		nanosleep(&ts, NULL);

@@ -8,13 +8,13 @@
  * refused: it goes into debt, and the takers after it wait the debt off, so
  * a sender with large writes is paced on average, not blocked. Thread-safe
  * (one mutex, held for a few instructions, never while sleeping). Nothing
- * is printed; ratelimit_pace sleeps and returns early when *stop is set.
+ * is printed; ratelimit_pace sleeps and returns early once stop says so.
  */
 #ifndef CCE_RATELIMIT_H
 #define CCE_RATELIMIT_H
 
 #include <pthread.h>
-#include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,9 +39,9 @@ void ratelimit_free(struct ratelimit *rl);
  * must wait before sending them (0: at once). */
 int64_t ratelimit_take(struct ratelimit *rl, size_t n, int64_t now_ns);
 /* ratelimit_take on the monotonic clock, then sleeps that long (in slices
- * of at most 100 ms, returning early once *stop is non-zero; stop may be
+ * of at most 100 ms, returning early once stop(arg) is true; stop may be
  * NULL). */
-void ratelimit_pace(struct ratelimit *rl, size_t n, volatile sig_atomic_t *stop);
+void ratelimit_pace(struct ratelimit *rl, size_t n, bool (*stop)(void *), void *arg);
 /* The monotonic clock in nanoseconds. */
 int64_t ratelimit_now_ns(void);
 

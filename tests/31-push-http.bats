@@ -13,6 +13,7 @@ setup_file() {
 	printf 'edge:%s\n' "$(openssl passwd -apr1 pa55word)" >"$NGX/htpasswd"
 	export PORT=$(free_port) TLS_PORT=$(free_port) BACK_PORT=$(free_port)
 	nginx_start "$NGX" "
+	log_format rate '\$msec \$request_length \$status';
 	server {
 		listen 127.0.0.1:$BACK_PORT;
 		location / { return 200 'ok'; }
@@ -46,6 +47,10 @@ setup_file() {
 		location /gz {
 			access_log $NGX/logs/gz.log push;
 			if (\$http_content_encoding != 'gzip') { return 415; }
+			proxy_pass http://127.0.0.1:$BACK_PORT;
+		}
+		location /rate {
+			access_log $NGX/logs/rate.log rate;
 			proxy_pass http://127.0.0.1:$BACK_PORT;
 		}
 		location /par {
@@ -157,4 +162,22 @@ teardown_file() {
 	gen 500 >"$BATS_TEST_TMPDIR/in"
 	run_cce cce-push --gzip "http://127.0.0.1:$PORT/gz" "$BATS_TEST_TMPDIR/in"
 	awk '$3 == 200 {print $2}' "$NGX/logs/gz.log" | xargs cat | gunzip | cmp - "$BATS_TEST_TMPDIR/in"
+}
+
+@test "--rate-limit: over 10 s nginx receives the records at the rate asked, within 10%" {
+	gen 40000 >"$BATS_TEST_TMPDIR/in"
+	local size rate
+	size=$(wc -c <"$BATS_TEST_TMPDIR/in")
+	rate=$((size / 10)) # about 10 s of sending
+	run_cce cce-push --receipts --batch-bytes 32K --rate-limit "$rate" \
+		"http://127.0.0.1:$PORT/rate" "$BATS_TEST_TMPDIR/in"
+	[ "$(jq -s 'map(.records) | add' <<<"$output")" -eq 40000 ]
+	wait_for 5 eval "[ \$(wc -l <'$NGX/logs/rate.log') -ge ${#lines[@]} ]"
+	# the rate nginx saw between its first request and its last: what came
+	# after the first, over the time between them (each request counts its
+	# headers too, a few hundred bytes of 32K)
+	run awk -v rate="$rate" 'NR == 1 { t0 = $1; next } { bytes += $2; t1 = $1 }
+		END { r = bytes / (t1 - t0) / rate; printf "%.3f %.1f\n", r, t1 - t0 }' "$NGX/logs/rate.log"
+	echo "achieved/asked, seconds: $output"
+	awk '{ exit !($1 >= 0.9 && $1 <= 1.1 && $2 >= 8) }' <<<"$output"
 }

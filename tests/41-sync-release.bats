@@ -380,3 +380,23 @@ line")" a
 	assert_equal "$(ls app/current | wc -l)" 4   # three names, one with a newline
 	run_cce cce-sync verify app
 }
+
+@test "sync pack --rate-limit: over 10 s the stream comes at the rate asked, within 10%, and unpacks whole" {
+	mkdir big
+	head -c 1000000 /dev/urandom >big/noise # incompressible: the stream is its size
+	local t0 t1 bytes
+	t0=$(date +%s.%N)
+	cce-sync pack big --gzip --rate-limit 100K >stream
+	t1=$(date +%s.%N)
+	bytes=$(wc -c <stream)
+	# the bucket starts full (16KiB at this rate) and goes at once, the
+	# rest at the rate
+	run awk -v b="$bytes" -v t0="$t0" -v t1="$t1" 'BEGIN {
+		r = (b - 16384) / (t1 - t0) / 102400; printf "%.3f %.1f\n", r, t1 - t0 }'
+	echo "achieved/asked, seconds: $output"
+	awk '{ exit !($1 >= 0.9 && $1 <= 1.1 && $2 >= 8) }' <<<"$output"
+	run_cce -0 cce-sync unpack app <stream
+	assert_equal "$(snap app/current/)" "$(snap big)"
+	run_cce -64 cce-sync unpack app2 --rate-limit 1K <stream
+	assert_equal "${stderr_lines[0]}" "cce-sync: --rate-limit does not apply to 'unpack'"
+}

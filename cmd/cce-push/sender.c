@@ -19,6 +19,11 @@ static bool stopping(struct sender_shared *sh)
 	return sh->stop || spool_aborted(sh->spool);
 }
 
+static bool stopping_cb(void *sh)
+{
+	return stopping(sh);
+}
+
 /* Sleep ms, waking early when the run stops; false when it did. */
 static bool nap(struct sender_shared *sh, int64_t ms)
 {
@@ -73,6 +78,11 @@ static bool deliver(struct sender *s, struct spool_batch *b)
 	char err[1024];
 	int64_t first = time_mono_ms();
 	for (int n = 1;; n++) {
+		if (sh->rate) {
+			ratelimit_pace(sh->rate, b->len, stopping_cb, sh);
+			if (stopping(sh))
+				return false;
+		}
 		int64_t t0 = time_mono_ms();
 		enum verdict v = sink_send(s->sink, b, &a);
 		int64_t latency = time_mono_ms() - t0;

@@ -8,6 +8,8 @@
  * acknowledges it), or --retry-for runs out or the run is stopped (then
  * the batch stays in the spool for the next run and every sender ends).
  * Waits between attempts follow backoff_delay and end at once on stop.
+ * With a rate limit, each attempt first waits for its batch's bytes (the
+ * records, before any gzip) in the bucket all senders share.
  * Senders never read stdin and never exit the process; they report
  * through diag and the counters below.
  */
@@ -19,6 +21,7 @@
 #include <stdint.h>
 
 #include "out.h"
+#include "ratelimit.h"
 #include "sink.h"
 #include "spool.h"
 #include "target.h"
@@ -30,6 +33,7 @@ struct sender_shared {
 	int64_t backoff_ms, backoff_max_ms, retry_for_ms; /* retry_for < 0: forever */
 	const char *dead_letter;
 	bool receipts;
+	struct ratelimit *rate;       /* --rate-limit, shared by the senders; NULL: none */
 	struct out *out;
 	volatile int stop;
 

@@ -16,6 +16,7 @@
 
 #include "diag.h"
 #include "json.h"
+#include "ratelimit.h"
 #include "sig.h"
 #include "sign.h"
 #include "timeutil.h"
@@ -140,6 +141,49 @@ static int add_file(struct archive *a, const char *dir, const struct op *op, cha
 	return 0;
 }
 
+/* --rate-limit: the stream's blocks written to stdout as the bucket
+ * allows (a tenth of a second's bytes at a time, so the rate is even) */
+struct paced {
+	struct ratelimit rl;
+};
+
+static bool stopped(void *unused)
+{
+	return sig_stop;
+}
+
+static la_ssize_t paced_write(struct archive *a, void *arg, const void *buf, size_t n)
+{
+	struct paced *p = arg;
+	ratelimit_pace(&p->rl, n, stopped, NULL);
+	for (size_t done = 0; done < n;) {
+		ssize_t w = write(1, (const char *)buf + done, n - done);
+		if (w < 0 && errno != EINTR) {
+			archive_set_error(a, errno, "%s", strerror(errno));
+			return -1;
+		}
+		done += w > 0 ? (size_t)w : 0;
+	}
+	return (la_ssize_t)n;
+}
+
+static int paced_close(struct archive *a, void *arg)
+{
+	struct paced *p = arg;
+	ratelimit_free(&p->rl);
+	free(p);
+	return ARCHIVE_OK;
+}
+
+static int open_paced(struct archive *a, uint64_t rate)
+{
+	struct paced *p = xmalloc(sizeof *p);
+	ratelimit_init(&p->rl, rate, ratelimit_now_ns());
+	uint64_t block = rate / 10 / 512 * 512;
+	archive_write_set_bytes_per_block(a, block < 512 ? 512 : block > (256 << 10) ? 256 << 10 : (int)block);
+	return archive_write_open2(a, p, NULL, paced_write, paced_close, NULL);
+}
+
 /* The stream on stdout: pax, compressed as o asks; 0, or -1 with a's
  * error. */
 static int open_stream(const struct pack_opts *o, struct archive *a)
@@ -166,6 +210,8 @@ static int open_stream(const struct pack_opts *o, struct archive *a)
 	 * for a moment without stalling us; not a pipe: no matter */
 	archive_write_set_bytes_per_block(a, 256 << 10);
 	fcntl(1, F_SETPIPE_SZ, 1 << 20);
+	if (fr == ARCHIVE_OK && o->rate_limit)
+		return open_paced(a, o->rate_limit) == ARCHIVE_OK ? 0 : -1;
 	return fr == ARCHIVE_OK && archive_write_open_fd(a, 1) == ARCHIVE_OK ? 0 : -1;
 }
 

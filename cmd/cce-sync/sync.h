@@ -27,6 +27,7 @@ struct pack_opts {
 	enum compress compress;
 	int level;          /* -1: the compressor's default */
 	bool progress;
+	uint64_t rate_limit; /* bytes a second on stdout, 0: none */
 };
 
 struct unpack_opts {

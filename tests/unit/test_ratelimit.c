@@ -44,7 +44,7 @@ int main(void)
 
 	ratelimit_init(&rl, 1000000, ratelimit_now_ns());
 	int64_t t0 = ratelimit_now_ns();
-	ratelimit_pace(&rl, 100000 + 20000, NULL);
+	ratelimit_pace(&rl, 100000 + 20000, NULL, NULL);
 	ok(ratelimit_now_ns() - t0 >= 20 * 1000000LL, "pace sleeps the debt off");
 	ratelimit_free(&rl);
 	return done_testing();

@@ -132,6 +132,25 @@ deploy() {
 	assert_output 0
 }
 
+@test "a node's bw_limit label caps the pack sent to it; a bad one fails that node and says why" {
+	# cce-sync as deploy runs it, its arguments logged
+	mkdir wrap
+	printf '#!/bin/sh\necho "$*" >>%s/sync-args\nexec %s "$@"\n' "$PWD" "$CCE_BUILD/bin/cce-sync" >wrap/cce-sync
+	chmod +x wrap/cce-sync
+	jq -c 'if .node == "e1" then .labels.bw_limit = "2MiB" elif .node == "e2" then .labels.bw_limit = "fast" else . end' \
+		nodes.jsonl >n && mv n nodes.jsonl
+	echo '{"task":"detector","replicas":3,"cpu":1,"mem_mb":256,"spread":"zone"}' >tasks.jsonl
+	PATH="$PWD/wrap:$PATH" run_cce -1 deploy app tasks.jsonl
+	run jq -r -s 'sort_by(.node) | map("\(.node) \(.status) \(.error // "")") | .[]' <<<"$output"
+	assert_output "e1 deployed 
+e2 failed pack failed: cce-sync: --rate-limit: invalid rate 'fast' (use e.g. 500K, 10MiB or 1MB/s)
+e3 deployed "
+	run grep -c -- '^pack .* --rate-limit 2MiB$' sync-args
+	assert_output 1
+	run grep -c -- '^pack ' sync-args
+	assert_output 3
+}
+
 @test "usage errors exit 64; a missing app directory is named" {
 	run_cce -64 cce-deploy app
 	assert_equal "${stderr%%$'\n'*}" "cce-deploy: expected APP_DIR and TASKS_FILE"

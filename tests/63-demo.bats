@@ -2,6 +2,7 @@
 # make demo's main job runs on embedded defaults and leaves nothing behind.
 
 load lib/common
+load report/page
 
 @test "the demo runs the whole loop, prints its summary and cleans up" {
 	mkdir -p tmp
@@ -36,4 +37,10 @@ load lib/common
 	# nothing fetched from anywhere: no src= or href= to another place
 	run grep -c -E '(src|href)="(https?:)?//' page/fleet.html
 	assert_output 0
+	# and real Chromium renders it without a console error; the screenshot
+	# stays as the demo's artifact
+	ART="$CCE_BUILD/artifacts/demo" run_page demo-fleet 1280 "$BATS_TEST_TMPDIR/page/fleet.html"
+	[ ! -s "$BATS_FILE_TMPDIR/demo-fleet.console" ] || { cat "$BATS_FILE_TMPDIR/demo-fleet.console"; false; }
+	grep -q 'edge-3' "$BATS_FILE_TMPDIR/demo-fleet.dom"
+	[ -s "$CCE_BUILD/artifacts/demo/demo-fleet.png" ]
 }

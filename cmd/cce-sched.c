@@ -8,31 +8,45 @@
 #include <string.h>
 
 #include "fsutil.h"
+#include "opts.h"
 #include "sig.h"
 #include "tool.h"
 #include "cce-sched/sched.h"
 
-static const char usage[] =
-	"usage: cce-sched --nodes FILE [options] [TASKS...]\n"
-	"  -n, --nodes FILE      the node pool, as printed by cce-register list\n"
-	"  -s, --strategy NAME   spread, binpack, leastloaded, roundrobin, hash or cost\n"
-	"                        (default spread)\n"
-	"      --balance X       hash: no node takes more than X times its fair share\n"
-	"                        (default 1.25)\n"
-	"      --batch           read every task first, place by priority then size\n"
-	"      --state FILE      placements made before: they use capacity and stay\n"
-	"      --state-out FILE  write the placement the run leaves to FILE, for --state\n"
-	"      --reschedule      move replicas of --state off gone, dead or unfit nodes,\n"
-	"                        and those their node reports failed\n"
-	"      --max-restarts N  --reschedule: also move those restarted more than N times\n"
-	"      --preempt         evict replicas 10 or more priority lower to make room\n"
-	"      --explain         add candidates, rejections and top scores to placements\n"
-	"      --seed N          seed for breaking ties (default 0)\n"
-	"      --exhaustive      score every node instead of using the index (checking)\n";
+static const char synopsis[] = "usage: cce-sched --nodes FILE [options] [TASKS...]\n";
 
 enum {
-	OPT_BALANCE = CLI_OPT_TOOL, OPT_BATCH, OPT_STATE, OPT_STATE_OUT, OPT_RESCHEDULE,
-	OPT_PREEMPT, OPT_EXPLAIN, OPT_SEED, OPT_EXHAUSTIVE, OPT_MAX_RESTARTS,
+	OPT_NODES = CLI_OPT_TOOL, OPT_STRATEGY, OPT_BALANCE, OPT_BATCH, OPT_STATE, OPT_STATE_OUT,
+	OPT_RESCHEDULE, OPT_MAX_RESTARTS, OPT_PREEMPT, OPT_EXPLAIN, OPT_SEED, OPT_EXHAUSTIVE,
+};
+
+static const struct opt options[] = {
+	{ OPT_NODES, 'n', "nodes", "FILE", "the node pool, as printed by cce-register list", 0 },
+	{ OPT_STRATEGY, 's', "strategy", "NAME",
+	  "spread, binpack, leastloaded, roundrobin, hash or cost\n(default spread)", 0 },
+	{ OPT_BALANCE, 0, "balance", "X",
+	  "hash: no node takes more than X times its fair share\n(default 1.25)", 0 },
+	{ OPT_BATCH, 0, "batch", NULL, "read every task first, place by priority then size", 0 },
+	{ OPT_STATE, 0, "state", "FILE", "placements made before: they use capacity and stay", 0 },
+	{ OPT_STATE_OUT, 0, "state-out", "FILE", "write the placement the run leaves to FILE, for --state",
+	  0 },
+	{ OPT_RESCHEDULE, 0, "reschedule", NULL,
+	  "move replicas of --state off gone, dead or unfit nodes,\nand those their node reports failed",
+	  0 },
+	{ OPT_MAX_RESTARTS, 0, "max-restarts", "N",
+	  "--reschedule: also move those restarted more than N times", 0 },
+	{ OPT_PREEMPT, 0, "preempt", NULL, "evict replicas 10 or more priority lower to make room", 0 },
+	{ OPT_EXPLAIN, 0, "explain", NULL, "add candidates, rejections and top scores to placements", 0 },
+	{ OPT_SEED, 0, "seed", "N", "seed for breaking ties (default 0)", 0 },
+	{ OPT_EXHAUSTIVE, 0, "exhaustive", NULL,
+	  "score every node instead of using the index (checking)", 0 },
+};
+#define NOPTIONS (sizeof options / sizeof options[0])
+
+/* What a run reads and writes besides the tasks. */
+struct run {
+	const char *nodes, *state, *state_out;
+	bool reschedule;
 };
 
 /* Reads the node or state file; 0, or the exit status that ends the run. */
@@ -92,125 +106,88 @@ static int save_state(const struct sched *s, const char *path, int status)
 	return status;
 }
 
-int main(int argc, char **argv)
+/* One option with a value to check into s: 0, or the usage error's exit
+ * code. */
+static int value_option(struct sched *s, int c, const char *arg)
 {
-	static const struct option longopts[] = {
-		CLI_COMMON_LONGOPTS,
-		{ "nodes", required_argument, NULL, 'n' },
-		{ "strategy", required_argument, NULL, 's' },
-		{ "balance", required_argument, NULL, OPT_BALANCE },
-		{ "batch", no_argument, NULL, OPT_BATCH },
-		{ "state", required_argument, NULL, OPT_STATE },
-		{ "state-out", required_argument, NULL, OPT_STATE_OUT },
-		{ "reschedule", no_argument, NULL, OPT_RESCHEDULE },
-		{ "max-restarts", required_argument, NULL, OPT_MAX_RESTARTS },
-		{ "preempt", no_argument, NULL, OPT_PREEMPT },
-		{ "explain", no_argument, NULL, OPT_EXPLAIN },
-		{ "seed", required_argument, NULL, OPT_SEED },
-		{ "exhaustive", no_argument, NULL, OPT_EXHAUSTIVE },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct tool t;
-	struct sched s;
-	int status = tool_init(&t, "cce-sched");
-	if (status)
-		return status;
-	sched_init(&s, &t.out);
-	const char *nodes = NULL, *state = NULL, *state_out = NULL;
-	bool reschedule = false;
 	char err[512];
-	int c;
-	while ((c = cli_getopt(&t.common, argc, argv, ":" CLI_COMMON_SHORTOPTS "n:s:", longopts, err,
-				 sizeof err)) != -1) {
-		if (c == CLI_BAD) {
-			status = diag_usage("%s", err);
-			goto done;
-		}
-		uint64_t u;
+	uint64_t u;
+	switch (c) {
+	case OPT_STRATEGY:
+		if ((s->strategy = strategy_from_name(arg)) < 0)
+			return diag_usage("--strategy: unknown strategy '%s' (use spread, binpack, "
+					  "leastloaded, roundrobin, hash or cost)", arg);
+		return 0;
+	case OPT_BALANCE:
+		if (cli_number("--balance", arg, 1, 1000, &s->balance, err, sizeof err) < 0)
+			return diag_usage("%s", err);
+		return 0;
+	case OPT_MAX_RESTARTS:
+		if (cli_uint("--max-restarts", arg, 0, INT32_MAX, &u, err, sizeof err) < 0)
+			return diag_usage("%s", err);
+		s->max_restarts = (int64_t)u;
+		return 0;
+	case OPT_SEED:
+		if (cli_uint("--seed", arg, 0, UINT64_MAX, &u, err, sizeof err) < 0)
+			return diag_usage("%s", err);
+		s->seed = u;
+		return 0;
+	}
+	return 0;
+}
+
+/* The options into s and r: 0, TOOL_DONE after -h or -V, or the usage
+ * error's exit code. */
+static int parse_options(struct tool *t, struct sched *s, struct run *r, int argc, char **argv)
+{
+	char err[512];
+	struct opts p;
+	opts_init(&p, options, NOPTIONS);
+	int c, rc;
+	while ((c = opts_next(&p, &t->common, argc, argv, err, sizeof err)) != -1) {
 		switch (c) {
-		case 'h':
-			fputs(usage, stdout);
-			fputs(cli_common_help, stdout);
-			goto done;
-		case 'V':
-			tool_print_version(&t);
-			goto done;
-		case 'n': nodes = optarg; break;
-		case 's':
-			if ((s.strategy = strategy_from_name(optarg)) < 0) {
-				status = diag_usage("--strategy: unknown strategy '%s' (use spread, binpack, "
-						    "leastloaded, roundrobin, hash or cost)", optarg);
-				goto done;
-			}
-			break;
-		case OPT_BALANCE:
-			if (cli_number("--balance", optarg, 1, 1000, &s.balance, err, sizeof err) < 0) {
-				status = diag_usage("%s", err);
-				goto done;
-			}
-			break;
-		case OPT_BATCH: s.batch = true; break;
-		case OPT_STATE: state = optarg; break;
-		case OPT_STATE_OUT: state_out = optarg; break;
-		case OPT_RESCHEDULE: reschedule = true; break;
-		case OPT_PREEMPT: s.preempt = true; break;
-		case OPT_EXPLAIN: s.explain = true; break;
-		case OPT_EXHAUSTIVE: s.exhaustive = true; break;
-		case OPT_MAX_RESTARTS:
-			if (cli_uint("--max-restarts", optarg, 0, INT32_MAX, &u, err, sizeof err) < 0) {
-				status = diag_usage("%s", err);
-				goto done;
-			}
-			s.max_restarts = (int64_t)u;
-			break;
-		case OPT_SEED:
-			if (cli_uint("--seed", optarg, 0, UINT64_MAX, &u, err, sizeof err) < 0) {
-				status = diag_usage("%s", err);
-				goto done;
-			}
-			s.seed = u;
-			break;
+		case CLI_BAD: return diag_usage("%s", err);
+		case 'h': case 'V': return tool_help_opts(t, c, synopsis, options, NOPTIONS);
+		case OPT_NODES: r->nodes = optarg; break;
+		case OPT_BATCH: s->batch = true; break;
+		case OPT_STATE: r->state = optarg; break;
+		case OPT_STATE_OUT: r->state_out = optarg; break;
+		case OPT_RESCHEDULE: r->reschedule = true; break;
+		case OPT_PREEMPT: s->preempt = true; break;
+		case OPT_EXPLAIN: s->explain = true; break;
+		case OPT_EXHAUSTIVE: s->exhaustive = true; break;
+		default:
+			if ((rc = value_option(s, c, optarg)))
+				return rc;
 		}
 	}
-	if (!nodes) {
-		status = diag_usage("missing --nodes FILE");
-		goto done;
-	}
-	if (reschedule && !state) {
-		status = diag_usage("--reschedule needs --state FILE");
-		goto done;
-	}
-	if (s.max_restarts >= 0 && !reschedule) {
-		status = diag_usage("--max-restarts needs --reschedule");
-		goto done;
-	}
+	if (!r->nodes)
+		return diag_usage("missing --nodes FILE");
+	if (r->reschedule && !r->state)
+		return diag_usage("--reschedule needs --state FILE");
+	if (s->max_restarts >= 0 && !r->reschedule)
+		return diag_usage("--max-restarts needs --reschedule");
 	/* what the nodes report about their replicas only matters to a move */
-	s.health = reschedule;
-	tool_start(&t);
+	s->health = r->reschedule;
+	return 0;
+}
 
-	uint64_t rejected = 0;
-	if ((status = load(&t, &s, nodes, false, &rejected)) ||
-	    (state && (status = load(&t, &s, state, true, &rejected))))
-		goto finish;
-	sched_ready(&s);
-	/* streaming, replicas move before tasks are read; with --batch, after
-	 * the tasks read are scaled down, so that no replica about to go
-	 * moves first */
-	if (reschedule && !s.batch)
-		sched_reschedule(&s);
-
-	tool_open_input(&t, argv + optind, argc - optind, true);
+/* The tasks: each placed as it comes, or with --batch read first and
+ * placed by priority then size. Returns the run's status. */
+static int place_tasks(struct tool *t, struct sched *s, bool reschedule)
+{
 	struct json_doc doc;
 	struct jsonl_line line;
-	int *batch = NULL, nbatch = 0, st;
+	char err[512];
+	int *batch = NULL, nbatch = 0, st, status = 0;
 	json_doc_init(&doc);
-	s.batch_total = s.hashed;
-	while (!out_done(&t.out)) {
-		st = tool_next(&t, &line, &doc, -1);
+	s->batch_total = s->hashed;
+	while (!out_done(&t->out)) {
+		st = tool_next(t, &line, &doc, -1);
 		if (st == JSONL_EOF)
 			break;
 		if (st == JSONL_FATAL) {
-			status = jsonl_fatal_exit(t.in);
+			status = jsonl_fatal_exit(t->in);
 			break;
 		}
 		if (st == JSONL_INTR) {
@@ -219,45 +196,73 @@ int main(int argc, char **argv)
 			continue;
 		}
 		int ti;
-		if (sched_parse_task(&s, &doc, false, &ti, err, sizeof err) < 0 ||
-		    (sched_claim_name(&s, ti, err, sizeof err) < 0 && (sched_drop_task(&s, ti), 1))) {
-			if (jsonl_reject(t.in, &line, "%s", err) == JSONL_FATAL) {
-				status = tool_fatal(t.in);
+		if (sched_parse_task(s, &doc, false, &ti, err, sizeof err) < 0 ||
+		    (sched_claim_name(s, ti, err, sizeof err) < 0 && (sched_drop_task(s, ti), 1))) {
+			if (jsonl_reject(t->in, &line, "%s", err) == JSONL_FATAL) {
+				status = tool_fatal(t->in);
 				break;
 			}
 			continue;
 		}
-		if (s.batch) {
+		if (s->batch) {
 			batch = xrealloc(batch, ((size_t)nbatch + 1) * sizeof *batch);
 			batch[nbatch++] = ti;
-			sched_expect(&s, (uint64_t)s.tasks[ti].replicas);
+			sched_expect(s, (uint64_t)s->tasks[ti].replicas);
 		} else {
-			sched_place_task(&s, ti);
+			sched_place_task(s, ti);
 		}
 	}
 	if (sig_stop && !status)
 		status = sig_exit_code();
-	if (s.batch && !status) {
-		sched_batch_prepare(&s, batch, nbatch, reschedule);
-		sched_sort_batch(&s, batch, nbatch);
-		for (int i = 0; i < nbatch && !out_done(&t.out); i++)
-			sched_place_task(&s, batch[i]);
+	if (s->batch && !status) {
+		sched_batch_prepare(s, batch, nbatch, reschedule);
+		sched_sort_batch(s, batch, nbatch);
+		for (int i = 0; i < nbatch && !out_done(&t->out); i++)
+			sched_place_task(s, batch[i]);
 	}
 	free(batch);
 	json_doc_free(&doc);
-	if (!status && rejected)
-		status = CCE_EX_DATAERR;
-finish:
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct tool t;
+	struct sched s;
+	struct run r = { 0 };
+	int status = tool_init(&t, "cce-sched");
+	if (status)
+		return status;
+	sched_init(&s, &t.out);
+	if ((status = parse_options(&t, &s, &r, argc, argv))) {
+		if (status == TOOL_DONE)
+			status = tool_finish(&t, 0);
+		else
+			out_free(&t.out);
+		sched_free(&s);
+		return status;
+	}
+	tool_start(&t);
+	uint64_t rejected = 0;
+	if (!(status = load(&t, &s, r.nodes, false, &rejected)) &&
+	    !(r.state && (status = load(&t, &s, r.state, true, &rejected)))) {
+		sched_ready(&s);
+		/* streaming, replicas move before tasks are read; with --batch,
+		 * after the tasks read are scaled down, so that no replica about
+		 * to go moves first */
+		if (r.reschedule && !s.batch)
+			sched_reschedule(&s);
+		tool_open_input(&t, argv + optind, argc - optind, true);
+		status = place_tasks(&t, &s, r.reschedule);
+		if (!status && rejected)
+			status = CCE_EX_DATAERR;
+	}
 	status = tool_finish(&t, status);
 	/* a run that finished (rejected lines skipped) leaves its placement;
 	 * one cut short by a signal, or one whose input or output failed,
 	 * leaves the file as it was */
-	if (state_out && (status == 0 || status == CCE_EX_DATAERR))
-		status = save_state(&s, state_out, status);
-	if (t.in)
-		jsonl_close(t.in);
-done:
-	out_free(&t.out);
+	if (r.state_out && (status == 0 || status == CCE_EX_DATAERR))
+		status = save_state(&s, r.state_out, status);
 	sched_free(&s);
 	return status;
 }

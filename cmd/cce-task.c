@@ -132,16 +132,6 @@ int task_bus(sd_bus **bus)
 	return 0;
 }
 
-static int help(void)
-{
-	struct buf b;
-	buf_init(&b);
-	opts_help(&b, synopsis, options, NOPTIONS);
-	fputs(b.data, stdout);
-	buf_free(&b);
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	struct tool t;
@@ -159,8 +149,9 @@ int main(int argc, char **argv)
 	while ((c = opts_next(&p, &t.common, argc, argv, err, sizeof err)) != -1) {
 		switch (c) {
 		case CLI_BAD: return diag_usage("%s", err);
-		case 'h': return help();
-		case 'V': tool_print_version(&t); return 0;
+		case 'h': case 'V':
+			tool_help_opts(&t, c, synopsis, options, NOPTIONS);
+			return tool_finish(&t, 0);
 		case OPT_UNIT_DIR: o.unit_dir = optarg; break;
 		case OPT_WAIT:
 			if (cli_duration("--wait", optarg, &o.wait_ms, err, sizeof err) < 0)

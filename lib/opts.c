@@ -82,8 +82,18 @@ void opts_help(struct buf *b, const char *synopsis, const struct opt *rows, size
 		if (rows[i].arg)
 			buf_addf(b, " %s", rows[i].arg);
 		size_t w = b->len - start;
-		buf_addf(b, "%*s%s\n", w + 2 > HELP_COLUMN ? 2 : (int)(HELP_COLUMN - w), "",
-			 rows[i].help);
+		buf_addf(b, "%*s", w + 2 > HELP_COLUMN ? 2 : (int)(HELP_COLUMN - w), "");
+		/* a help of several lines: each one after the first in the column */
+		for (const char *h = rows[i].help, *nl; *h; h = nl + 1) {
+			nl = strchr(h, '\n');
+			if (h != rows[i].help)
+				buf_addf(b, "%*s", HELP_COLUMN, "");
+			if (!nl) {
+				buf_addf(b, "%s\n", h);
+				break;
+			}
+			buf_add(b, h, (size_t)(nl - h + 1));
+		}
 	}
 	buf_adds(b, cli_common_help);
 }

@@ -25,7 +25,7 @@ struct opt {
 	char short_name;   /* 'f' for -f, or 0 */
 	const char *name;  /* the long name without "--" */
 	const char *arg;   /* the argument's name in --help ("DUR"), or NULL: a flag */
-	const char *help;  /* one line */
+	const char *help;  /* one line, or several separated by '\n' */
 	uint32_t subs;     /* the subcommands it applies to (bit i: subcommand i); 0: all */
 };
 

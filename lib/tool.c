@@ -1,5 +1,7 @@
 #include "tool.h"
 
+#include "opts.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -153,5 +155,20 @@ int tool_help(struct tool *t, int opt, const char *usage)
 		fputs(usage, stdout);
 		fputs(cli_common_help, stdout);
 	}
+	return TOOL_DONE;
+}
+
+int tool_help_opts(struct tool *t, int opt, const char *synopsis, const struct opt *rows,
+		   size_t n)
+{
+	if (opt == 'V') {
+		tool_print_version(t);
+		return TOOL_DONE;
+	}
+	struct buf b;
+	buf_init(&b);
+	opts_help(&b, synopsis, rows, n);
+	fputs(b.data, stdout);
+	buf_free(&b);
 	return TOOL_DONE;
 }

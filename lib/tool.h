@@ -70,5 +70,10 @@ void tool_print_version(struct tool *t);
  * flushes the text and fails the run with 74 when stdout cannot take it. */
 #define TOOL_DONE (-1)
 int tool_help(struct tool *t, int opt, const char *usage);
+/* The same for a tool whose options are a table (lib/opts): the help is
+ * the synopsis, then the rows' lines, then the common options'. */
+struct opt;
+int tool_help_opts(struct tool *t, int opt, const char *synopsis, const struct opt *rows,
+		   size_t n);
 
 #endif

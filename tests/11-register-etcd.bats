@@ -37,6 +37,7 @@ load register/functional
 @test "list filters by selector, region and service" { t_list_filters_by_selector; }
 @test "liveness: suspect after one ttl, dead after three; expire reports transitions once" { t_liveness; }
 @test "watch streams changes as they are applied" { t_watch_streams_changes_as; }
+@test "watch -v shows heartbeats with the load they reported" { t_watch_verbose_carries_load; }
 @test "usage errors exit 64 and name the culprit" { t_usage_errors_exit_64; }
 @test "heartbeat --tasks carries cce-task status lines; list shows them, kept until replaced" { t_heartbeat_tasks_carried_and; }
 @test "bad tasks arrays are rejected with the field's reason and change nothing" { t_bad_tasks_arrays_are; }

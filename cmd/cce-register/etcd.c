@@ -881,6 +881,17 @@ static void watch_event(struct estore *s, const char *p, size_t n)
 			continue;
 		buf_reset(&ev);
 		event_json(&ev, what, name, strlen(name), time_now_ms(), NULL);
+		/* a heartbeat's load: a watch log is then the fleet's history */
+		int ld = !strcmp(what, "heartbeat") ? json_get(&vd, 0, "load") : -1;
+		if (ld >= 0 && json_type_of(&vd, ld) == JSON_OBJECT && ev.len &&
+		    ev.data[ev.len - 1] == '}') {
+			size_t len;
+			const char *raw = json_raw(&vd, ld, &len);
+			ev.len--;
+			buf_adds(&ev, ",\"load\":");
+			buf_add(&ev, raw, len);
+			buf_addc(&ev, '}');
+		}
 		out_line(s->watch_out, ev.data, ev.len);
 	}
 out:

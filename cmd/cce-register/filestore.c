@@ -841,6 +841,13 @@ static void watch_line(struct fstore *s, struct out *out, const char *p, size_t 
 		raw = json_raw(d, ts, &len);
 		buf_add(&b, raw, len);
 	}
+	/* a heartbeat's load: a watch log is then the fleet's history */
+	int ld = json_str_eq(d, ev, "heartbeat") ? json_get(d, 0, "load") : -1;
+	if (ld >= 0 && json_type_of(d, ld) == JSON_OBJECT) {
+		buf_adds(&b, ",\"load\":");
+		raw = json_raw(d, ld, &len);
+		buf_add(&b, raw, len);
+	}
 	buf_addc(&b, '}');
 	out_line(out, b.data, b.len);
 	buf_free(&b);

@@ -325,6 +325,23 @@ left edge-1"
 left edge-1"
 }
 
+# watch -v shows heartbeats too, each with the load it reported: the log is
+# the fleet's history (cce-report --history reads it)
+t_watch_verbose_carries_load() {
+	join edge-1
+	cce-register watch -v >"$BATS_TEST_TMPDIR/watch" 2>"$BATS_TEST_TMPDIR/watch.err" &
+	local pid=$! i
+	for i in $(seq 1 50); do
+		cce-register heartbeat edge-1 --token "$(token edge-1)" --load cpu=1.5,mem_mb=300 >/dev/null
+		grep -q heartbeat "$BATS_TEST_TMPDIR/watch" && break
+		sleep 0.2
+	done
+	kill "$pid"
+	wait "$pid" || true
+	run jq -c 'select(.event == "heartbeat") | [.node, .load, (.ts | type)]' "$BATS_TEST_TMPDIR/watch"
+	assert_line --index 0 '["edge-1",{"cpu":1.5,"mem_mb":300},"number"]'
+}
+
 # status_lines: three units as `cce-task status` prints them (cce-task(1))
 status_lines() {
 	cat <<'EOF'

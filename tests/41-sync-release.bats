@@ -385,10 +385,12 @@ line")" a
 	mkdir big
 	head -c 1000000 /dev/urandom >big/noise # incompressible: the stream is its size
 	local t0 t1 bytes
-	# into the receiver, cce-sync unpack, as over ssh
+	# into the receiver, cce-sync unpack, as over ssh; timed from the start
+	# to the last byte sent (not to the receiver's fsyncs)
 	t0=$(date +%s.%N)
-	cce-sync pack big --gzip --rate-limit 100K | tee stream | cce-sync unpack app >report
-	t1=$(date +%s.%N)
+	{ cce-sync pack big --gzip --rate-limit 100K && date +%s.%N >t1; } | tee stream |
+		cce-sync unpack app >report
+	t1=$(cat t1)
 	bytes=$(wc -c <stream)
 	# the bucket starts full (16KiB at this rate) and goes at once, the
 	# rest at the rate

@@ -143,19 +143,14 @@ static int add_file(struct archive *a, const char *dir, const struct op *op, cha
 
 /* --rate-limit: the stream's blocks written to stdout as the bucket
  * allows (a tenth of a second's bytes at a time, so the rate is even) */
-struct paced {
-	struct ratelimit rl;
-};
-
 static bool stopped(void *unused)
 {
 	return sig_stop;
 }
 
-static la_ssize_t paced_write(struct archive *a, void *arg, const void *buf, size_t n)
+static la_ssize_t paced_write(struct archive *a, void *rl, const void *buf, size_t n)
 {
-	struct paced *p = arg;
-	ratelimit_pace(&p->rl, n, stopped, NULL);
+	ratelimit_pace(rl, n, stopped, NULL);
 	for (size_t done = 0; done < n;) {
 		ssize_t w = write(1, (const char *)buf + done, n - done);
 		if (w < 0 && errno != EINTR) {
@@ -167,21 +162,20 @@ static la_ssize_t paced_write(struct archive *a, void *arg, const void *buf, siz
 	return (la_ssize_t)n;
 }
 
-static int paced_close(struct archive *a, void *arg)
+static int paced_close(struct archive *a, void *rl)
 {
-	struct paced *p = arg;
-	ratelimit_free(&p->rl);
-	free(p);
+	ratelimit_free(rl);
+	free(rl);
 	return ARCHIVE_OK;
 }
 
 static int open_paced(struct archive *a, uint64_t rate)
 {
-	struct paced *p = xmalloc(sizeof *p);
-	ratelimit_init(&p->rl, rate, ratelimit_now_ns());
+	struct ratelimit *rl = xmalloc(sizeof *rl);
+	ratelimit_init(rl, rate, ratelimit_now_ns());
 	uint64_t block = rate / 10 / 512 * 512;
 	archive_write_set_bytes_per_block(a, block < 512 ? 512 : block > (256 << 10) ? 256 << 10 : (int)block);
-	return archive_write_open2(a, p, NULL, paced_write, paced_close, NULL);
+	return archive_write_open2(a, rl, NULL, paced_write, paced_close, NULL);
 }
 
 /* The stream on stdout: pax, compressed as o asks; 0, or -1 with a's

@@ -35,44 +35,17 @@ struct input {
 	unsigned kinds;
 };
 
-/* Reads one file into the report; 0, or the exit status that ends the run. */
-static int load(struct tool *t, struct report *r, const struct input *in, uint64_t *rejected)
+/* One file's records into the report (in->kinds: what they may be). */
+struct source {
+	struct report *r;
+	const struct input *in;
+};
+
+static int take(void *arg, const struct json_doc *d, const struct jsonl_line *line, char *err,
+		size_t errlen)
 {
-	struct jsonl_opts o = tool_jsonl_opts(t, true);
-	char *files[] = { (char *)in->path };
-	struct jsonl_reader *rd = jsonl_open(files, 1, &o);
-	struct json_doc doc;
-	struct jsonl_line line;
-	char err[512];
-	int st, status = 0;
-	json_doc_init(&doc);
-	while ((st = jsonl_next_json(rd, &line, &doc, -1)) != JSONL_EOF) {
-		if (st == JSONL_IOERR) {
-			diag_error("%s", jsonl_error(rd));
-			t->input_failed = true;
-			continue;
-		}
-		if (st == JSONL_INTR) {
-			if (sig_stop) {
-				status = sig_exit_code();
-				break;
-			}
-			continue;
-		}
-		if (st == JSONL_LINE) {
-			if (report_add(r, in->kinds, &doc, line.source, err, sizeof err) == 0)
-				continue;
-			st = jsonl_reject(rd, &line, "%s", err);
-		}
-		if (st == JSONL_FATAL) {
-			status = tool_fatal(rd);
-			break;
-		}
-	}
-	*rejected += jsonl_rejected(rd);
-	json_doc_free(&doc);
-	jsonl_close(rd);
-	return status;
+	const struct source *src = arg;
+	return report_add(src->r, src->in->kinds, d, line->source, err, errlen) == 0 ? 0 : -1;
 }
 
 /* The page to out: replaced crash-safely, or on stdout. 0 or 74. */
@@ -186,8 +159,12 @@ int main(int argc, char **argv)
 	}
 	tool_start(&t);
 	uint64_t rejected = 0;
-	for (int i = 0; i < nin && !status; i++)
-		status = load(&t, &r, &in[i], &rejected);
+	/* an unreadable source leaves its sections out: the page is still
+	 * written from the others, and the run exits 74 */
+	for (int i = 0; i < nin && !status; i++) {
+		struct source src = { &r, &in[i] };
+		status = tool_read_file(&t, in[i].path, false, take, &src, &rejected);
+	}
 	/* a run cut short by a signal, or stopped by --strict, leaves the
 	 * page as it was; rejected lines and unreadable files do not stop it */
 	if (!status)

@@ -49,46 +49,16 @@ struct run {
 	bool reschedule;
 };
 
-/* Reads the node or state file; 0, or the exit status that ends the run. */
-static int load(struct tool *t, struct sched *s, const char *path, bool state, uint64_t *rejected)
+static int take_node(void *s, const struct json_doc *d, const struct jsonl_line *line, char *err,
+		     size_t errlen)
 {
-	struct jsonl_opts o = tool_jsonl_opts(t, true);
-	char *files[] = { (char *)path };
-	struct jsonl_reader *r = jsonl_open(files, 1, &o);
-	struct json_doc doc;
-	struct jsonl_line line;
-	char err[512];
-	int st, status = 0;
-	json_doc_init(&doc);
-	while ((st = jsonl_next_json(r, &line, &doc, -1)) != JSONL_EOF) {
-		if (st == JSONL_IOERR) {
-			diag_error("%s", jsonl_error(r));
-			status = CCE_EX_IOERR;
-			break;
-		}
-		if (st == JSONL_INTR) {
-			if (sig_stop) {
-				status = sig_exit_code();
-				break;
-			}
-			continue;
-		}
-		if (st == JSONL_LINE) {
-			int ok = state ? sched_add_state(s, &doc, err, sizeof err)
-				       : sched_add_node(s, &doc, err, sizeof err);
-			if (ok == 0)
-				continue;
-			st = jsonl_reject(r, &line, "%s", err);
-		}
-		if (st == JSONL_FATAL) {
-			status = tool_fatal(r);
-			break;
-		}
-	}
-	*rejected += jsonl_rejected(r);
-	json_doc_free(&doc);
-	jsonl_close(r);
-	return status;
+	return sched_add_node(s, d, err, errlen);
+}
+
+static int take_state(void *s, const struct json_doc *d, const struct jsonl_line *line, char *err,
+		      size_t errlen)
+{
+	return sched_add_state(s, d, err, errlen);
 }
 
 /* --state-out: the run's status, or 74 when the file cannot be written */
@@ -244,8 +214,10 @@ int main(int argc, char **argv)
 	}
 	tool_start(&t);
 	uint64_t rejected = 0;
-	if (!(status = load(&t, &s, r.nodes, false, &rejected)) &&
-	    !(r.state && (status = load(&t, &s, r.state, true, &rejected)))) {
+	/* an unreadable node or state file ends the run: no placement from
+	 * half a pool */
+	if (!(status = tool_read_file(&t, r.nodes, true, take_node, &s, &rejected)) &&
+	    !(r.state && (status = tool_read_file(&t, r.state, true, take_state, &s, &rejected)))) {
 		sched_ready(&s);
 		/* streaming, replicas move before tasks are read; with --batch,
 		 * after the tasks read are scaled down, so that no replica about

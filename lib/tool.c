@@ -172,3 +172,47 @@ int tool_help_opts(struct tool *t, int opt, const char *synopsis, const struct o
 	buf_free(&b);
 	return TOOL_DONE;
 }
+
+int tool_read_file(struct tool *t, const char *path, bool io_fatal, tool_take_fn take, void *arg,
+		   uint64_t *rejected)
+{
+	struct jsonl_opts o = tool_jsonl_opts(t, true);
+	char *files[] = { (char *)path };
+	struct jsonl_reader *r = jsonl_open(files, 1, &o);
+	struct json_doc doc;
+	struct jsonl_line line;
+	char err[512];
+	int st, status = 0;
+	json_doc_init(&doc);
+	while ((st = jsonl_next_json(r, &line, &doc, -1)) != JSONL_EOF) {
+		if (st == JSONL_IOERR) {
+			diag_error("%s", jsonl_error(r));
+			if (io_fatal) {
+				status = CCE_EX_IOERR;
+				break;
+			}
+			t->input_failed = true;
+			continue;
+		}
+		if (st == JSONL_INTR) {
+			if (sig_stop) {
+				status = sig_exit_code();
+				break;
+			}
+			continue;
+		}
+		if (st == JSONL_LINE) {
+			if (take(arg, &doc, &line, err, sizeof err) == 0)
+				continue;
+			st = jsonl_reject(r, &line, "%s", err);
+		}
+		if (st == JSONL_FATAL) {
+			status = tool_fatal(r);
+			break;
+		}
+	}
+	*rejected += jsonl_rejected(r);
+	json_doc_free(&doc);
+	jsonl_close(r);
+	return status;
+}

@@ -58,6 +58,17 @@ int tool_home(char *out, size_t outlen);
  * (the rejects file that failed and its error, or the --strict stop) and
  * returns the exit code, 74 or 65. Every tool reports a FATAL through it. */
 int tool_fatal(const struct jsonl_reader *r);
+/* A side input (a node file, a state file, a report's sources): each JSON
+ * object of path goes to take(arg, doc, line, err, errlen), which returns 0
+ * or -1 with err, and a refused line is rejected through the contract
+ * (--rejects, --strict). An unreadable input ends the read with 74 when
+ * io_fatal, else it is reported, marks the run's input failed and the read
+ * goes on. Adds the lines rejected to *rejected; returns 0, or the exit
+ * status that ends the run (74, a --strict stop, a signal's). */
+typedef int (*tool_take_fn)(void *arg, const struct json_doc *doc, const struct jsonl_line *line,
+			    char *err, size_t errlen);
+int tool_read_file(struct tool *t, const char *path, bool io_fatal, tool_take_fn take, void *arg,
+		   uint64_t *rejected);
 /* Flushes and closes stdout, closes the input and frees both; returns the
  * run's exit code given the tool's own status. */
 int tool_finish(struct tool *t, int status);

@@ -141,3 +141,27 @@ A40B=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab
 	run_cce cce_rule -r "$R" --max-overruns 1000 "$IN"
 	assert_equal "$(alerts .state)" '"firing"'
 }
+
+@test "rule: SIGTERM during a long evaluation waits for it; a second SIGTERM exits at once with 143" {
+	rules '[{"name":"slow","when":"(reduce range(0; 100000000000) as $i (0; .+1)) > 0"}]'
+	mkfifo "$BATS_TEST_TMPDIR/in"
+	# the writer keeps the input open: only a signal can end the run
+	(echo '{"ts":1}'; sleep 60) >"$BATS_TEST_TMPDIR/in" &
+	writer=$!
+	cce-rule --eval-timeout 1h -r "$R" <"$BATS_TEST_TMPDIR/in" >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" &
+	pid=$!
+	# the evaluation has started once cce-rule has burnt some processor time
+	for _ in $(seq 200); do
+		[ "$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)" -ge 20 ] && break
+		sleep 0.05
+	done
+	kill -TERM "$pid"
+	sleep 0.5
+	kill -0 "$pid"   # still finishing the record
+	kill -TERM "$pid"
+	st=0
+	for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+	wait "$pid" || st=$?
+	kill "$writer" 2>/dev/null || true
+	assert_equal "$st" 143
+}

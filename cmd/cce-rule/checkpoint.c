@@ -86,7 +86,7 @@ static void save_rule(const struct rule *r, struct buf *b)
 		 (unsigned long long)rt->late, (long long)rt->last_fired, rt->fired_once,
 		 (unsigned long long)rt->evicted,
 		 (long long)rt->lim_start, rt->lim_count, (unsigned long long)rt->lim_supp,
-		 (long long)(rt->next_due == INT64_MAX ? -1 : rt->next_due));
+		 (long long)(kmap_first_due(&rt->keys) == INT64_MAX ? -1 : kmap_first_due(&rt->keys)));
 	uint32_t n;
 	struct kstate **ks = keys_sorted(&rt->keys, &n);
 	for (uint32_t j = 0; j < n; j++) {
@@ -206,9 +206,10 @@ static void restore_rule(struct rule *r, struct json_doc *d, int o)
 	rt->lim_start = at_i64(d, li, 0);
 	rt->lim_count = (uint32_t)at_i64(d, li, 1);
 	rt->lim_supp = (uint64_t)at_i64(d, li, 2);
+	/* the rule's first due time: each key is queued for it, and the scan
+	 * at that time finds when each is really due */
 	int64_t dv = -1;
 	tok_i64(d, due, &dv);
-	rt->next_due = dv < 0 ? INT64_MAX : dv;
 	/* the keys by their place in the file, for the lru order */
 	uint32_t nkeys = d->tok[keys].count, at = 0;
 	struct kstate **by_at = xcalloc(nkeys + 1, sizeof *by_at);
@@ -229,6 +230,8 @@ static void restore_rule(struct rule *r, struct json_doc *d, int o)
 		int xt = json_index(d, kt, 7);
 		if (xt >= 0)
 			restore_ext(r, k, d, xt);
+		if (dv >= 0 && kind_of(r)->idle)
+			kmap_due(&rt->keys, k, dv);
 	}
 	/* files without "lru" keep the keys' order of first appearance */
 	int lru = json_get(d, o, "lru");

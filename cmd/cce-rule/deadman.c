@@ -44,11 +44,10 @@ static void deadman_record(struct engine *e, struct rule *r, struct kstate *k, s
 	k->last_seen = t;
 	if (k->st == ST_FIRING)
 		deadman_alert(e, r, k, t, DM_RESOLVE);
-	int64_t due = t + r->absent_ms;
-	if (due < r->rt->next_due)
-		r->rt->next_due = due;
+	kmap_due(&r->rt->keys, k, t + r->absent_ms);
 }
 
+/* When k is next due: its absence, or while firing its next repeat. */
 static int64_t deadman_key_idle(struct engine *e, struct rule *r, struct kstate *k, int64_t wm)
 {
 	int64_t at = k->last_seen + r->absent_ms;
@@ -68,16 +67,11 @@ static int64_t deadman_key_idle(struct engine *e, struct rule *r, struct kstate 
 	return INT64_MAX;
 }
 
-static int64_t deadman_idle(struct engine *e, struct rule *r, struct kstate **ks, uint32_t n,
-			    int64_t wm)
+static void deadman_idle(struct engine *e, struct rule *r, struct kstate *k, int64_t wm)
 {
-	int64_t due = INT64_MAX;
-	for (uint32_t i = 0; i < n && !r->rt->disabled; i++) {
-		int64_t d = deadman_key_idle(e, r, ks[i], wm);
-		if (d < due)
-			due = d;
-	}
-	return due;
+	int64_t due = deadman_key_idle(e, r, k, wm);
+	if (!r->rt->disabled)
+		kmap_due(&r->rt->keys, k, due);
 }
 
 const struct kind_ops kind_deadman = {

@@ -61,9 +61,7 @@ static void rt_free(struct rule_rt *rt)
 
 static struct rule_rt *rt_new(void)
 {
-	struct rule_rt *rt = xcalloc(1, sizeof *rt);
-	rt->next_due = INT64_MAX;
-	return rt;
+	return xcalloc(1, sizeof(struct rule_rt));
 }
 
 struct engine *engine_new(struct ruleset *rs, const struct engine_opts *o, char *err, size_t errlen)
@@ -298,17 +296,13 @@ int key_step(struct engine *e, struct rule *r, struct kstate *k, int64_t ts, boo
 static void scan_rule(struct engine *e, struct rule *r, int64_t wm)
 {
 	struct rule_rt *rt = r->rt;
-	if (rt->disabled || wm < rt->next_due)
-		return;
 	const struct kind_ops *kind = kind_of(r);
-	if (!kind->idle) {
-		rt->next_due = INT64_MAX;
+	if (rt->disabled || !kind->idle || wm < kmap_first_due(&rt->keys))
 		return;
-	}
 	uint32_t n;
-	struct kstate **ks = keys_sorted(&rt->keys, &n);
-	rt->next_due = kind->idle(e, r, ks, n, wm);
-	free(ks);
+	struct kstate **ks = kmap_take_due(&rt->keys, wm, &n);
+	for (uint32_t i = 0; i < n && !rt->disabled; i++)
+		kind->idle(e, r, ks[i], wm);
 }
 
 static void advance(struct engine *e, int64_t wm)

@@ -90,21 +90,119 @@ struct kstate *kmap_get(struct kmap *m, const char *key, size_t n, bool create)
 	return kmap_get_h(m, key, n, kmap_hash(key, n), create);
 }
 
-void kmap_del(struct kmap *m, struct kstate *k)
+/* ---- the due queue: a binary min-heap by (due, order) ---- */
+
+static bool due_before(const struct kstate *a, const struct kstate *b)
 {
-	uint64_t h = k->hash;
-	map_del(&m->map, map_get_h(&m->map, k->key, k->klen, h));
-	m->n--;
-	lru_unlink(m, k);
-	if (m->filter[KMAP_FILTER(h)] < 255)
-		m->filter[KMAP_FILTER(h)]--;
-	kstate_free(k);
+	return a->due < b->due || (a->due == b->due && a->order < b->order);
+}
+
+static void heap_set(struct kmap *m, uint32_t i, struct kstate *k)
+{
+	m->dueq[i] = k;
+	k->due_at = i + 1;
+}
+
+static void sift_up(struct kmap *m, uint32_t i)
+{
+	struct kstate *k = m->dueq[i];
+	while (i > 0 && due_before(k, m->dueq[(i - 1) / 2])) {
+		heap_set(m, i, m->dueq[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	heap_set(m, i, k);
+}
+
+static void sift_down(struct kmap *m, uint32_t i)
+{
+	struct kstate *k = m->dueq[i];
+	for (;;) {
+		uint32_t c = 2 * i + 1;
+		if (c >= m->ndue)
+			break;
+		if (c + 1 < m->ndue && due_before(m->dueq[c + 1], m->dueq[c]))
+			c++;
+		if (!due_before(m->dueq[c], k))
+			break;
+		heap_set(m, i, m->dueq[c]);
+		i = c;
+	}
+	heap_set(m, i, k);
+}
+
+static void due_remove(struct kmap *m, struct kstate *k)
+{
+	uint32_t i = k->due_at - 1;
+	k->due_at = 0;
+	struct kstate *last = m->dueq[--m->ndue];
+	if (i == m->ndue)
+		return;
+	heap_set(m, i, last);
+	if (i > 0 && due_before(last, m->dueq[(i - 1) / 2]))
+		sift_up(m, i);
+	else
+		sift_down(m, i);
+}
+
+void kmap_due(struct kmap *m, struct kstate *k, int64_t due)
+{
+	if (due == INT64_MAX) {
+		if (k->due_at)
+			due_remove(m, k);
+		return;
+	}
+	if (!k->due_at) {
+		if (m->ndue == m->capdue) {
+			m->capdue = m->capdue ? m->capdue * 2 : 64;
+			m->dueq = xrealloc(m->dueq, m->capdue * sizeof *m->dueq);
+		}
+		k->due = due;
+		heap_set(m, m->ndue++, k);
+		sift_up(m, m->ndue - 1);
+		return;
+	}
+	bool earlier = due < k->due;
+	k->due = due;
+	if (earlier)
+		sift_up(m, k->due_at - 1);
+	else
+		sift_down(m, k->due_at - 1);
 }
 
 static int by_order(const void *a, const void *b)
 {
 	const struct kstate *x = *(struct kstate *const *)a, *y = *(struct kstate *const *)b;
 	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+struct kstate **kmap_take_due(struct kmap *m, int64_t wm, uint32_t *n)
+{
+	uint32_t j = 0;
+	while (m->ndue && m->dueq[0]->due <= wm) {
+		if (j == m->captaken) {
+			m->captaken = m->captaken ? m->captaken * 2 : 64;
+			m->taken = xrealloc(m->taken, m->captaken * sizeof *m->taken);
+		}
+		m->taken[j++] = m->dueq[0];
+		due_remove(m, m->dueq[0]);
+	}
+	if (j > 1)
+		qsort(m->taken, j, sizeof *m->taken, by_order);
+	*n = j;
+	return m->taken;
+}
+
+void kmap_del(struct kmap *m, struct kstate *k)
+{
+	uint64_t h = k->hash;
+	if (k->due_at)
+		due_remove(m, k);
+	map_del(&m->map, map_get_h(&m->map, k->key, k->klen, h));
+	m->n--;
+	lru_unlink(m, k);
+	if (m->filter[KMAP_FILTER(h)] < 255)
+		m->filter[KMAP_FILTER(h)]--;
+	kstate_free(k);
 }
 
 struct kstate **keys_sorted(struct kmap *m, uint32_t *n)
@@ -124,6 +222,8 @@ void kmap_free(struct kmap *m)
 		kstate_free(e->val);
 	map_free(&m->map);
 	free(m->filter);
+	free(m->dueq);
+	free(m->taken);
 	memset(m, 0, sizeof *m);
 }
 

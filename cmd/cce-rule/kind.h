@@ -42,7 +42,6 @@ struct rule_rt {
 	int64_t lim_start;
 	uint32_t lim_count;
 	uint64_t lim_supp;
-	int64_t next_due;   /* window closes, deadmen: INT64_MAX when none */
 	int reported;
 	uint64_t evicted;   /* keys forgotten past max_keys */
 	bool evict_warned;
@@ -95,14 +94,14 @@ struct kind_ops {
 	 * one, and always with KF_WINDOWED). */
 	void (*record)(struct engine *e, struct rule *r, struct kstate *k, struct rec *rc,
 		       int64_t t, bool c);
-	/* The watermark is at wm: do what fell due for the rule's n keys ks
-	 * (by first appearance), stopping if the rule gets disabled, and say
-	 * when the rule is next due (INT64_MAX: not until another record).
-	 * NULL: the kind never falls due. A kind sets r->rt->next_due when a
-	 * record makes it due earlier. (Per rule, not per key: a scan can
-	 * visit every key of a deadman on every record.) */
-	int64_t (*idle)(struct engine *e, struct rule *r, struct kstate **ks, uint32_t n,
-			int64_t wm);
+	/* The watermark is at wm, at or past the time k was queued for: do
+	 * what fell due for k, then queue it again for when it is next due
+	 * (kmap_due on r->rt->keys; not queued: nothing is due until another
+	 * record) or forget it (kmap_del); no other key may be forgotten. The
+	 * engine calls it for each key due, by first appearance, while the
+	 * rule is enabled. A kind queues a key from record when a record
+	 * makes it due. NULL: the kind never falls due. */
+	void (*idle)(struct engine *e, struct rule *r, struct kstate *k, int64_t wm);
 	/* How many entries of x->ts (*nts) and x->v (*nv) the checkpoint
 	 * holds. */
 	void (*save)(const struct rule *r, const struct kext *x, uint32_t *nts, size_t *nv);

@@ -256,8 +256,7 @@ static void window_add(struct engine *e, struct rule *r, struct kstate *k, int64
 	}
 	int64_t due = r->win == W_SESSION ? x->wlast + r->win_gap + e->o.lateness
 		    : r->win == W_SLIDING ? x->wstart + r->win_size + e->o.lateness : INT64_MAX;
-	if (due < r->rt->next_due)
-		r->rt->next_due = due;
+	kmap_due(&r->rt->keys, k, due);
 }
 
 static void window_record(struct engine *e, struct rule *r, struct kstate *k, struct rec *rc,
@@ -277,20 +276,15 @@ static void window_record(struct engine *e, struct rule *r, struct kstate *k, st
 }
 
 /* Count windows close on records only. */
-static int64_t window_idle(struct engine *e, struct rule *r, struct kstate **ks, uint32_t n,
-			   int64_t wm)
+static void window_idle(struct engine *e, struct rule *r, struct kstate *k, int64_t wm)
 {
 	if (r->win != W_SLIDING && r->win != W_SESSION)
-		return INT64_MAX;
-	int64_t due = INT64_MAX;
-	for (uint32_t i = 0; i < n && !r->rt->disabled; i++) {
-		int64_t d = window_advance(e, r, ks[i], wm);
-		if (!r->rt->disabled)
-			key_maybe_drop(r, ks[i]);
-		if (d < due)
-			due = d;
-	}
-	return due;
+		return;
+	int64_t due = window_advance(e, r, k, wm);
+	if (r->rt->disabled)
+		return;
+	kmap_due(&r->rt->keys, k, due);
+	key_maybe_drop(r, k);
 }
 
 const struct kind_ops kind_window = {

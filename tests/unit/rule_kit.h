@@ -128,6 +128,14 @@ static inline struct kstate *kit_key(struct kit *k, const char *rule, const char
 	return kmap_get(&kit_rule(k, rule)->rt->keys, key, strlen(key), false);
 }
 
+/* When the rule's key (JSON text) is queued to fall due next; INT64_MAX:
+ * not queued, or no such key. */
+static inline int64_t kit_due(struct kit *k, const char *rule, const char *key)
+{
+	struct kstate *ks = kit_key(k, rule, key);
+	return ks && ks->due_at ? ks->due : INT64_MAX;
+}
+
 /* The engine's state file as text (saved into the kit's directory). */
 static inline char *kit_state(struct kit *k, const char *name)
 {

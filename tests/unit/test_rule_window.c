@@ -23,7 +23,7 @@ static void sliding(void)
 	kit_feed(&k, "{\"ts\":500,\"d\":\"a\",\"t\":90}");
 	ok(r->rt->late == 1 && ks->x->n == 2,
 	   "a record behind the watermark is late: counted, not collected");
-	ok(r->rt->next_due == 10000, "due when the window [0, 10s) ends");
+	ok(kit_due(&k, "w", "\"a\"") == 10000, "due when the window [0, 10s) ends");
 	ok(kit_roundtrip(&k, SLIDING), "the entries and their values are saved and restored");
 	ok(strcmp(kit_out(&k), "") == 0, "nothing before the window closes");
 	kit_feed(&k, "{\"ts\":10000,\"d\":\"b\",\"t\":0}");
@@ -37,10 +37,11 @@ static void sliding(void)
 	ok(r->rt->late == 2 && !kit_key(&k, "w", "\"a\"")->x->n,
 	   "late after its window closed: counted, not collected");
 	struct kstate *b = kit_key(&k, "w", "\"b\"");
-	ok(kind_window.idle(k.e, r, &b, 1, 19999) == 20000,
-	   "idle: b's window is due at 20s");
-	ok(kind_window.idle(k.e, r, &b, 1, 20000) == INT64_MAX &&
-	   strcmp(kit_out(&k), "") == 0, "closed, when false: nothing more due, no alert");
+	kind_window.idle(k.e, r, b, 19999);
+	ok(kit_due(&k, "w", "\"b\"") == 20000, "idle: b's window is due at 20s");
+	kind_window.idle(k.e, r, b, 20000);
+	ok(!kit_key(&k, "w", "\"b\"") && strcmp(kit_out(&k), "") == 0,
+	   "closed, when false: nothing more due, no alert, the key forgotten");
 	kit_stop(&k);
 }
 
@@ -52,11 +53,13 @@ static void session(void)
 	kit_feed(&k, "{\"ts\":0,\"d\":\"a\"}");
 	kit_feed(&k, "{\"ts\":3000,\"d\":\"a\"}");
 	struct kstate *ks = kit_key(&k, "s", "\"a\"");
-	ok(ks->x->wstart == 0 && ks->x->wlast == 3000 && r->rt->next_due <= 8000,
-	   "a session runs from its first record to its last, due a gap later at most");
-	ok(kind_window.idle(k.e, r, &ks, 1, 7999) == 8000, "idle before the gap ends: still open");
+	ok(ks->x->wstart == 0 && ks->x->wlast == 3000 && kit_due(&k, "s", "\"a\"") == 8000,
+	   "a session runs from its first record to its last, due a gap later");
+	kind_window.idle(k.e, r, ks, 7999);
+	ok(kit_due(&k, "s", "\"a\"") == 8000, "idle before the gap ends: still open");
 	ok(kit_roundtrip(&k, SESSION), "an open session is saved and restored");
-	ok(kind_window.idle(k.e, r, &ks, 1, 8000) == INT64_MAX, "the gap ends: closed");
+	kind_window.idle(k.e, r, ks, 8000);
+	ok(kit_due(&k, "s", "\"a\"") == INT64_MAX, "the gap ends: closed");
 	const char *o = kit_out(&k);
 	ok(kit_count(o, "{\"key\":\"a\",\"start\":0,\"end\":8000,\"n\":2}") == 1,
 	   "from its start to its last record plus the gap: %s", t_show(o));
@@ -70,7 +73,7 @@ static void count(void)
 	struct rule *r = kit_rule(&k, "n");
 	kit_feed(&k, "{\"ts\":0,\"t\":1}");
 	kit_feed(&k, "{\"ts\":1000,\"t\":2}");
-	ok(strcmp(kit_out(&k), "") == 0 && r->rt->next_due == INT64_MAX,
+	ok(strcmp(kit_out(&k), "") == 0 && kmap_first_due(&r->rt->keys) == INT64_MAX,
 	   "a count window waits for its records, never for time");
 	ok(kit_roundtrip(&k, COUNT), "its entries are saved and restored");
 	kit_feed(&k, "{\"ts\":2000,\"t\":3}");

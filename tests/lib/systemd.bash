@@ -20,7 +20,8 @@
 # (by its own path, so that tests/e2e can load this file too)
 load "${BASH_SOURCE[0]%/*}/debroot"
 
-SYSTEMD_INCLUDE=systemd,dbus,procps,libjq1,libcurl4,libarchive13,libmosquitto1,libasan8,libubsan1
+# the demo (tests/73) needs jq and curl, and cce-gateway its libraries
+SYSTEMD_INCLUDE=systemd,dbus,procps,libjq1,libcurl4,libarchive13,libmosquitto1,libasan8,libubsan1,jq,curl,libmicrohttpd12,libsqlite3-0,libpq5
 # bump when the recipe changes in a way the package list does not show
 SYSTEMD_RECIPE=1
 SYSTEMD_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin

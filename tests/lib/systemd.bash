@@ -44,6 +44,9 @@ systemd_usable() {
 # on the same DIR is the same machine booting again
 systemd_start() {
 	local d=$1 cache upid i
+	# a test's own start (a reboot) does not see what setup_file's
+	# systemd_usable set: without the mirror it would name another root
+	SYSTEMD_MIRROR=${SYSTEMD_MIRROR:-$(debroot_mirror)}
 	cache=$(debroot_cache "$SYSTEMD_RECIPE" "$SYSTEMD_INCLUDE" "$SYSTEMD_MIRROR") || return 1
 	debroot_build "$cache" "$SYSTEMD_MIRROR" "$SYSTEMD_INCLUDE" || return 1
 	mkdir -p "$d/upper" "$d/work" "$d/root"

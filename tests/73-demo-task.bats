@@ -8,26 +8,14 @@ load lib/common
 load lib/systemd
 
 setup_file() {
-	if ! systemd_usable; then
-		skip "no systemd test host: $SYSTEMD_UNUSABLE"
-	fi
-	export SD_DIR="$BATS_FILE_TMPDIR/host"
-	systemd_start "$SD_DIR"
+	systemd_file_setup
 	# the demo's scripts at their own path inside (the build is bound there)
 	systemd_exec mkdir -p "$CCE_ROOT"
 	tar -C "$CCE_ROOT" -c scripts | systemd_exec tar -C "$CCE_ROOT" -x
 }
 
-teardown_file() {
-	[ -f "$SD_DIR/pid" ] && systemd_load "$SD_DIR"
-	systemd_stop
-}
-
-setup() {
-	common_setup
-	[ -f "$SD_DIR/pid" ] || skip "no systemd test host"
-	systemd_load "$SD_DIR"
-}
+teardown_file() { systemd_file_teardown; }
+setup() { systemd_test_setup; }
 
 # journal UNIT: the lines of UNIT's own program in the host's journal
 journal_has() {

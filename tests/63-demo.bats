@@ -21,7 +21,7 @@ without_systemd() {
 	run_cce -0 without_systemd env TMPDIR="$BATS_TEST_TMPDIR/tmp" CCE_DEMO_PAGE="$BATS_TEST_TMPDIR/page/fleet.html" \
 		"$CCE_ROOT/scripts/demo"
 	# no systemd for the tasks (73 runs the demo where there is one): one line says why
-	assert_equal "${lines[0]}" "systemd: not used ($([ "$(id -u)" -eq 0 ] && echo "systemd is not running as PID 1 here" ||
+	assert_equal "${lines[0]}" "systemd: not used ($([ "$(id -u)" -eq 0 ] && echo "systemd is not running as PID 1 here; cce-task needs it" ||
 		echo "not root: cce-task drives the system manager")): the nodes are directories and the tasks are shipped, not run"
 	refute_line --partial "cce-detector@"
 	assert_line --partial "== 7. rescheduling"

@@ -7,25 +7,9 @@
 load lib/common
 load lib/systemd
 
-setup_file() {
-	if ! systemd_usable; then
-		skip "no systemd test host: $SYSTEMD_UNUSABLE"
-	fi
-	export SD_DIR="$BATS_FILE_TMPDIR/host"
-	systemd_start "$SD_DIR"
-}
-
-teardown_file() {
-	# a test may have started a new PID 1 on the same root
-	[ -f "$SD_DIR/pid" ] && systemd_load "$SD_DIR"
-	systemd_stop
-}
-
-setup() {
-	common_setup
-	[ -f "$SD_DIR/pid" ] || skip "no systemd test host"
-	systemd_load "$SD_DIR"
-}
+setup_file() { systemd_file_setup; }
+teardown_file() { systemd_file_teardown; }
+setup() { systemd_test_setup; }
 
 # cce-task inside the test host
 task() {

@@ -1,45 +1,19 @@
 #!/usr/bin/env bats
 # cce-deploy runs the placed tasks: after switching a node's release it
 # runs cce-task apply there and waits for the units, on a host with a
-# real systemd as PID 1 (lib/systemd) that an "ssh" enters (lib/sdhosts).
+# real systemd as PID 1 (lib/systemd) that an "ssh" enters (systemd_ssh).
 
 load lib/common
 load lib/systemd
 
-setup_file() {
-	if ! systemd_usable; then
-		skip "no systemd test host: $SYSTEMD_UNUSABLE"
-	fi
-	export SD_DIR="$BATS_FILE_TMPDIR/host"
-	systemd_start "$SD_DIR"
-}
-
-teardown_file() {
-	[ -f "$SD_DIR/pid" ] && systemd_load "$SD_DIR"
-	systemd_stop
-}
+setup_file() { systemd_file_setup; }
+teardown_file() { systemd_file_teardown; }
 
 setup() {
-	common_setup
-	[ -f "$SD_DIR/pid" ] || skip "no systemd test host"
-	systemd_load "$SD_DIR"
+	systemd_test_setup
 	# an "ssh" into the test host, whatever the address
 	SD_SSH="$BATS_TEST_TMPDIR/sd-ssh"
-	cat >"$SD_SSH" <<SH
-#!/bin/bash
-while [ \$# -gt 0 ]; do
-	case "\$1" in
-	-o|-p|-i|-l|-F) shift 2 ;;
-	--) shift ;;
-	-*) shift ;;
-	*) break ;;
-	esac
-done
-shift
-[ "\${1:-}" = -- ] && shift
-exec nsenter -t $SYSTEMD_PID -a -r -w /usr/bin/env -i PATH="$SYSTEMD_PATH" LANG=C.UTF-8 bash -c "\$*"
-SH
-	chmod +x "$SD_SSH"
+	systemd_ssh "$SD_SSH" "$SD_DIR/pid"
 	printf '{"node":"n1","addr":"10.0.0.1","capacity":{"cpu":4,"mem_mb":4096},"state":"ready"}\n' >nodes.jsonl
 	mkdir -p app/bin
 	# the release's program: says which release it is, then runs (or, in

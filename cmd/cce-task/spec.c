@@ -386,23 +386,28 @@ char *unit_dollar_escape(const char *s)
 /* On cgroup v1 systemd 252 reports a MemoryMax= kill as Result=signal, so
  * the stop step reads the memory cgroup's oom_kill counter (v1
  * memory.oom_control, v2 memory.events) before systemd removes the cgroup.
+ * The memory controller is on v1 when /proc/self/cgroup has a memory line;
+ * otherwise it is on the unified hierarchy, at /sys/fs/cgroup (v2) or
+ * /sys/fs/cgroup/unified (hybrid). (On v2 systemd also says oom-kill.)
  * The CPU time comes from the v2 (or hybrid's unified) cpu.stat: systemd
  * cannot account CPU on a v1 host whose cpu and cpuacct are apart.
  * The counter lives as long as the cgroup, which outlives automatic
- * restarts: the stop was an OOM kill when it grew since the last stop. */
+ * restarts: the stop was an OOM kill when it grew since the last stop.
+ * $2, $3 and $4 (the cgroup mount, the process's cgroup file, the record's
+ * directory) are for the unit tests, which run it on files of their own.
+ * No '%' in it: run.c hands it to a transient unit escaping only '$'. */
 static const char stoppost[] =
-	"f=" TASK_RUN_DIR "/$1.stop; "
-	"c=$(sed -n 's/^[0-9]*:memory://p' /proc/self/cgroup); "
-	"if [ -n \"$c\" ]; then d=/sys/fs/cgroup/memory$c; "
+	"r=${2:-/sys/fs/cgroup}; s=${3:-/proc/self/cgroup}; w=${4:-" TASK_RUN_DIR "}; f=$w/$1.stop; "
+	"c=$(sed -n 's/^[0-9]*:memory://p' $s); u=$(sed -n 's/^0:://p' $s); "
+	"if [ -n \"$c\" ]; then d=$r/memory$c; "
 	"n=$(sed -n 's/^oom_kill //p' $d/memory.oom_control); p=$(cat $d/memory.max_usage_in_bytes); "
-	"else d=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/self/cgroup); "
+	"else d=$r$u; [ -e $d/memory.events ] || d=$r/unified$u; "
 	"n=$(sed -n 's/^oom_kill //p' $d/memory.events); p=$(cat $d/memory.peak); fi 2>/dev/null; "
-	"u=$(sed -n 's/^0:://p' /proc/self/cgroup); "
-	"t=$(sed -n 's/^usage_usec //p' /sys/fs/cgroup/unified$u/cpu.stat /sys/fs/cgroup$u/cpu.stat 2>/dev/null); "
+	"t=$(sed -n 's/^usage_usec //p' $r/unified$u/cpu.stat $r$u/cpu.stat 2>/dev/null); "
 	"o=$(sed -n 's/.*oom_kill=\\([0-9]*\\).*/\\1/p' $f 2>/dev/null); "
 	"[ \"${n:-0}\" -lt \"${o:-0}\" ] && o=0; "
 	"[ \"${n:-0}\" -gt \"${o:-0}\" ] && k=1 || k=0; "
-	"mkdir -p " TASK_RUN_DIR " && echo \"oom=$k oom_kill=${n:-0} peak=${p:-0} cpu_us=${t:-0}\" >$f.tmp && mv $f.tmp $f";
+	"mkdir -p $w && echo \"oom=$k oom_kill=${n:-0} peak=${p:-0} cpu_us=${t:-0}\" >$f.tmp && mv $f.tmp $f";
 
 const char *unit_stoppost_script(void)
 {

@@ -76,7 +76,9 @@ int unit_render(const struct task_spec *s, const char *release, struct buf *out,
 		size_t errlen);
 /* The shell step run as ExecStopPost= that records the stop in
  * TASK_RUN_DIR/UNIT.stop as "oom=0|1 oom_kill=N peak=BYTES cpu_us=N" (its
- * $1 is the unit's name); plain text, to be escaped as ExecStart= is. */
+ * $1 is the unit's name; $2, $3 and $4, when given, replace /sys/fs/cgroup,
+ * /proc/self/cgroup and TASK_RUN_DIR); plain text, to be escaped as
+ * ExecStart= is. */
 const char *unit_stoppost_script(void);
 /* "%.1f"-like CPUQuota= percent of thousandths: 500 -> "50%" */
 void unit_cpu_quota(struct buf *b, int64_t cpu_milli);

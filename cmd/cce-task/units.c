@@ -113,11 +113,17 @@ void units_head(struct buf *b, const char *unit)
 /* "oom=K oom_kill=N peak=BYTES cpu_us=N", what the units' stop step wrote */
 void units_stop_record(const char *unit, bool *oom, uint64_t *peak, uint64_t *cpu_us)
 {
-	char path[512], line[256];
+	units_stop_record_in(TASK_RUN_DIR, unit, oom, peak, cpu_us);
+}
+
+void units_stop_record_in(const char *dir, const char *unit, bool *oom, uint64_t *peak,
+			  uint64_t *cpu_us)
+{
+	char path[1024], line[256];
 	*oom = false;
 	*peak = 0;
 	*cpu_us = UINT64_MAX;
-	snprintf(path, sizeof path, TASK_RUN_DIR "/%s.stop", unit);
+	snprintf(path, sizeof path, "%s/%s.stop", dir, unit);
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return;

@@ -26,6 +26,9 @@ void units_head(struct buf *b, const char *unit);
 /* what the unit's last ExecStopPost= step recorded (false, 0, UINT64_MAX
  * when none) */
 void units_stop_record(const char *unit, bool *oom, uint64_t *peak, uint64_t *cpu_us);
+/* the same from the record in dir instead of TASK_RUN_DIR (for the tests) */
+void units_stop_record_in(const char *dir, const char *unit, bool *oom, uint64_t *peak,
+			  uint64_t *cpu_us);
 /* CPU time of a live cgroup in ns from cgroup v2's (or the hybrid's
  * unified) cpu.stat, UINT64_MAX when unknown */
 uint64_t units_cgroup_cpu_ns(const char *cg);

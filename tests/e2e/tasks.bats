@@ -46,24 +46,7 @@ setup() {
 	D=$BATS_FILE_TMPDIR
 	export CCE_HOME="$D/home"
 	# an "ssh" into the host named by the address
-	cat >"$D/ssh" <<SH
-#!/bin/bash
-while [ \$# -gt 0 ]; do
-	case "\$1" in
-	-o|-p|-i|-l|-F) shift 2 ;;
-	--) shift ;;
-	-*) shift ;;
-	*) break ;;
-	esac
-done
-host=\${1#*@}
-shift
-[ "\${1:-}" = -- ] && shift
-pid=\$(cat "$D/\$host/pid" 2>/dev/null) && kill -0 "\$pid" 2>/dev/null ||
-	{ echo "ssh: connect to host \$host port 22: Connection refused" >&2; exit 255; }
-exec nsenter -t "\$pid" -a -r -w /usr/bin/env -i PATH="$SYSTEMD_PATH" LANG=C.UTF-8 bash -c "\$*"
-SH
-	chmod +x "$D/ssh"
+	systemd_ssh "$D/ssh" "$D/{host}/pid"
 	cd "$D"
 }
 

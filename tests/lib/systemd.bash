@@ -11,7 +11,17 @@
 #                             host in DIR; sets SYSTEMD_PID (host's view)
 #   systemd_exec CMD...       run CMD inside (all namespaces, the root, /)
 #   systemd_stop              kill PID 1 of the host: everything inside dies
-#   systemd_load              in setup(): the state setup_file made
+#   systemd_load DIR          in setup(): the state setup_file made
+#   systemd_ssh FILE PIDFILE  write FILE, an "ssh" that runs its command
+#                             line (as sshd would, by bash -c) in the host
+#                             whose PID 1 PIDFILE holds ({host} in PIDFILE
+#                             is the address ssh was given), or fails as
+#                             ssh does when that host is down
+#
+# A file with one host in $SD_DIR ($BATS_FILE_TMPDIR/host) uses the three
+# hooks: systemd_file_setup in setup_file (skips the file when no host can
+# be made), systemd_file_teardown in teardown_file, systemd_test_setup in
+# setup (common_setup, then the host's PID).
 #
 # Everything the host runs dies with its PID 1, and its mounts go with its
 # mount namespace, so nothing outlives systemd_stop. The host holds no
@@ -20,7 +30,8 @@
 # (by its own path, so that tests/e2e can load this file too)
 load "${BASH_SOURCE[0]%/*}/debroot"
 
-SYSTEMD_INCLUDE=systemd,dbus,procps,libjq1,libcurl4,libarchive13,libmosquitto1,libasan8,libubsan1
+# the demo (tests/73) needs jq and curl, and cce-gateway its libraries
+SYSTEMD_INCLUDE=systemd,dbus,procps,libjq1,libcurl4,libarchive13,libmosquitto1,libasan8,libubsan1,jq,curl,libmicrohttpd12,libsqlite3-0,libpq5
 # bump when the recipe changes in a way the package list does not show
 SYSTEMD_RECIPE=1
 SYSTEMD_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -43,6 +54,9 @@ systemd_usable() {
 # on the same DIR is the same machine booting again
 systemd_start() {
 	local d=$1 cache upid i
+	# a test's own start (a reboot) does not see what setup_file's
+	# systemd_usable set: without the mirror it would name another root
+	SYSTEMD_MIRROR=${SYSTEMD_MIRROR:-$(debroot_mirror)}
 	cache=$(debroot_cache "$SYSTEMD_RECIPE" "$SYSTEMD_INCLUDE" "$SYSTEMD_MIRROR") || return 1
 	debroot_build "$cache" "$SYSTEMD_MIRROR" "$SYSTEMD_INCLUDE" || return 1
 	mkdir -p "$d/upper" "$d/work" "$d/root"
@@ -103,4 +117,47 @@ systemd_stop() {
 
 systemd_load() {
 	SYSTEMD_PID=$(cat "$1/pid")
+}
+
+systemd_file_setup() {
+	if ! systemd_usable; then
+		skip "no systemd test host: $SYSTEMD_UNUSABLE"
+	fi
+	export SD_DIR="$BATS_FILE_TMPDIR/host"
+	systemd_start "$SD_DIR"
+}
+
+systemd_file_teardown() {
+	# a test may have started a new PID 1 on the same root
+	[ -f "$SD_DIR/pid" ] && systemd_load "$SD_DIR"
+	systemd_stop
+}
+
+systemd_test_setup() {
+	common_setup
+	[ -f "$SD_DIR/pid" ] || skip "no systemd test host"
+	systemd_load "$SD_DIR"
+}
+
+systemd_ssh() {
+	cat >"$1" <<SH
+#!/bin/bash
+# ssh [options] [user@]host [--] command...: options are ignored
+while [ \$# -gt 0 ]; do
+	case "\$1" in
+	-o|-p|-i|-l|-F) shift 2 ;;
+	--) shift ;;
+	-*) shift ;;
+	*) break ;;
+	esac
+done
+host=\${1#*@}
+shift
+[ "\${1:-}" = -- ] && shift
+pidfile='$2'
+pid=\$(cat "\${pidfile//\{host\}/\$host}" 2>/dev/null) && kill -0 "\$pid" 2>/dev/null ||
+	{ echo "ssh: connect to host \$host port 22: Connection refused" >&2; exit 255; }
+exec nsenter -t "\$pid" -a -r -w /usr/bin/env -i PATH="$SYSTEMD_PATH" LANG=C.UTF-8 bash -c "\$*"
+SH
+	chmod +x "$1"
 }

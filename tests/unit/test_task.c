@@ -2,12 +2,19 @@
  * test_task: cce-task's pure parts (cmd/cce-task/spec.c, linked from the
  * tool's parts):
  * placement lines into specs and their messages, unit names and their
- * inverse, the quoting systemd reads back, and the rendered unit file.
+ * inverse, the quoting systemd reads back, and the rendered unit file;
+ * and the units' stop step, run by /bin/sh on cgroup files as cgroup v1,
+ * v2 and the hybrid of both write them, read back as status reads it.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "../../cmd/cce-task/task.h"
+#include "../../cmd/cce-task/units.h"
+#include "fsutil.h"
 
 #include "t.h"
 
@@ -168,11 +175,123 @@ static void test_render(void)
 	buf_free(&b);
 }
 
+/* ---- the stop step on cgroup files ---- */
+
+static char cg_root[64];
+
+/* put TEXT in cg_root/REL, making its directories */
+static void put(const char *rel, const char *text)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/%s", cg_root, rel);
+	*strrchr(path, '/') = 0;
+	fs_mkdirs(path, 0755);
+	path[strlen(path)] = '/';
+	FILE *f = fopen(path, "w");
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+/* run the stop step of UNIT as systemd would, on cg_root's files: the
+ * cgroup mount is cg_root/fs, the process's cgroup file cg_root/self, the
+ * record goes in cg_root/run; then read the record back */
+static void stop_step(const char *unit, bool *oom, uint64_t *peak, uint64_t *cpu_us)
+{
+	char fs[128], self[128], run[128];
+	snprintf(fs, sizeof fs, "%s/fs", cg_root);
+	snprintf(self, sizeof self, "%s/self", cg_root);
+	snprintf(run, sizeof run, "%s/run", cg_root);
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		execl("/bin/sh", "sh", "-c", unit_stoppost_script(), "cce-task-stop", unit, fs, self,
+		      run, (char *)NULL);
+		_exit(127);
+	}
+	int st = -1;
+	waitpid(pid, &st, 0);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the stop step of %s ran", unit);
+	units_stop_record_in(run, unit, oom, peak, cpu_us);
+}
+
+/* memory.events as Linux 6.1 (Debian 12) writes it, with oom_kill N */
+static void v2_events(const char *rel, int kills)
+{
+	char text[256];
+	snprintf(text, sizeof text, "low 0\nhigh 1721\nmax %d\noom %d\noom_kill %d\noom_group_kill 0\n",
+		 kills * 40, kills, kills);
+	put(rel, text);
+}
+
+static void test_stop_step(void)
+{
+	bool oom;
+	uint64_t peak, cpu;
+	snprintf(cg_root, sizeof cg_root, "/tmp/test_task.XXXXXX");
+	ok(mkdtemp(cg_root) != NULL, "temp dir");
+
+	/* cgroup v2: one hierarchy, the memory controller on it */
+	put("self", "0::/system.slice/cce-hog@0.service\n");
+	v2_events("fs/system.slice/cce-hog@0.service/memory.events", 1);
+	put("fs/system.slice/cce-hog@0.service/memory.peak", "33554432\n");
+	put("fs/system.slice/cce-hog@0.service/cpu.stat",
+	    "usage_usec 81234\nuser_usec 1234\nsystem_usec 80000\nnr_periods 0\nnr_throttled 0\n"
+	    "throttled_usec 0\nnr_bursts 0\nburst_usec 0\n");
+	stop_step("cce-hog@0.service", &oom, &peak, &cpu);
+	ok(oom && peak == 33554432 && cpu == 81234, "v2: an OOM kill, the peak and the CPU time");
+	stop_step("cce-hog@0.service", &oom, &peak, &cpu);
+	ok(!oom, "v2: the next stop of the same cgroup without a new kill is not one");
+	v2_events("fs/system.slice/cce-hog@0.service/memory.events", 2);
+	stop_step("cce-hog@0.service", &oom, &peak, &cpu);
+	ok(oom, "v2: a second kill in the same cgroup is one");
+	v2_events("fs/system.slice/cce-hog@0.service/memory.events", 0);
+	stop_step("cce-hog@0.service", &oom, &peak, &cpu);
+	ok(!oom, "v2: a new cgroup (the counter back at 0) is not one");
+	v2_events("fs/system.slice/cce-hog@0.service/memory.events", 1);
+	stop_step("cce-hog@0.service", &oom, &peak, &cpu);
+	ok(oom, "v2: and its first kill is one");
+
+	/* hybrid: memory on v1 (memory.oom_control as this kernel writes it),
+	 * CPU time from the unified hierarchy */
+	put("self", "9:name=systemd:/system.slice/cce-v1@0.service\n"
+		    "4:memory:/system.slice/cce-v1@0.service\n0::/system.slice/cce-v1@0.service\n");
+	put("fs/memory/system.slice/cce-v1@0.service/memory.oom_control",
+	    "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n");
+	put("fs/memory/system.slice/cce-v1@0.service/memory.max_usage_in_bytes", "33558528\n");
+	put("fs/unified/system.slice/cce-v1@0.service/cpu.stat",
+	    "usage_usec 5000\nuser_usec 1000\nsystem_usec 4000\n");
+	stop_step("cce-v1@0.service", &oom, &peak, &cpu);
+	ok(oom && peak == 33558528 && cpu == 5000, "v1: an OOM kill, the peak and the CPU time");
+	put("fs/memory/system.slice/cce-v1@0.service/memory.oom_control",
+	    "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n");
+	stop_step("cce-v1@0.service", &oom, &peak, &cpu);
+	ok(!oom, "v1: no kill, no OOM");
+
+	/* hybrid with the memory controller on the unified hierarchy */
+	put("self", "9:name=systemd:/system.slice/cce-hy@0.service\n0::/system.slice/cce-hy@0.service\n");
+	v2_events("fs/unified/system.slice/cce-hy@0.service/memory.events", 1);
+	put("fs/unified/system.slice/cce-hy@0.service/memory.peak", "4096\n");
+	stop_step("cce-hy@0.service", &oom, &peak, &cpu);
+	ok(oom && peak == 4096, "hybrid, memory on the unified hierarchy: an OOM kill and the peak");
+
+	/* nothing readable (the cgroup already gone): a record saying so */
+	put("self", "0::/system.slice/gone.service\n");
+	stop_step("gone.service", &oom, &peak, &cpu);
+	ok(!oom && peak == 0 && cpu == UINT64_MAX, "no cgroup files: no OOM, no peak, no CPU time");
+
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", cg_root);
+	ok(system(cmd) == 0, "cleaned up");
+}
+
 int main(void)
 {
 	test_parse();
 	test_names();
 	test_quote();
 	test_render();
+	test_stop_step();
 	return done_testing();
 }

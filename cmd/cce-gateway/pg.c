@@ -684,15 +684,16 @@ static int pg_query(struct store_reader *r, const char *device, const char *stre
 			  stream ? 5 : 4, v, err, errlen);
 }
 
-static int pg_follow(struct store_reader *r, int64_t after, uint64_t limit, char *err,
-		     size_t errlen)
+static int pg_follow(struct store_reader *r, int64_t after, int64_t upto, uint64_t limit,
+		     char *err, size_t errlen)
 {
-	char a[24], l[24];
+	char a[24], u[24], l[24];
 	snprintf(a, sizeof a, "%lld", (long long)after);
+	snprintf(u, sizeof u, "%lld", (long long)upto);
 	snprintf(l, sizeof l, "%llu", (unsigned long long)limit);
-	const char *v[] = { r->s->origin, a, l };
+	const char *v[] = { r->s->origin, a, l, u };
 	return send_query(r, "SELECT id, body FROM records WHERE origin = $1 AND id > $2"
-			     " ORDER BY id LIMIT $3", 3, v, err, errlen);
+			     " AND id <= $4 ORDER BY id LIMIT $3", 4, v, err, errlen);
 }
 
 static int pg_next(struct store_reader *r, int64_t *id, const char **body, size_t *len,

@@ -220,13 +220,13 @@ static struct store *sq_open(const char *dir, const char *origin, char *err, siz
 	return s;
 }
 
-/* runs a prepared statement that returns no rows */
+/* runs a prepared statement that returns no rows (each use binds every
+ * parameter: the bindings need no clearing) */
 static int run(struct store *s, int q, const char *what, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = s->q[q];
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
 		return fail(s->db, rc, what, err, errlen);
 	return STORE_OK;

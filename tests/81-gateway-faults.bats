@@ -108,6 +108,46 @@ stored() {
 	assert_output --partial "closed after"
 }
 
+@test "slowloris: clients trickling header bytes lose their slots after --request-timeout; a real client gets in" {
+	gw_start --auto-connect --max-connections 3 --idle-timeout 1s --request-timeout 2s
+	# three clients hold every slot, each sending a header byte every 0.2 s
+	# (under the idle timeout) for up to 40 s; each says when it was cut
+	python3 - "$GW_PORT" >"$BATS_TEST_TMPDIR/trickle" <<-'PY' &
+	import socket, sys, time
+	port = int(sys.argv[1])
+	socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+	for s in socks:
+	    s.sendall(b"GET /status HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+	    s.settimeout(0.01)
+	print("holding 3", flush=True)
+	open_ = set(range(3))
+	for i in range(200):
+	    for k in sorted(open_):
+	        try:
+	            socks[k].sendall(b"a")
+	            if socks[k].recv(100) == b"":
+	                raise OSError
+	        except socket.timeout:
+	            pass
+	        except OSError:
+	            print("cut after", i, "bytes", flush=True)
+	            open_.discard(k)
+	    if not open_:
+	        break
+	    time.sleep(0.2)
+	for k in sorted(open_):
+	    print("still open after", i, "bytes", flush=True)
+	PY
+	local trickle=$!
+	wait_for 30 grep -q holding "$BATS_TEST_TMPDIR/trickle"
+	# a real client is answered once the tricklers are cut
+	wait_for 30 eval 'gw_curl "$GW_URL/status" 2>/dev/null | grep -qx 200'
+	wait "$trickle"
+	run cat "$BATS_TEST_TMPDIR/trickle"
+	refute_output --partial "still open"
+	assert_equal "$(grep -c '^cut after' "$BATS_TEST_TMPDIR/trickle")" 3
+}
+
 @test "a full disk: 507 or 503, nothing acknowledged lost, ingest resumes once there is room" {
 	small_tmpfs_gw 2m
 	GW_STORE="$MNT/store" gw_start --auto-connect

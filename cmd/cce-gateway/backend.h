@@ -20,6 +20,10 @@ struct store_ops {
 	void (*close)(struct store *s);
 	int (*begin)(struct store *s, char *err, size_t errlen);
 	int (*commit)(struct store *s, char *err, size_t errlen);
+	/* NULL: commit is durable already */
+	int (*sync)(struct store *s, char *err, size_t errlen);
+	/* NULL: no bound (stdout need not wait for a sync) */
+	int64_t (*inserted_id)(struct store *s);
 	void (*rollback)(struct store *s);
 	int (*idem_claim)(struct store *s, const char *key, int64_t now, int *status,
 			  struct buf *answer, char *err, size_t errlen);
@@ -44,8 +48,8 @@ struct store_ops {
 		     int64_t start, int64_t end, uint64_t limit, char *err, size_t errlen);
 	int (*next)(struct store_reader *r, int64_t *id, const char **body, size_t *len,
 		    char *err, size_t errlen);
-	int (*follow)(struct store_reader *r, int64_t after, uint64_t limit, char *err,
-		      size_t errlen);
+	int (*follow)(struct store_reader *r, int64_t after, int64_t upto, uint64_t limit,
+		      char *err, size_t errlen);
 	int64_t (*last_id)(struct store_reader *r);
 	int (*list)(struct store_reader *r, struct buf *out, char *err, size_t errlen);
 	int (*size)(struct store_reader *r, uint64_t *bytes, int64_t *disk_free, char *err,

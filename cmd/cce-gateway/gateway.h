@@ -2,16 +2,19 @@
  * gateway: the parts of cce-gateway and what they share.
  *
  * writer: the one thread that writes the store. Requests are jobs handed to
- * writer_submit; the writer takes every job that arrived while it was busy,
- * runs them in one transaction and one fsync (group commit), and only then
- * calls each job's done callback, so an answer is never sent before its
- * records are durable. A failed commit fails every job of the group with
- * 507 (disk full) or 503 and stores nothing of it. Between groups the
+ * writer_submit; the writer takes every job that arrived while it was busy
+ * and runs them in one transaction (group commit), then hands the group to
+ * the syncer thread and goes on with the next group while the disk syncs:
+ * the syncer makes every group committed meanwhile durable with one
+ * store_sync (one fsync) and only then calls each job's done callback, so
+ * an answer is never sent before its records are durable. A failed commit
+ * or sync fails every job of the group with 507 (disk full) or 503 (a
+ * failed commit stores nothing of it). Between groups the
  * writer applies retention in bounded steps, so ingest never waits for a
  * whole retention pass.
  *
- * follower: writes every stored record to stdout in arrival order by
- * reading the store, not a queue: a slow reader makes stdout lag behind
+ * follower: writes every stored record to stdout in arrival order, once it
+ * is durable, by reading the store, not a queue: a slow reader makes stdout lag behind
  * the store (blocked in write) while ingest goes on, and memory stays one
  * batch of rows. A record that retention deletes before the follower
  * reaches it is not written.
@@ -82,7 +85,8 @@ void writer_stop(struct writer *w);
 uint64_t writer_records(struct writer *w);     /* stored since start */
 /* the follower waits on this for new records */
 void writer_wait_commit(struct writer *w, uint64_t seen, int64_t timeout_ms);
-uint64_t writer_commits(struct writer *w);
+uint64_t writer_commits(struct writer *w);     /* groups synced */
+int64_t writer_durable_id(struct writer *w);   /* records up to it are durable */
 
 struct follower;
 /* 0 or -1 with err */

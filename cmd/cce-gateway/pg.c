@@ -514,51 +514,45 @@ static int pg_bytes(struct store *s, uint64_t *bytes, char *err, size_t errlen)
 	return rc;
 }
 
-/* The last id of the oldest records to delete (at most 5000 of them), 0
- * when none, as in sqlite.c; the rows are read only when the oldest is due. */
-static int retain_upto(struct store *s, int64_t recv_before, uint64_t excess, int64_t *upto,
-		       char *err, size_t errlen)
+/* whether the oldest record is due (by age), or there is an excess of size */
+static int retain_due(struct store *s, int64_t recv_before, uint64_t excess, bool *due,
+		      char *err, size_t errlen)
 {
 	char v[32];
-	*upto = 0;
 	int rc = value(s->c, "SELECT recv FROM records ORDER BY id LIMIT 1", "cannot apply retention",
 		       v, sizeof v, err, errlen);
-	if (rc < 0 || !*v || (!excess && strtoll(v, NULL, 10) >= recv_before))
-		return rc;
-	PGresult *r = PQexec(s->c, "SELECT id, recv, octet_length(body) FROM records"
-				   " ORDER BY id LIMIT 5000");
-	if ((rc = check(s->c, r, "cannot apply retention", err, errlen)) < 0)
-		return rc;
-	uint64_t freed = 0;
-	for (int i = 0; i < PQntuples(r); i++) {
-		if (freed >= excess && strtoll(PQgetvalue(r, i, 1), NULL, 10) >= recv_before)
-			break;
-		*upto = strtoll(PQgetvalue(r, i, 0), NULL, 10);
-		freed += strtoull(PQgetvalue(r, i, 2), NULL, 10);
-	}
-	PQclear(r);
-	return STORE_OK;
+	*due = rc == 0 && *v && (excess || strtoll(v, NULL, 10) < recv_before);
+	return rc;
 }
 
-/* the records up to upto go, their streams' counters with them, in one
- * statement (so that both see the same rows) */
-static int retain_records(struct store *s, int64_t upto, uint64_t *deleted, char *err,
-			  size_t errlen)
+/* The oldest records (at most 5000) go while they arrived before $1 or
+ * their bytes are under the excess $2, as in sqlite.c, and their streams'
+ * counters with them. One statement chooses and deletes, so both see the
+ * same rows: ids come from one sequence across gateways, and a record
+ * committed by another gateway between a choice and a delete by id range
+ * could have been deleted without being chosen, however new. */
+static int retain_records(struct store *s, int64_t recv_before, uint64_t excess,
+			  uint64_t *deleted, char *err, size_t errlen)
 {
-	char u[24];
-	snprintf(u, sizeof u, "%lld", (long long)upto);
-	const char *v[] = { u };
+	char b[24], x[24];
+	snprintf(b, sizeof b, "%lld", (long long)recv_before);
+	snprintf(x, sizeof x, "%llu", (unsigned long long)excess);
+	const char *v[] = { b, x };
 	const char *what = "cannot apply retention";
 	PGresult *r = PQexecParams(
 		s->c,
-		"WITH d AS (DELETE FROM records WHERE id <= $1 RETURNING device, stream,"
-		"  octet_length(body) AS b),"
+		"WITH c AS (SELECT id, recv, sum(octet_length(body)) OVER (ORDER BY id)"
+		"  - octet_length(body) AS freed FROM records ORDER BY id LIMIT 5000),"
+		" stop AS (SELECT coalesce(min(id), 9223372036854775807) AS id FROM c"
+		"  WHERE freed >= $2::bigint AND recv >= $1::bigint),"
+		" d AS (DELETE FROM records r USING c, stop WHERE r.id = c.id AND c.id < stop.id"
+		"  RETURNING r.device, r.stream, octet_length(r.body) AS b),"
 		" g AS (SELECT device, stream, count(*) AS n, sum(b) AS b FROM d GROUP BY 1, 2)"
 		" UPDATE streams SET count = streams.count - g.n, bytes = streams.bytes - g.b,"
 		" first_ts = CASE WHEN streams.count = g.n THEN NULL ELSE streams.first_ts END,"
 		" last_ts = CASE WHEN streams.count = g.n THEN NULL ELSE streams.last_ts END"
 		" FROM g WHERE streams.device = g.device AND streams.stream = g.stream RETURNING g.n",
-		1, NULL, v, NULL, NULL, 0);
+		2, NULL, v, NULL, NULL, 0);
 	int rc = check(s->c, r, what, err, errlen);
 	if (rc < 0)
 		return rc;
@@ -586,15 +580,15 @@ static int pg_retain(struct store *s, int64_t recv_before, uint64_t max_bytes, i
 		pg_rollback(s);
 		return rc;
 	}
-	uint64_t bytes = 0;
-	int64_t upto = 0;
+	uint64_t bytes = 0, excess;
+	bool due = false;
 	if (max_bytes)
 		rc = pg_bytes(s, &bytes, err, errlen);
+	excess = max_bytes && bytes > max_bytes ? bytes - max_bytes : 0;
 	if (rc == 0)
-		rc = retain_upto(s, recv_before, max_bytes && bytes > max_bytes ? bytes - max_bytes : 0,
-				 &upto, err, errlen);
-	if (rc == 0 && upto > 0)
-		rc = retain_records(s, upto, deleted, err, errlen);
+		rc = retain_due(s, recv_before, excess, &due, err, errlen);
+	if (rc == 0 && due)
+		rc = retain_records(s, recv_before, excess, deleted, err, errlen);
 	if (rc == 0) {
 		snprintf(v, sizeof v, "%lld", (long long)idem_before);
 		const char *p[] = { v };
@@ -684,15 +678,16 @@ static int pg_query(struct store_reader *r, const char *device, const char *stre
 			  stream ? 5 : 4, v, err, errlen);
 }
 
-static int pg_follow(struct store_reader *r, int64_t after, uint64_t limit, char *err,
-		     size_t errlen)
+static int pg_follow(struct store_reader *r, int64_t after, int64_t upto, uint64_t limit,
+		     char *err, size_t errlen)
 {
-	char a[24], l[24];
+	char a[24], u[24], l[24];
 	snprintf(a, sizeof a, "%lld", (long long)after);
+	snprintf(u, sizeof u, "%lld", (long long)upto);
 	snprintf(l, sizeof l, "%llu", (unsigned long long)limit);
-	const char *v[] = { r->s->origin, a, l };
+	const char *v[] = { r->s->origin, a, l, u };
 	return send_query(r, "SELECT id, body FROM records WHERE origin = $1 AND id > $2"
-			     " ORDER BY id LIMIT $3", 3, v, err, errlen);
+			     " AND id <= $4 ORDER BY id LIMIT $3", 4, v, err, errlen);
 }
 
 static int pg_next(struct store_reader *r, int64_t *id, const char **body, size_t *len,

@@ -9,6 +9,14 @@
  * (64 KiB), the body, its inflated copy and the records made of it, so at
  * most about 3 x --max-body while a request is in hand, freed when it is
  * answered; a query holds one batch of 256 rows.
+ *
+ * libmicrohttpd's connection timeout (--idle-timeout) restarts at every
+ * byte, so a client trickling a header byte at a time would keep its slot
+ * for ever: each connection has a slot here, and a watchdog thread shuts
+ * down the socket of one whose request head has not all arrived within
+ * --request-timeout of the connection's start or of its previous answer
+ * (libmicrohttpd then sees the end and closes it). A body is held to the
+ * same deadline by the handler.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -22,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,6 +53,14 @@ struct token {
 	int64_t filled;
 };
 
+/* a connection, for the watchdog */
+struct slot {
+	MHD_socket fd;
+	int64_t since;       /* the head phase began (mono ms); 0: a request is in hand */
+	bool cut;
+	struct slot *prev, *next;
+};
+
 struct server {
 	const struct gw_opts *o;
 	struct store *s;
@@ -60,6 +77,11 @@ struct server {
 	uint64_t requests, rejects, limited;
 	_Atomic int inflight;
 	int64_t started;
+	pthread_mutex_t slots_mu;   /* the slots and the watchdog's stop */
+	pthread_cond_t wd_wake;
+	struct slot *slots;
+	pthread_t watchdog;
+	bool wd_running, wd_stop;
 };
 
 enum route { R_NONE, R_INGEST, R_QUERY, R_LIST, R_CONNECT, R_DISCONNECT, R_STATUS };
@@ -572,10 +594,27 @@ static enum MHD_Result first_call(struct req *q, const char *url, const char *me
 		return reply_error(q, 400, "Idempotency-Key must be 1 to 200 bytes");
 	q->key = key ? xstrdup(key) : NULL;
 	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-	if (cl && strtoull(cl, NULL, 10) > sv->o->max_body)
+	unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
+	if (len > sv->o->max_body)
 		return reply_error(q, 413, "body larger than %llu bytes",
 				   (unsigned long long)sv->o->max_body);
+	/* the body in one allocation, not a copy at each doubling */
+	if (q->route == R_INGEST && len)
+		buf_grow(&q->body, (size_t)len);
 	return MHD_YES;
+}
+
+/* the connection's head phase ends (a request is in hand) or begins again */
+static void head_phase(struct server *sv, struct MHD_Connection *c, bool begins)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct slot *sl = ci ? ci->socket_context : NULL;
+	if (!sl)
+		return;
+	pthread_mutex_lock(&sv->slots_mu);
+	sl->since = begins ? time_mono_ms() : 0;
+	pthread_mutex_unlock(&sv->slots_mu);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
@@ -593,6 +632,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		buf_init(&q->job.answer);
 		body_init(&q->recs);
 		*ctx = q;
+		head_phase(sv, c, false);
 		atomic_fetch_add(&sv->inflight, 1);
 		pthread_mutex_lock(&sv->mu);
 		sv->requests++;
@@ -639,6 +679,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **ctx,
 {
 	struct server *sv = cls;
 	struct req *q = *ctx;
+	head_phase(sv, c, true);
 	if (!q)
 		return;
 	buf_free(&q->body);
@@ -651,6 +692,63 @@ static void completed(void *cls, struct MHD_Connection *c, void **ctx,
 	free(q);
 	*ctx = NULL;
 	atomic_fetch_sub(&sv->inflight, 1);
+}
+
+/* libmicrohttpd calls this before it closes the socket: a slot in the
+ * list always names an open socket of its own */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
+			  enum MHD_ConnectionNotificationCode what)
+{
+	struct server *sv = cls;
+	struct slot *sl = *socket_ctx;
+	pthread_mutex_lock(&sv->slots_mu);
+	if (what == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		sl = xcalloc(1, sizeof *sl);
+		sl->fd = ci ? ci->connect_fd : MHD_INVALID_SOCKET;
+		sl->since = time_mono_ms();
+		sl->next = sv->slots;
+		if (sv->slots)
+			sv->slots->prev = sl;
+		sv->slots = sl;
+		*socket_ctx = sl;
+	} else if (sl) {
+		if (sl->prev)
+			sl->prev->next = sl->next;
+		else
+			sv->slots = sl->next;
+		if (sl->next)
+			sl->next->prev = sl->prev;
+		free(sl);
+		*socket_ctx = NULL;
+	}
+	pthread_mutex_unlock(&sv->slots_mu);
+}
+
+static void *watchdog_main(void *arg)
+{
+	struct server *sv = arg;
+	int64_t limit = sv->o->request_timeout_ms;
+	int64_t period = limit / 4 < 50 ? 50 : limit / 4 > 1000 ? 1000 : limit / 4;
+	pthread_mutex_lock(&sv->slots_mu);
+	while (!sv->wd_stop) {
+		int64_t now = time_mono_ms();
+		for (struct slot *sl = sv->slots; sl; sl = sl->next)
+			if (sl->since && !sl->cut && now - sl->since > limit &&
+			    sl->fd != MHD_INVALID_SOCKET) {
+				shutdown(sl->fd, SHUT_RDWR);
+				sl->cut = true;
+			}
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += period % 1000 * 1000000L;
+		ts.tv_sec += period / 1000 + ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&sv->wd_wake, &sv->slots_mu, &ts);
+	}
+	pthread_mutex_unlock(&sv->slots_mu);
+	return NULL;
 }
 
 /* --token-file: "TOKEN [DEVICE-PATTERN...]" per line, '#' comments */
@@ -750,6 +848,7 @@ static int listen_on(struct server *sv, const char *spec, char *err, size_t errl
 		MHD_OPTION_CONNECTION_TIMEOUT, idle ? idle : 1,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
 		MHD_OPTION_NOTIFY_COMPLETED, completed, sv,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, sv,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_END);
 	if (!d) {
@@ -771,6 +870,8 @@ struct server *server_start(const struct gw_opts *o, struct store *s, struct wri
 	sv->f = f;
 	sv->started = time_now_ms();
 	pthread_mutex_init(&sv->mu, NULL);
+	pthread_mutex_init(&sv->slots_mu, NULL);
+	pthread_cond_init(&sv->wd_wake, NULL);
 	map_init(&sv->node_rate, MAP_COPY_KEYS);
 	buf_init(&sv->cert);
 	buf_init(&sv->key);
@@ -783,6 +884,11 @@ struct server *server_start(const struct gw_opts *o, struct store *s, struct wri
 	    (o->key && fs_read_file(o->key, 1 << 20, &sv->key, err, errlen) < 0) ||
 	    (o->cacert && fs_read_file(o->cacert, 1 << 20, &sv->cacert, err, errlen) < 0))
 		goto failed;
+	if (pthread_create(&sv->watchdog, NULL, watchdog_main, sv) != 0) {
+		snprintf(err, errlen, "cannot start a thread");
+		goto failed;
+	}
+	sv->wd_running = true;
 	for (int i = 0; i < o->nlisten; i++) {
 		errno = 0;
 		if (listen_on(sv, o->listen[i], err, errlen) < 0)
@@ -809,6 +915,13 @@ void server_stop(struct server *sv, int64_t grace_ms)
 	}
 	for (int i = 0; i < sv->nd; i++)
 		MHD_stop_daemon(sv->d[i]);
+	if (sv->wd_running) {
+		pthread_mutex_lock(&sv->slots_mu);
+		sv->wd_stop = true;
+		pthread_cond_signal(&sv->wd_wake);
+		pthread_mutex_unlock(&sv->slots_mu);
+		pthread_join(sv->watchdog, NULL);
+	}
 	for (size_t i = 0; i < sv->ntok; i++) {
 		free(sv->tok[i].secret);
 		for (size_t k = 0; k < sv->tok[i].nscope; k++)
@@ -827,5 +940,7 @@ void server_stop(struct server *sv, int64_t grace_ms)
 	buf_free(&sv->key);
 	buf_free(&sv->cacert);
 	pthread_mutex_destroy(&sv->mu);
+	pthread_mutex_destroy(&sv->slots_mu);
+	pthread_cond_destroy(&sv->wd_wake);
 	free(sv);
 }

@@ -41,6 +41,16 @@ int store_commit(struct store *s, char *err, size_t errlen)
 
 void store_rollback(struct store *s) { OPS(s)->rollback(s); }
 
+int store_sync(struct store *s, char *err, size_t errlen)
+{
+	return OPS(s)->sync ? OPS(s)->sync(s, err, errlen) : STORE_OK;
+}
+
+int64_t store_inserted_id(struct store *s)
+{
+	return OPS(s)->inserted_id ? OPS(s)->inserted_id(s) : INT64_MAX;
+}
+
 int store_idem_claim(struct store *s, const char *key, int64_t now, int *status,
 		     struct buf *answer, char *err, size_t errlen)
 {
@@ -116,9 +126,10 @@ int store_next(struct store_reader *r, int64_t *id, const char **body, size_t *l
 	return OPS(r)->next(r, id, body, len, err, errlen);
 }
 
-int store_follow(struct store_reader *r, int64_t after, uint64_t limit, char *err, size_t errlen)
+int store_follow(struct store_reader *r, int64_t after, int64_t upto, uint64_t limit, char *err,
+		 size_t errlen)
 {
-	return OPS(r)->follow(r, after, limit, err, errlen);
+	return OPS(r)->follow(r, after, upto, limit, err, errlen);
 }
 
 int64_t store_last_id(struct store_reader *r) { return OPS(r)->last_id(r); }

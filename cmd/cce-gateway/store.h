@@ -13,8 +13,16 @@
  *
  * A write happens between store_begin and store_commit: records, their
  * streams' counters and an idempotency key are in one transaction, so a
- * request is stored whole with its key or not at all, and store_commit
- * returns only once the transaction is durable. store_idem_claim takes a
+ * request is stored whole with its key or not at all. A transaction is
+ * durable once store_sync has returned after its store_commit: SQLite
+ * commits without waiting for the disk (synchronous=NORMAL in WAL mode: a
+ * crash keeps the database whole and loses at most the last commits) and
+ * store_sync fdatasyncs the WAL, so that the writer runs the next
+ * transaction while the disk syncs the last ones; PostgreSQL's commit is
+ * durable already. store_sync may run on another thread than the writes,
+ * one thread at a time. store_inserted_id is the id of the last record
+ * this handle inserted (the largest in the store when none), or INT64_MAX
+ * when every committed record is durable. store_idem_claim takes a
  * key for this transaction, or says it was stored (by this gateway or by
  * another on the same database: a unique key keeps it once; a claim made
  * by a transaction in flight elsewhere waits for its outcome).
@@ -57,6 +65,8 @@ const char *store_kind(const struct store *s);   /* "sqlite", "postgresql" */
 int store_begin(struct store *s, char *err, size_t errlen);
 int store_commit(struct store *s, char *err, size_t errlen);
 void store_rollback(struct store *s);
+int store_sync(struct store *s, char *err, size_t errlen);
+int64_t store_inserted_id(struct store *s);
 
 /* 1 and the answer given then when key was stored, 0 when not (it is
  * then this transaction's: store_idem_put gives its answer, or
@@ -102,8 +112,9 @@ int store_query(struct store_reader *r, const char *device, const char *stream, 
  * next call), 0 at the end, STORE_ERR */
 int store_next(struct store_reader *r, int64_t *id, const char **body, size_t *len, char *err,
 	       size_t errlen);
-/* Records with id > after in arrival order, at most limit. */
-int store_follow(struct store_reader *r, int64_t after, uint64_t limit, char *err, size_t errlen);
+/* Records with after < id <= upto in arrival order, at most limit. */
+int store_follow(struct store_reader *r, int64_t after, int64_t upto, uint64_t limit, char *err,
+		 size_t errlen);
 int64_t store_last_id(struct store_reader *r);
 /* the store's bytes on disk, and the disk's free bytes (-1: unknown) */
 int store_size(struct store_reader *r, uint64_t *bytes, int64_t *disk_free, char *err,

@@ -11,15 +11,26 @@
 #include "gateway.h"
 #include "timeutil.h"
 
+/* A committed group waiting for the syncer. */
+struct synced {
+	struct job *group;
+	uint64_t records;
+	int64_t upto;          /* the store's last id once it is durable */
+	int status;            /* 0, or the error status its jobs were answered */
+	struct synced *next;
+};
+
 struct writer {
 	struct store *s;
 	const struct gw_opts *o;
-	pthread_t th;
+	pthread_t th, syncer;
 	pthread_mutex_t mu;
-	pthread_cond_t work, committed;
+	pthread_cond_t work, committed, to_sync;
 	struct job *head, **tail;
-	bool stop;
+	struct synced *sync_head, **sync_tail;
+	bool stop, sync_stop;
 	uint64_t records, commits;
+	int64_t durable_id;    /* the records up to this id are durable */
 	int64_t last_retain;
 	bool retain_failed;
 };
@@ -128,8 +139,16 @@ static int group_once(struct writer *w, struct job *group, uint64_t *n, char *er
 	return rc;
 }
 
-/* one group: one transaction, one fsync; run again (a few times) when the
- * database undid it for a conflict with another gateway */
+static void fail_group(struct job *group, int rc, const char *err)
+{
+	diag_warn("%s", err);
+	for (struct job *j = group; j; j = j->next)
+		answer_error(j, rc == STORE_FULL ? 507 : 503, err);
+}
+
+/* one group: one transaction, run again (a few times) when the database
+ * undid it for a conflict with another gateway; then to the syncer, while
+ * this thread goes on with the next group */
 static void run_group(struct writer *w, struct job *group)
 {
 	char err[512] = "";
@@ -138,21 +157,63 @@ static void run_group(struct writer *w, struct job *group)
 	for (int tries = 0; (rc = group_once(w, group, &n, err, sizeof err)) == STORE_RETRY &&
 			    tries < 5; tries++)
 		diag_debug("%s; again", err);
+	struct synced *c = xcalloc(1, sizeof *c);
+	c->group = group;
+	c->records = n;
+	c->upto = store_inserted_id(w->s);
 	if (rc < 0) {
-		diag_warn("%s", err);
-		for (struct job *j = group; j; j = j->next)
-			answer_error(j, rc == STORE_FULL ? 507 : 503, err);
-		n = 0;
+		fail_group(group, rc, err);
+		c->records = 0;
+		c->status = rc;
 	}
 	pthread_mutex_lock(&w->mu);
-	w->records += n;
-	w->commits++;
-	pthread_cond_broadcast(&w->committed);
+	*w->sync_tail = c;
+	w->sync_tail = &c->next;
+	pthread_cond_signal(&w->to_sync);
 	pthread_mutex_unlock(&w->mu);
-	for (struct job *j = group, *next; j; j = next) {
-		next = j->next;
-		j->done(j);
+}
+
+/* The syncer: one store_sync makes every group committed before it
+ * durable; then their jobs are answered. */
+static void *syncer_main(void *arg)
+{
+	struct writer *w = arg;
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (!w->sync_head && !w->sync_stop)
+			pthread_cond_wait(&w->to_sync, &w->mu);
+		if (!w->sync_head)
+			break;
+		struct synced *list = w->sync_head;
+		w->sync_head = NULL;
+		w->sync_tail = &w->sync_head;
+		pthread_mutex_unlock(&w->mu);
+		char err[512];
+		int rc = store_sync(w->s, err, sizeof err);
+		pthread_mutex_lock(&w->mu);
+		for (struct synced *c = list; c; c = c->next) {
+			if (rc < 0 && !c->status)
+				fail_group(c->group, rc, err);
+			else
+				w->records += c->records;
+			if (rc == 0 && c->upto > w->durable_id)
+				w->durable_id = c->upto;
+			w->commits++;
+		}
+		pthread_cond_broadcast(&w->committed);
+		pthread_mutex_unlock(&w->mu);
+		for (struct synced *c = list, *cn; c; c = cn) {
+			cn = c->next;
+			for (struct job *j = c->group, *next; j; j = next) {
+				next = j->next;
+				j->done(j);
+			}
+			free(c);
+		}
+		pthread_mutex_lock(&w->mu);
 	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
 }
 
 /* retention steps while nothing waits, at most once a second */
@@ -211,10 +272,22 @@ struct writer *writer_start(struct store *s, const struct gw_opts *o)
 	w->s = s;
 	w->o = o;
 	w->tail = &w->head;
+	w->sync_tail = &w->sync_head;
+	w->durable_id = store_inserted_id(s);
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->work, NULL);
 	pthread_cond_init(&w->committed, NULL);
+	pthread_cond_init(&w->to_sync, NULL);
+	if (pthread_create(&w->syncer, NULL, syncer_main, w) != 0) {
+		free(w);
+		return NULL;
+	}
 	if (pthread_create(&w->th, NULL, writer_main, w) != 0) {
+		pthread_mutex_lock(&w->mu);
+		w->sync_stop = true;
+		pthread_cond_signal(&w->to_sync);
+		pthread_mutex_unlock(&w->mu);
+		pthread_join(w->syncer, NULL);
 		free(w);
 		return NULL;
 	}
@@ -238,9 +311,16 @@ void writer_stop(struct writer *w)
 	pthread_cond_signal(&w->work);
 	pthread_mutex_unlock(&w->mu);
 	pthread_join(w->th, NULL);
+	/* the groups committed last are synced and answered */
+	pthread_mutex_lock(&w->mu);
+	w->sync_stop = true;
+	pthread_cond_signal(&w->to_sync);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->syncer, NULL);
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->work);
 	pthread_cond_destroy(&w->committed);
+	pthread_cond_destroy(&w->to_sync);
 	free(w);
 }
 
@@ -258,6 +338,14 @@ uint64_t writer_commits(struct writer *w)
 	uint64_t n = w->commits;
 	pthread_mutex_unlock(&w->mu);
 	return n;
+}
+
+int64_t writer_durable_id(struct writer *w)
+{
+	pthread_mutex_lock(&w->mu);
+	int64_t id = w->durable_id;
+	pthread_mutex_unlock(&w->mu);
+	return id;
 }
 
 void writer_wait_commit(struct writer *w, uint64_t seen, int64_t timeout_ms)
@@ -285,11 +373,12 @@ struct follower {
 static int follow_batch(struct follower *f, struct buf *b)
 {
 	char err[512];
-	int64_t id = f->id, rid;
+	int64_t id = f->id, rid, upto = writer_durable_id(f->w);
 	const char *body;
 	size_t len;
 	int n = 0, rc;
-	if (store_follow(f->r, id, 1000, err, sizeof err) < 0) {
+	/* a record committed but not yet durable waits until it is */
+	if (store_follow(f->r, id, upto, 1000, err, sizeof err) < 0) {
 		diag_warn("stdout: %s", err);
 		return 0;
 	}

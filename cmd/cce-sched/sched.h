@@ -16,7 +16,7 @@
  *   Ties in score go to the less allocated node, then to a hash of the node
  *   name and the seed, then to the node index: no tie is left to chance.
  * - Parsing (parse.c) validates records and names the offending field in a
- *   lowercase message; it never prints. The engine (place.c) writes records
+ *   lowercase message; it never prints. The engine (place.h) writes records
  *   only through the struct out it is given.
  * Memory: the sched owns every node, task, replica and string it holds;
  * sched_free releases all of it. Task names, their passed-through fields

@@ -11,7 +11,15 @@
 #include "../../cmd/cce-sched/health.c"
 #include "../../cmd/cce-sched/index.c"
 #include "../../cmd/cce-sched/parse.c"
+#include "../../cmd/cce-sched/batch.c"
+#include "../../cmd/cce-sched/explain.c"
+#include "../../cmd/cce-sched/filter.c"
+#include "../../cmd/cce-sched/output.c"
 #include "../../cmd/cce-sched/place.c"
+#include "../../cmd/cce-sched/pool.c"
+#include "../../cmd/cce-sched/preempt.c"
+#include "../../cmd/cce-sched/reschedule.c"
+#include "../../cmd/cce-sched/strategy.c"
 #include "t.h"
 
 static int parse_into(struct json_doc *d, const char *text)

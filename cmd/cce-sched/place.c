@@ -79,10 +79,8 @@ void uncommit(struct sched *s, int ri)
 
 int sched_new_rep(struct sched *s, int spec, int tn, int64_t replica)
 {
-	if (s->nreps == s->capreps) {
-		s->capreps = s->capreps ? s->capreps * 2 : 64;
-		s->reps = xrealloc(s->reps, (size_t)s->capreps * sizeof *s->reps);
-	}
+	if (s->nreps == s->capreps)
+		s->reps = sched_grow(s->reps, &s->capreps, sizeof *s->reps, 64);
 	struct rep *r = &s->reps[s->nreps];
 	memset(r, 0, sizeof *r);
 	r->spec = spec;

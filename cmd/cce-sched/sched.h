@@ -205,6 +205,12 @@ struct sched {
 
 void sched_init(struct sched *s, struct out *out);
 
+/* mem.c: the arrays of tasks, replicas and task names grow by
+ * sched_grow (*cap doubled, first when 0, and the array moved to it) and
+ * are freed by sched_release with their size in bytes (cap * elem) */
+void *sched_grow(void *p, int *cap, size_t elem, int first);
+void sched_release(void *p, size_t n);
+
 /* health.c: the nodes' reports about their replicas, for --reschedule.
  * health_node keeps node's "tasks" (f: its record) when s->health: 0, or
  * -1 with err; health_bad: whether replica ri's node reports it failed or

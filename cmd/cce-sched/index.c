@@ -360,3 +360,69 @@ int index_first(struct sched *s, int st, const struct group *G, const int64_t re
 	return heap_first(s, st, G, req, fits, arg);
 }
 
+/* one group's heap order, entries and aggregates, treap order and aggregates */
+static bool group_sound(struct sched *s, struct group *G)
+{
+	int L = G->level;
+	for (int st = 0; st < NINDEXED; st++) {
+		if (!G->heap[st])
+			continue;
+		for (int i = 0; i < G->n; i++) {
+			int p = (i - 1) / 2;
+			if (i && index_before(s, st, G->heap[st][i].n, G->heap[st][p].n))
+				return false;
+			if (s->hpos[L][st][G->heap[st][i].n] != i)
+				return false;
+			struct hent e;
+			const struct hent *h = &G->heap[st][i];
+			hent_load(s, st, &e, h->n);
+			if (e.k1 != h->k1 || e.k2 != h->k2 || e.tb != h->tb ||
+			    memcmp(e.free, h->free, sizeof e.free))
+				return false;
+			int64_t want[NRES];
+			memcpy(want, G->agg[st][i], sizeof want);
+			agg_one(s, G, st, i);
+			if (memcmp(want, G->agg[st][i], sizeof want))
+				return false;
+		}
+	}
+	if (G->tree) {
+		/* in-order walk with an explicit stack */
+		int stack[64], sp = 0, t = G->troot, prev = -1, count = 0;
+		while (t >= 0 || sp) {
+			while (t >= 0) {
+				if (sp == 64)
+					return false;
+				stack[sp++] = t;
+				t = s->nodes[t].ix[L].tl;
+			}
+			t = stack[--sp];
+			if (prev >= 0 && !index_before(s, S_BINPACK, prev, t))
+				return false;
+			int64_t want[NRES];
+			memcpy(want, s->nodes[t].ix[L].tagg, sizeof want);
+			t_pull(s, L, t);
+			if (memcmp(want, s->nodes[t].ix[L].tagg, sizeof want))
+				return false;
+			prev = t;
+			count++;
+			t = s->nodes[t].ix[L].tr;
+		}
+		if (count != G->n)
+			return false;
+	}
+	return true;
+}
+
+/* heap order and aggregates, treap order and aggregates, for the groups
+ * and the classes */
+bool index_sound(struct sched *s)
+{
+	for (int g = 0; g < s->ngroups; g++)
+		if (!group_sound(s, &s->groups[g]))
+			return false;
+	for (int g = 0; g < s->nclasses; g++)
+		if (!group_sound(s, &s->classes[g]))
+			return false;
+	return true;
+}

@@ -40,5 +40,9 @@ void index_update(struct sched *s, int ni);
 /* the first node of group G in st's order that fits, or -1 */
 int index_first(struct sched *s, int st, const struct group *G, const int64_t req[NRES],
 		index_fits_fn fits, const void *arg);
+/* every heap entry, aggregate and treap aggregate worked out again and
+ * compared, and the order checked, for the groups and the classes: true
+ * when all hold (a check for tests; it changes nothing that holds) */
+bool index_sound(struct sched *s);
 
 #endif

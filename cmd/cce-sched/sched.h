@@ -16,7 +16,7 @@
  *   Ties in score go to the less allocated node, then to a hash of the node
  *   name and the seed, then to the node index: no tie is left to chance.
  * - Parsing (parse.c) validates records and names the offending field in a
- *   lowercase message; it never prints. The engine (place.c) writes records
+ *   lowercase message; it never prints. The engine (place.h) writes records
  *   only through the struct out it is given.
  * Memory: the sched owns every node, task, replica and string it holds;
  * sched_free releases all of it. Task names, their passed-through fields
@@ -204,6 +204,12 @@ struct sched {
 };
 
 void sched_init(struct sched *s, struct out *out);
+
+/* mem.c: the arrays of tasks, replicas and task names grow by
+ * sched_grow (*cap doubled, first when 0, and the array moved to it) and
+ * are freed by sched_release with their size in bytes (cap * elem) */
+void *sched_grow(void *p, int *cap, size_t elem, int first);
+void sched_release(void *p, size_t n);
 
 /* health.c: the nodes' reports about their replicas, for --reschedule.
  * health_node keeps node's "tasks" (f: its record) when s->health: 0, or

@@ -1,17 +1,17 @@
 /*
- * Unit tests of cce-sched's engine (cmd/cce-sched/, included whole): record
+ * Unit tests of cce-sched's engine (cmd/cce-sched/, linked as parts.a): record
  * parsing, and the index against scoring every node
  * after every single placement, with the heap and treap invariants checked
- * along the way.
+ * along the way (index_sound).
  */
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
-#include "../../cmd/cce-sched/health.c"
-#include "../../cmd/cce-sched/index.c"
-#include "../../cmd/cce-sched/parse.c"
-#include "../../cmd/cce-sched/place.c"
+#include "../../cmd/cce-sched/index.h"
+#include "../../cmd/cce-sched/place.h"
+#include "../../cmd/cce-sched/sched.h"
 #include "t.h"
 
 static int parse_into(struct json_doc *d, const char *text)
@@ -92,73 +92,6 @@ static uint64_t next(void)
 	rng ^= rng >> 7;
 	rng ^= rng << 17;
 	return rng;
-}
-
-/* one group's heap order, entries and aggregates, treap order and aggregates */
-static bool group_sound(struct sched *s, struct group *G)
-{
-	int L = G->level;
-	for (int st = 0; st < NINDEXED; st++) {
-		if (!G->heap[st])
-			continue;
-		for (int i = 0; i < G->n; i++) {
-			int p = (i - 1) / 2;
-			if (i && index_before(s, st, G->heap[st][i].n, G->heap[st][p].n))
-				return false;
-			if (s->hpos[L][st][G->heap[st][i].n] != i)
-				return false;
-			struct hent e;
-			const struct hent *h = &G->heap[st][i];
-			hent_load(s, st, &e, h->n);
-			if (e.k1 != h->k1 || e.k2 != h->k2 || e.tb != h->tb ||
-			    memcmp(e.free, h->free, sizeof e.free))
-				return false;
-			int64_t want[NRES];
-			memcpy(want, G->agg[st][i], sizeof want);
-			agg_one(s, G, st, i);
-			if (memcmp(want, G->agg[st][i], sizeof want))
-				return false;
-		}
-	}
-	if (G->tree) {
-		/* in-order walk with an explicit stack */
-		int stack[64], sp = 0, t = G->troot, prev = -1, count = 0;
-		while (t >= 0 || sp) {
-			while (t >= 0) {
-				if (sp == 64)
-					return false;
-				stack[sp++] = t;
-				t = s->nodes[t].ix[L].tl;
-			}
-			t = stack[--sp];
-			if (prev >= 0 && !index_before(s, S_BINPACK, prev, t))
-				return false;
-			int64_t want[NRES];
-			memcpy(want, s->nodes[t].ix[L].tagg, sizeof want);
-			t_pull(s, L, t);
-			if (memcmp(want, s->nodes[t].ix[L].tagg, sizeof want))
-				return false;
-			prev = t;
-			count++;
-			t = s->nodes[t].ix[L].tr;
-		}
-		if (count != G->n)
-			return false;
-	}
-	return true;
-}
-
-/* heap order and aggregates, treap order and aggregates, for the groups
- * and the classes */
-static bool index_sound(struct sched *s)
-{
-	for (int g = 0; g < s->ngroups; g++)
-		if (!group_sound(s, &s->groups[g]))
-			return false;
-	for (int g = 0; g < s->nclasses; g++)
-		if (!group_sound(s, &s->classes[g]))
-			return false;
-	return true;
 }
 
 static void test_index(void)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bats
 # cce-sched --strategy hash at the scale of a fleet (issue 18): every key
 # placed within capacity and the --balance bound, and a node leaving or
-# joining moves few keys beyond its own share, from scratch (--batch and
-# streaming) and with --state. Counts on a fixed pool and key set, never times.
+# joining moves few keys beyond its own share, from scratch and with
+# --state. Counts on a fixed pool and key set, never times.
 
 load lib/common
 
@@ -20,11 +20,9 @@ for i in range(20000): print("{\"task\":\"t%d\",\"key\":\"line-%d\",\"cpu\":0.05
 		>"$BATS_TEST_TMPDIR/keys"
 }
 
-# check NODES TASKS OUT BALANCE [stream]: every task placed once, no node
-# over its capacity, none over ceil(BALANCE * keys / ready nodes) (equal
-# cpu: equal weights); with stream, none at any point of the output over
-# ceil(BALANCE * mu + 1.5 * sqrt(mu)), mu = placed so far / ready nodes
-# (cce-sched(1)); prints the keys per node, most first
+# check NODES TASKS OUT BALANCE: every task placed once, no node over its
+# capacity, none over ceil(BALANCE * keys / ready nodes) (equal cpu: equal
+# weights); prints the keys per node, most first
 check() {
 	python3 - "$@" <<'EOF'
 import collections, json, math, sys
@@ -44,16 +42,8 @@ for name, (cpu, mem) in used.items():
         "%s over capacity: %g cpu %g MiB" % (name, cpu, mem)
 count = collections.Counter(r["node"] for r in out)
 ready = sum(1 for n in nodes.values() if n.get("state", "ready") == "ready")
-if sys.argv[5:] == ["stream"]:
-    held = collections.Counter()
-    for i, r in enumerate(out):
-        held[r["node"]] += 1
-        mu = (i + 1) * 1.0 / ready
-        bound = math.ceil(balance * mu + 1.5 * math.sqrt(mu))
-        assert held[r["node"]] <= bound, "after %d keys %s holds %d, bound %d" % (i + 1, r["node"], held[r["node"]], bound)
-else:
-    bound = math.ceil(balance * len(out) / ready)
-    assert max(count.values()) <= bound, "a node holds %d keys, bound %d" % (max(count.values()), bound)
+bound = math.ceil(balance * len(out) / ready)
+assert max(count.values()) <= bound, "a node holds %d keys, bound %d" % (max(count.values()), bound)
 print(" ".join(str(c) for _, c in count.most_common()))
 EOF
 }
@@ -79,8 +69,7 @@ EOF
 		for b in 1.1 1.25; do
 			cce-sched --nodes "$BATS_TEST_TMPDIR/mixed" --strategy hash --balance "$b" $mode \
 				"$BATS_TEST_TMPDIR/keys" >"$BATS_TEST_TMPDIR/out"
-			run check "$BATS_TEST_TMPDIR/mixed" "$BATS_TEST_TMPDIR/keys" "$BATS_TEST_TMPDIR/out" "$b" \
-				${mode:-stream}
+			run check "$BATS_TEST_TMPDIR/mixed" "$BATS_TEST_TMPDIR/keys" "$BATS_TEST_TMPDIR/out" "$b"
 			assert_success
 			# the small nodes (the tenth, twentieth... line) fill up to 64
 			# keys, and no further
@@ -106,28 +95,6 @@ EOF
 		{ echo "leave: $n keys moved, $on_gone on the node gone, bound 125"; false; }
 	cce-sched --nodes "$BATS_TEST_TMPDIR/n201" --strategy hash --batch "$BATS_TEST_TMPDIR/keys" >"$BATS_TEST_TMPDIR/c"
 	run check "$BATS_TEST_TMPDIR/n201" "$BATS_TEST_TMPDIR/keys" "$BATS_TEST_TMPDIR/c" 1.25
-	assert_success
-	n=$(moved "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/c")
-	[ "$n" -le 124 ] || { echo "join: $n keys moved, bound 124"; false; }
-}
-
-@test "hash streaming from scratch: a node leaving or joining moves at most 1.25x its share" {
-	# (with a bound of balance times the share at every point of the
-	# stream, this was 253 and 227 keys)
-	local on_gone n
-	cce-sched --nodes "$BATS_TEST_TMPDIR/n200" --strategy hash "$BATS_TEST_TMPDIR/keys" >"$BATS_TEST_TMPDIR/a"
-	run check "$BATS_TEST_TMPDIR/n200" "$BATS_TEST_TMPDIR/keys" "$BATS_TEST_TMPDIR/a" 1.25 stream
-	assert_success
-	on_gone=$(grep -c '"node":"n00100"' "$BATS_TEST_TMPDIR/a")
-	[ "$on_gone" -gt 50 ]
-	cce-sched --nodes "$BATS_TEST_TMPDIR/n199" --strategy hash "$BATS_TEST_TMPDIR/keys" >"$BATS_TEST_TMPDIR/b"
-	run check "$BATS_TEST_TMPDIR/n199" "$BATS_TEST_TMPDIR/keys" "$BATS_TEST_TMPDIR/b" 1.25 stream
-	assert_success
-	n=$(moved "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/b")
-	[ "$n" -ge "$on_gone" ] && [ "$n" -le 125 ] ||
-		{ echo "leave: $n keys moved, $on_gone on the node gone, bound 125"; false; }
-	cce-sched --nodes "$BATS_TEST_TMPDIR/n201" --strategy hash "$BATS_TEST_TMPDIR/keys" >"$BATS_TEST_TMPDIR/c"
-	run check "$BATS_TEST_TMPDIR/n201" "$BATS_TEST_TMPDIR/keys" "$BATS_TEST_TMPDIR/c" 1.25 stream
 	assert_success
 	n=$(moved "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/c")
 	[ "$n" -le 124 ] || { echo "join: $n keys moved, bound 124"; false; }

@@ -25,25 +25,10 @@ static double demand(const struct node *n, const struct task *t, int nres, int *
 	return d;
 }
 
-/* Streaming, a node's count of the replicas placed so far is about
- * Poisson with mean mu (its share of them), and a bound of balance * mu
- * alone binds from the first keys, when the counts are mostly chance:
- * which keys it pushes off then depends on every node, and a node leaving
- * or joining moved 2.5 to 3 times its share. HASH_SLACK standard
- * deviations on top let chance be, and the bound tightens towards balance
- * as mu grows; with 1.5, one of 1,000 nodes leaving or joining moves
- * 1.08 and 1.20 times its share of 100,000 keys (tests/bench/sched). */
-#define HASH_SLACK 1.5
-
-/* the most replicas node n may hold (see cce-sched(1)): with --batch,
- * balance times its share of the batch; streaming, of the replicas
- * placed so far, this one included, plus the slack */
 static uint64_t hash_limit(const struct sched *s, const struct node *n)
 {
-	if (s->batch)
-		return (uint64_t)ceil(s->balance * (double)s->batch_total * n->w / s->wsum);
-	double mu = (double)(s->hashed + 1) * n->w / s->wsum;
-	return (uint64_t)ceil(s->balance * mu + HASH_SLACK * sqrt(mu));
+	uint64_t total = s->batch ? s->batch_total : s->hashed + 1;
+	return (uint64_t)ceil(s->balance * (double)total * n->w / s->wsum);
 }
 
 /* dem: the task's demand on node ni, over dn resources (NULL: work it out) */

@@ -14,72 +14,55 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "opts.h"
 #include "sig.h"
 #include "tool.h"
 #include "cce-gateway/gateway.h"
 
-static const char usage[] =
-	"usage: cce-gateway [options]\n"
-	"  -l, --listen ADDR:PORT    listen there (repeatable; default 127.0.0.1:8080)\n"
-	"  -s, --store DIR|URL       the store: a directory (SQLite; default\n"
-	"                            $CCE_HOME/gateway) or a postgresql:// URL\n"
-	"      --token-file FILE     bearer tokens, one per line, each optionally\n"
-	"                            followed by the device patterns it may use\n"
-	"      --registry STORE      also accept the node tokens cce-register issued\n"
-	"                            (its file store: file:PATH or PATH); a node's\n"
-	"                            token may use devices NODE and NODE:*\n"
-	"      --registry-secret FILE  the registry's cluster secret\n"
-	"                            (default $CCE_HOME/secret)\n"
-	"      --cert FILE           serve HTTPS with this certificate (PEM)\n"
-	"      --key FILE            and this key (PEM)\n"
-	"      --cacert FILE         require client certificates signed by these CAs\n"
-	"      --auto-connect        accept data for streams not connected before\n"
-	"      --max-body SIZE       largest request body, also once inflated (default 8MiB)\n"
-	"      --max-connections N   connections at once (default 64)\n"
-	"      --idle-timeout DUR    close a connection silent for DUR (default 30s)\n"
-	"      --request-timeout DUR a body must arrive within DUR (default 60s)\n"
-	"      --rate N              records per second per token (default: no limit)\n"
-	"      --retain DUR          delete records received longer than DUR ago\n"
-	"      --retain-size SIZE    delete the oldest records past SIZE of records\n"
-	"      --idempotency-window DUR  remember Idempotency-Keys for DUR (default 7d)\n"
-	"      --eval-timeout DUR    time budget of filterExpression on one record\n"
-	"                            (default 100ms)\n"
-	"      --eval-memory SIZE    memory budget of filterExpression on one record\n"
-	"                            (default 64MiB)\n"
-	"      --stdout-from ID      write stored records after id ID to stdout first\n"
-	"                            (default: only records stored from now on)\n";
+static const char synopsis[] = "usage: cce-gateway [options]\n";
 
 enum {
-	OPT_TOKEN_FILE = CLI_OPT_TOOL, OPT_AUTO_CONNECT, OPT_MAX_BODY, OPT_MAX_CONN,
-	OPT_IDLE_TIMEOUT, OPT_REQUEST_TIMEOUT, OPT_RATE, OPT_RETAIN, OPT_RETAIN_SIZE, OPT_IDEM,
-	OPT_EVAL_TIMEOUT, OPT_EVAL_MEMORY, OPT_STDOUT_FROM, OPT_CERT, OPT_KEY, OPT_CACERT,
+	OPT_LISTEN = CLI_OPT_TOOL, OPT_STORE, OPT_TOKEN_FILE, OPT_AUTO_CONNECT, OPT_MAX_BODY,
+	OPT_MAX_CONN, OPT_IDLE_TIMEOUT, OPT_REQUEST_TIMEOUT, OPT_RATE, OPT_RETAIN, OPT_RETAIN_SIZE,
+	OPT_IDEM, OPT_EVAL_TIMEOUT, OPT_EVAL_MEMORY, OPT_STDOUT_FROM, OPT_CERT, OPT_KEY, OPT_CACERT,
 	OPT_REGISTRY, OPT_REGISTRY_SECRET,
 };
 
-static const struct option longopts[] = {
-	CLI_COMMON_LONGOPTS,
-	{ "listen", required_argument, NULL, 'l' },
-	{ "store", required_argument, NULL, 's' },
-	{ "token-file", required_argument, NULL, OPT_TOKEN_FILE },
-	{ "registry", required_argument, NULL, OPT_REGISTRY },
-	{ "registry-secret", required_argument, NULL, OPT_REGISTRY_SECRET },
-	{ "cert", required_argument, NULL, OPT_CERT },
-	{ "key", required_argument, NULL, OPT_KEY },
-	{ "cacert", required_argument, NULL, OPT_CACERT },
-	{ "auto-connect", no_argument, NULL, OPT_AUTO_CONNECT },
-	{ "max-body", required_argument, NULL, OPT_MAX_BODY },
-	{ "max-connections", required_argument, NULL, OPT_MAX_CONN },
-	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
-	{ "request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT },
-	{ "rate", required_argument, NULL, OPT_RATE },
-	{ "retain", required_argument, NULL, OPT_RETAIN },
-	{ "retain-size", required_argument, NULL, OPT_RETAIN_SIZE },
-	{ "idempotency-window", required_argument, NULL, OPT_IDEM },
-	{ "eval-timeout", required_argument, NULL, OPT_EVAL_TIMEOUT },
-	{ "eval-memory", required_argument, NULL, OPT_EVAL_MEMORY },
-	{ "stdout-from", required_argument, NULL, OPT_STDOUT_FROM },
-	{ NULL, 0, NULL, 0 },
+static const struct opt options[] = {
+	{ OPT_LISTEN, 'l', "listen", "ADDR:PORT", "listen there (repeatable; default 127.0.0.1:8080)", 0 },
+	{ OPT_STORE, 's', "store", "DIR|URL",
+	  "the store: a directory (SQLite; default\n$CCE_HOME/gateway) or a postgresql:// URL", 0 },
+	{ OPT_TOKEN_FILE, 0, "token-file", "FILE",
+	  "bearer tokens, one per line, each optionally\nfollowed by the device patterns it may use", 0 },
+	{ OPT_REGISTRY, 0, "registry", "STORE",
+	  "also accept the node tokens cce-register issued\n(its file store: file:PATH or PATH); a node's\n"
+	  "token may use devices NODE and NODE:*", 0 },
+	{ OPT_REGISTRY_SECRET, 0, "registry-secret", "FILE",
+	  "the registry's cluster secret\n(default $CCE_HOME/secret)", 0 },
+	{ OPT_CERT, 0, "cert", "FILE", "serve HTTPS with this certificate (PEM)", 0 },
+	{ OPT_KEY, 0, "key", "FILE", "and this key (PEM)", 0 },
+	{ OPT_CACERT, 0, "cacert", "FILE", "require client certificates signed by these CAs", 0 },
+	{ OPT_AUTO_CONNECT, 0, "auto-connect", NULL, "accept data for streams not connected before", 0 },
+	{ OPT_MAX_BODY, 0, "max-body", "SIZE", "largest request body, also once inflated (default 8MiB)",
+	  0 },
+	{ OPT_MAX_CONN, 0, "max-connections", "N", "connections at once (default 64)", 0 },
+	{ OPT_IDLE_TIMEOUT, 0, "idle-timeout", "DUR", "close a connection silent for DUR (default 30s)",
+	  0 },
+	{ OPT_REQUEST_TIMEOUT, 0, "request-timeout", "DUR", "a body must arrive within DUR (default 60s)",
+	  0 },
+	{ OPT_RATE, 0, "rate", "N", "records per second per token (default: no limit)", 0 },
+	{ OPT_RETAIN, 0, "retain", "DUR", "delete records received longer than DUR ago", 0 },
+	{ OPT_RETAIN_SIZE, 0, "retain-size", "SIZE", "delete the oldest records past SIZE of records", 0 },
+	{ OPT_IDEM, 0, "idempotency-window", "DUR", "remember Idempotency-Keys for DUR (default 7d)", 0 },
+	{ OPT_EVAL_TIMEOUT, 0, "eval-timeout", "DUR",
+	  "time budget of filterExpression on one record\n(default 100ms)", 0 },
+	{ OPT_EVAL_MEMORY, 0, "eval-memory", "SIZE",
+	  "memory budget of filterExpression on one record\n(default 64MiB)", 0 },
+	{ OPT_STDOUT_FROM, 0, "stdout-from", "ID",
+	  "write stored records after id ID to stdout first\n(default: only records stored from now on)",
+	  0 },
 };
+#define NOPTIONS (sizeof options / sizeof options[0])
 
 static void defaults(struct gw_opts *o)
 {
@@ -99,7 +82,7 @@ static int option(struct gw_opts *o, int c, const char *a, char *err, size_t err
 {
 	uint64_t u;
 	switch (c) {
-	case 'l':
+	case OPT_LISTEN:
 		if (o->nlisten == 16) {
 			snprintf(err, errlen, "--listen: at most 16 addresses");
 			return -1;
@@ -107,7 +90,7 @@ static int option(struct gw_opts *o, int c, const char *a, char *err, size_t err
 		o->listen[o->nlisten++] = a;
 		struct sockaddr_storage sa;
 		return server_parse_listen(a, &sa, err, errlen);
-	case 's': o->store_dir = a; return 0;
+	case OPT_STORE: o->store_dir = a; return 0;
 	case OPT_TOKEN_FILE: o->token_file = a; return 0;
 	case OPT_REGISTRY: o->registry = a; return 0;
 	case OPT_REGISTRY_SECRET: o->registry_secret = a; return 0;
@@ -215,18 +198,14 @@ int main(int argc, char **argv)
 		return status;
 	defaults(&o);
 	char err[512];
+	struct opts p;
+	opts_init(&p, options, NOPTIONS);
 	int c;
-	while ((c = cli_getopt(&t.common, argc, argv, ":" CLI_COMMON_SHORTOPTS "l:s:", longopts, err,
-			       sizeof err)) != -1) {
+	while ((c = opts_next(&p, &t.common, argc, argv, err, sizeof err)) != -1) {
 		if (c == CLI_BAD)
 			return diag_usage("%s", err);
-		if (c == 'h') {
-			fputs(usage, stdout);
-			fputs(cli_common_help, stdout);
-			return tool_finish(&t, 0);
-		}
-		if (c == 'V') {
-			tool_print_version(&t);
+		if (c == 'h' || c == 'V') {
+			tool_help_opts(&t, c, synopsis, options, NOPTIONS);
 			return tool_finish(&t, 0);
 		}
 		if (option(&o, c, optarg, err, sizeof err) < 0)

@@ -22,6 +22,7 @@
 #include "buf.h"
 #include "fsutil.h"
 #include "hash.h"
+#include "opts.h"
 #include "sig.h"
 #include "timeutil.h"
 #include "tool.h"
@@ -33,82 +34,54 @@
 #include "cce-push/stats.h"
 #include "cce-push/target.h"
 
-static const char usage[] =
+static const char synopsis[] =
 	"usage: cce-push [options] URL [FILE...]\n"
 	"       cce-push --drain [options] URL\n"
 	"  URL is http://, https://, mqtt://host[:port]/TOPIC, mqtts://... or file:PATH;\n"
-	"  {field} takes a record's field, {batch} the batch id\n"
-	"      --spool DIR           spool directory (default $CCE_HOME/spool/NAME)\n"
-	"      --no-spool            keep batches in memory only: a crash loses them\n"
-	"      --spool-max SIZE      most unacknowledged bytes to keep (1GiB)\n"
-	"      --when-full POLICY    block (default) or drop-oldest\n"
-	"      --drain               deliver the spooled backlog, then exit\n"
-	"      --batch-records N     records per batch (500)\n"
-	"      --batch-bytes SIZE    bytes per batch (1MiB)\n"
-	"      --linger DUR          longest wait of a partial batch (200ms)\n"
-	"      --method METHOD       POST (default) or PUT (the URL needs {batch})\n"
-	"      --gzip                compress HTTP request bodies\n"
-	"  -H, --header LINE         add 'Name: value' to every request\n"
-	"      --header-file FILE    add the header lines in FILE\n"
-	"      --bearer-file FILE    send the token in FILE as a bearer token\n"
-	"      --user-file FILE      user:password for HTTP basic auth or MQTT\n"
-	"      --cacert FILE         CA certificates to verify the server with\n"
-	"      --cert FILE           client certificate\n"
-	"      --key FILE            client key\n"
-	"      --insecure            do not verify the server's certificate\n"
-	"      --timeout DUR         per request (30s)\n"
-	"      --qos N               MQTT quality of service, 0, 1 (default) or 2\n"
-	"      --mqtt-version V      5 (default: batch ids as user properties) or 3.1.1\n"
-	"      --parallel N          batches in flight (1 keeps the order)\n"
-	"      --backoff DUR         first retry delay (1s)\n"
-	"      --backoff-max DUR     longest retry delay (5m)\n"
-	"      --retry-for DUR       give up on a batch after DUR (default never)\n"
-	"      --dead-letter FILE    where refused batches go (beside the spool)\n"
-	"      --receipts            print one line per delivered batch\n"
-	"      --stats DUR           print a status line on stderr every DUR\n"
-	"      --rate-limit RATE     send at most RATE bytes a second (e.g. 500K, 2MiB)\n";
+	"  {field} takes a record's field, {batch} the batch id\n";
 
 enum {
 	OPT_SPOOL = CLI_OPT_TOOL, OPT_NO_SPOOL, OPT_SPOOL_MAX, OPT_WHEN_FULL, OPT_DRAIN,
-	OPT_BATCH_RECORDS, OPT_BATCH_BYTES, OPT_LINGER, OPT_METHOD, OPT_GZIP, OPT_HEADER_FILE,
-	OPT_BEARER_FILE, OPT_USER_FILE, OPT_CACERT, OPT_CERT, OPT_KEY, OPT_INSECURE, OPT_TIMEOUT,
-	OPT_QOS, OPT_PARALLEL, OPT_BACKOFF, OPT_BACKOFF_MAX, OPT_RETRY_FOR, OPT_DEAD_LETTER,
-	OPT_RECEIPTS, OPT_STATS, OPT_MQTT_VERSION, OPT_RATE_LIMIT,
+	OPT_BATCH_RECORDS, OPT_BATCH_BYTES, OPT_LINGER, OPT_METHOD, OPT_GZIP, OPT_HEADER,
+	OPT_HEADER_FILE, OPT_BEARER_FILE, OPT_USER_FILE, OPT_CACERT, OPT_CERT, OPT_KEY, OPT_INSECURE,
+	OPT_TIMEOUT, OPT_QOS, OPT_PARALLEL, OPT_BACKOFF, OPT_BACKOFF_MAX, OPT_RETRY_FOR,
+	OPT_DEAD_LETTER, OPT_RECEIPTS, OPT_STATS, OPT_MQTT_VERSION, OPT_RATE_LIMIT,
 };
 
-static const struct option longopts[] = {
-	CLI_COMMON_LONGOPTS,
-	{ "spool", required_argument, NULL, OPT_SPOOL },
-	{ "no-spool", no_argument, NULL, OPT_NO_SPOOL },
-	{ "spool-max", required_argument, NULL, OPT_SPOOL_MAX },
-	{ "when-full", required_argument, NULL, OPT_WHEN_FULL },
-	{ "drain", no_argument, NULL, OPT_DRAIN },
-	{ "batch-records", required_argument, NULL, OPT_BATCH_RECORDS },
-	{ "batch-bytes", required_argument, NULL, OPT_BATCH_BYTES },
-	{ "linger", required_argument, NULL, OPT_LINGER },
-	{ "method", required_argument, NULL, OPT_METHOD },
-	{ "gzip", no_argument, NULL, OPT_GZIP },
-	{ "header", required_argument, NULL, 'H' },
-	{ "header-file", required_argument, NULL, OPT_HEADER_FILE },
-	{ "bearer-file", required_argument, NULL, OPT_BEARER_FILE },
-	{ "user-file", required_argument, NULL, OPT_USER_FILE },
-	{ "cacert", required_argument, NULL, OPT_CACERT },
-	{ "cert", required_argument, NULL, OPT_CERT },
-	{ "key", required_argument, NULL, OPT_KEY },
-	{ "insecure", no_argument, NULL, OPT_INSECURE },
-	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-	{ "qos", required_argument, NULL, OPT_QOS },
-	{ "mqtt-version", required_argument, NULL, OPT_MQTT_VERSION },
-	{ "parallel", required_argument, NULL, OPT_PARALLEL },
-	{ "backoff", required_argument, NULL, OPT_BACKOFF },
-	{ "backoff-max", required_argument, NULL, OPT_BACKOFF_MAX },
-	{ "retry-for", required_argument, NULL, OPT_RETRY_FOR },
-	{ "dead-letter", required_argument, NULL, OPT_DEAD_LETTER },
-	{ "receipts", no_argument, NULL, OPT_RECEIPTS },
-	{ "stats", required_argument, NULL, OPT_STATS },
-	{ "rate-limit", required_argument, NULL, OPT_RATE_LIMIT },
-	{ NULL, 0, NULL, 0 },
+static const struct opt options[] = {
+	{ OPT_SPOOL, 0, "spool", "DIR", "spool directory (default $CCE_HOME/spool/NAME)", 0 },
+	{ OPT_NO_SPOOL, 0, "no-spool", NULL, "keep batches in memory only: a crash loses them", 0 },
+	{ OPT_SPOOL_MAX, 0, "spool-max", "SIZE", "most unacknowledged bytes to keep (1GiB)", 0 },
+	{ OPT_WHEN_FULL, 0, "when-full", "POLICY", "block (default) or drop-oldest", 0 },
+	{ OPT_DRAIN, 0, "drain", NULL, "deliver the spooled backlog, then exit", 0 },
+	{ OPT_BATCH_RECORDS, 0, "batch-records", "N", "records per batch (500)", 0 },
+	{ OPT_BATCH_BYTES, 0, "batch-bytes", "SIZE", "bytes per batch (1MiB)", 0 },
+	{ OPT_LINGER, 0, "linger", "DUR", "longest wait of a partial batch (200ms)", 0 },
+	{ OPT_METHOD, 0, "method", "METHOD", "POST (default) or PUT (the URL needs {batch})", 0 },
+	{ OPT_GZIP, 0, "gzip", NULL, "compress HTTP request bodies", 0 },
+	{ OPT_HEADER, 'H', "header", "LINE", "add 'Name: value' to every request", 0 },
+	{ OPT_HEADER_FILE, 0, "header-file", "FILE", "add the header lines in FILE", 0 },
+	{ OPT_BEARER_FILE, 0, "bearer-file", "FILE", "send the token in FILE as a bearer token", 0 },
+	{ OPT_USER_FILE, 0, "user-file", "FILE", "user:password for HTTP basic auth or MQTT", 0 },
+	{ OPT_CACERT, 0, "cacert", "FILE", "CA certificates to verify the server with", 0 },
+	{ OPT_CERT, 0, "cert", "FILE", "client certificate", 0 },
+	{ OPT_KEY, 0, "key", "FILE", "client key", 0 },
+	{ OPT_INSECURE, 0, "insecure", NULL, "do not verify the server's certificate", 0 },
+	{ OPT_TIMEOUT, 0, "timeout", "DUR", "per request (30s)", 0 },
+	{ OPT_QOS, 0, "qos", "N", "MQTT quality of service, 0, 1 (default) or 2", 0 },
+	{ OPT_MQTT_VERSION, 0, "mqtt-version", "V", "5 (default: batch ids as user properties) or 3.1.1",
+	  0 },
+	{ OPT_PARALLEL, 0, "parallel", "N", "batches in flight (1 keeps the order)", 0 },
+	{ OPT_BACKOFF, 0, "backoff", "DUR", "first retry delay (1s)", 0 },
+	{ OPT_BACKOFF_MAX, 0, "backoff-max", "DUR", "longest retry delay (5m)", 0 },
+	{ OPT_RETRY_FOR, 0, "retry-for", "DUR", "give up on a batch after DUR (default never)", 0 },
+	{ OPT_DEAD_LETTER, 0, "dead-letter", "FILE", "where refused batches go (beside the spool)", 0 },
+	{ OPT_RECEIPTS, 0, "receipts", NULL, "print one line per delivered batch", 0 },
+	{ OPT_STATS, 0, "stats", "DUR", "print a status line on stderr every DUR", 0 },
+	{ OPT_RATE_LIMIT, 0, "rate-limit", "RATE", "send at most RATE bytes a second (e.g. 500K, 2MiB)",
+	  0 },
 };
+#define NOPTIONS (sizeof options / sizeof options[0])
 
 #define MAX_PARALLEL 64
 
@@ -226,7 +199,7 @@ static int sink_option(struct config *c, int ch, const char *arg)
 			return diag_usage("--method: invalid method '%s' (use POST or PUT)", arg);
 		break;
 	case OPT_GZIP: c->sink.gzip = true; break;
-	case 'H':
+	case OPT_HEADER:
 		if (!valid_header(arg))
 			return diag_usage("--header: invalid header '%s' (use 'Name: value')", arg);
 		add_header(c, arg);
@@ -348,14 +321,15 @@ static void config_init(struct config *c)
 static int parse_options(int argc, char **argv, struct tool *t, struct config *c)
 {
 	char err[512];
+	struct opts p;
+	opts_init(&p, options, NOPTIONS);
 	int ch;
 	config_init(c);
-	while ((ch = cli_getopt(&t->common, argc, argv, ":" CLI_COMMON_SHORTOPTS "H:", longopts, err,
-				 sizeof err)) != -1) {
+	while ((ch = opts_next(&p, &t->common, argc, argv, err, sizeof err)) != -1) {
 		if (ch == CLI_BAD)
 			return diag_usage("%s", err);
 		if (ch == 'h' || ch == 'V')
-			return tool_help(t, ch, usage);
+			return tool_help_opts(t, ch, synopsis, options, NOPTIONS);
 		int rc = sink_option(c, ch, optarg);
 		if (rc == 0)
 			rc = run_option(c, ch, optarg);

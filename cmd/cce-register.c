@@ -12,6 +12,7 @@
 
 #include "fsutil.h"
 #include "hash.h"
+#include "opts.h"
 #include "sig.h"
 #include "timeutil.h"
 #include "tool.h"
@@ -22,7 +23,7 @@
 #include "cce-register/store.h"
 #include "cce-register/token.h"
 
-static const char usage[] =
+static const char synopsis[] =
 	"usage: cce-register [--store URL] init [--secret FILE]\n"
 	"       cce-register [--store URL] token NODE... [--ttl DUR]\n"
 	"       cce-register [--store URL] revoke NODE...\n"
@@ -31,73 +32,62 @@ static const char usage[] =
 	"       cce-register [--store URL] list [--alive|--all] [--selector k=v,...] [--region R] [--service NAME] [-o json|addr|text]\n"
 	"       cce-register [--store URL] expire [--ttl DUR]\n"
 	"       cce-register [--store URL] watch [-v]\n"
-	"       cce-register [--store URL] compact\n"
-	"  -s, --store URL       file:PATH, etcd://HOST:PORT[,...]/PREFIX or etcds://...\n"
-	"      --cacert FILE     CA certificate for etcds://\n"
-	"      --cert FILE       client certificate for etcds://\n"
-	"      --key FILE        client key for etcds://\n"
-	"      --secret FILE     the cluster secret (default $CCE_HOME/secret)\n"
-	"      --ttl DUR         liveness ttl (default 30s); for token, its lifetime (default 30d)\n"
-	"  -v, --verbose         heartbeat events too (apply, watch)\n"
-	"      --token T         the node's token\n"
-	"      --token-file F    read the node's token from F\n"
-	"      --addr ADDR       the node's address\n"
-	"      --region R        the node's region (list: only nodes in R)\n"
-	"      --zone Z          the node's zone\n"
-	"      --label K=V       a label (repeatable)\n"
-	"      --cpu N           capacity: cpus\n"
-	"      --mem-mb N        capacity: memory in MiB\n"
-	"      --disk-mb N       capacity: disk in MiB\n"
-	"      --net-mbps N      capacity: the node's link in Mbit/s\n"
-	"      --cost N          cost per hour\n"
-	"      --service S       join: NAME:PORT offered (repeatable); list: only nodes offering NAME\n"
-	"      --load L          heartbeat: auto (from /proc) or k=N,...\n"
-	"      --tasks FILE      heartbeat: the units' summaries from cce-task status lines (-: stdin)\n"
-	"      --force           leave without a token (operator)\n"
-	"      --print           print the op record instead of applying it\n"
-	"      --alive           list: ready nodes only\n"
-	"      --all             list: dead nodes too\n"
-	"      --selector K=V,.. list: nodes with these labels\n"
-	"  -o, --output FMT      list: json (default), addr or text\n";
+	"       cce-register [--store URL] compact\n";
+
+/* The subcommands, in the order of their bits in the option rows. */
+enum {
+	INIT, TOKEN, REVOKE, APPLY, JOIN, HEARTBEAT, LEAVE, CORDON, UNCORDON, LIST, EXPIRE, WATCH,
+	COMPACT,
+};
 
 enum {
-	OPT_CACERT = CLI_OPT_TOOL, OPT_CERT, OPT_KEY, OPT_SECRET, OPT_TTL, OPT_TOKEN,
-	OPT_TOKEN_FILE, OPT_ADDR, OPT_REGION, OPT_ZONE, OPT_LABEL, OPT_CPU, OPT_MEM, OPT_DISK, OPT_NET,
-	OPT_COST, OPT_SERVICE, OPT_LOAD, OPT_TASKS, OPT_FORCE, OPT_PRINT, OPT_ALIVE, OPT_ALL, OPT_SELECTOR,
-	OPT_STORE, OPT_VERBOSE, OPT_OUTPUT, /* -s, -v and -o, for the table below */
+	OPT_STORE = CLI_OPT_TOOL, OPT_CACERT, OPT_CERT, OPT_KEY, OPT_SECRET, OPT_TTL, OPT_VERBOSE,
+	OPT_TOKEN, OPT_TOKEN_FILE, OPT_ADDR, OPT_REGION, OPT_ZONE, OPT_LABEL, OPT_CPU, OPT_MEM,
+	OPT_DISK, OPT_NET, OPT_COST, OPT_SERVICE, OPT_LOAD, OPT_TASKS, OPT_FORCE, OPT_PRINT,
+	OPT_ALIVE, OPT_ALL, OPT_SELECTOR, OPT_OUTPUT,
 };
 
-static const struct option longopts[] = {
-	CLI_COMMON_LONGOPTS,
-	{ "store", required_argument, NULL, 's' },
-	{ "cacert", required_argument, NULL, OPT_CACERT },
-	{ "cert", required_argument, NULL, OPT_CERT },
-	{ "key", required_argument, NULL, OPT_KEY },
-	{ "secret", required_argument, NULL, OPT_SECRET },
-	{ "ttl", required_argument, NULL, OPT_TTL },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "token", required_argument, NULL, OPT_TOKEN },
-	{ "token-file", required_argument, NULL, OPT_TOKEN_FILE },
-	{ "addr", required_argument, NULL, OPT_ADDR },
-	{ "region", required_argument, NULL, OPT_REGION },
-	{ "zone", required_argument, NULL, OPT_ZONE },
-	{ "label", required_argument, NULL, OPT_LABEL },
-	{ "cpu", required_argument, NULL, OPT_CPU },
-	{ "mem-mb", required_argument, NULL, OPT_MEM },
-	{ "disk-mb", required_argument, NULL, OPT_DISK },
-	{ "net-mbps", required_argument, NULL, OPT_NET },
-	{ "cost", required_argument, NULL, OPT_COST },
-	{ "service", required_argument, NULL, OPT_SERVICE },
-	{ "load", required_argument, NULL, OPT_LOAD },
-	{ "tasks", required_argument, NULL, OPT_TASKS },
-	{ "force", no_argument, NULL, OPT_FORCE },
-	{ "print", no_argument, NULL, OPT_PRINT },
-	{ "alive", no_argument, NULL, OPT_ALIVE },
-	{ "all", no_argument, NULL, OPT_ALL },
-	{ "selector", required_argument, NULL, OPT_SELECTOR },
-	{ "output", required_argument, NULL, 'o' },
-	{ NULL, 0, NULL, 0 },
+#define IN(c) (1u << (c))
+/* the store's options and --ttl (a token's lifetime, the liveness of the
+ * store's nodes and leases) apply to every subcommand: 0 */
+#define NODE_OP (IN(JOIN) | IN(HEARTBEAT) | IN(LEAVE) | IN(CORDON) | IN(UNCORDON))
+static const struct opt options[] = {
+	{ OPT_STORE, 's', "store", "URL", "file:PATH, etcd://HOST:PORT[,...]/PREFIX or etcds://...", 0 },
+	{ OPT_CACERT, 0, "cacert", "FILE", "CA certificate for etcds://", 0 },
+	{ OPT_CERT, 0, "cert", "FILE", "client certificate for etcds://", 0 },
+	{ OPT_KEY, 0, "key", "FILE", "client key for etcds://", 0 },
+	{ OPT_SECRET, 0, "secret", "FILE", "the cluster secret (default $CCE_HOME/secret)",
+	  IN(INIT) | IN(TOKEN) | IN(APPLY) | IN(JOIN) | IN(HEARTBEAT) | IN(LEAVE) },
+	{ OPT_TTL, 0, "ttl", "DUR", "liveness ttl (default 30s); for token, its lifetime (default 30d)",
+	  0 },
+	{ OPT_VERBOSE, 'v', "verbose", NULL, "heartbeat events too (apply, watch)",
+	  IN(APPLY) | IN(WATCH) },
+	{ OPT_TOKEN, 0, "token", "T", "the node's token", NODE_OP },
+	{ OPT_TOKEN_FILE, 0, "token-file", "F", "read the node's token from F", NODE_OP },
+	{ OPT_ADDR, 0, "addr", "ADDR", "the node's address", IN(JOIN) },
+	{ OPT_REGION, 0, "region", "R", "the node's region (list: only nodes in R)",
+	  IN(JOIN) | IN(LIST) },
+	{ OPT_ZONE, 0, "zone", "Z", "the node's zone", IN(JOIN) },
+	{ OPT_LABEL, 0, "label", "K=V", "a label (repeatable)", IN(JOIN) },
+	{ OPT_CPU, 0, "cpu", "N", "capacity: cpus", IN(JOIN) },
+	{ OPT_MEM, 0, "mem-mb", "N", "capacity: memory in MiB", IN(JOIN) },
+	{ OPT_DISK, 0, "disk-mb", "N", "capacity: disk in MiB", IN(JOIN) },
+	{ OPT_NET, 0, "net-mbps", "N", "capacity: the node's link in Mbit/s", IN(JOIN) },
+	{ OPT_COST, 0, "cost", "N", "cost per hour", IN(JOIN) },
+	{ OPT_SERVICE, 0, "service", "S",
+	  "join: NAME:PORT offered (repeatable); list: only nodes offering NAME", IN(JOIN) | IN(LIST) },
+	{ OPT_LOAD, 0, "load", "L", "heartbeat: auto (from /proc) or k=N,...",
+	  IN(JOIN) | IN(HEARTBEAT) },
+	{ OPT_TASKS, 0, "tasks", "FILE",
+	  "heartbeat: the units' summaries from cce-task status lines (-: stdin)", IN(HEARTBEAT) },
+	{ OPT_FORCE, 0, "force", NULL, "leave without a token (operator)", IN(LEAVE) },
+	{ OPT_PRINT, 0, "print", NULL, "print the op record instead of applying it", NODE_OP },
+	{ OPT_ALIVE, 0, "alive", NULL, "list: ready nodes only", IN(LIST) },
+	{ OPT_ALL, 0, "all", NULL, "list: dead nodes too", IN(LIST) },
+	{ OPT_SELECTOR, 0, "selector", "K=V,..", "list: nodes with these labels", IN(LIST) },
+	{ OPT_OUTPUT, 'o', "output", "FMT", "list: json (default), addr or text", IN(LIST) },
 };
+#define NOPTIONS (sizeof options / sizeof options[0])
 
 #define MAX_REPEAT 64
 
@@ -588,69 +578,67 @@ static int cmd_simple(const char *sub, char **args, int n)
 	return r;
 }
 
-/* The option's bit in a subcommand's mask of options that apply. */
-static unsigned opt_bit(int c)
-{
-	c = c == 's' ? OPT_STORE : c == 'v' ? OPT_VERBOSE : c == 'o' ? OPT_OUTPUT : c;
-	return c >= OPT_CACERT && c <= OPT_OUTPUT ? 1u << (c - OPT_CACERT) : 0;
-}
-
-/* Its name in the message that refuses it: the long one. */
-static const char *opt_name(unsigned bit)
-{
-	for (const struct option *o = longopts; o->name; o++)
-		if (opt_bit(o->val) == bit)
-			return o->name;
-	return "?";
-}
-
-#define B(o) (1u << ((o) - OPT_CACERT))
-/* the store's options and --ttl (a token's lifetime, the liveness of the
- * store's nodes and leases) apply to every subcommand */
-#define ANY (B(OPT_STORE) | B(OPT_CACERT) | B(OPT_CERT) | B(OPT_KEY) | B(OPT_TTL))
-#define NODE_OP (B(OPT_TOKEN) | B(OPT_TOKEN_FILE) | B(OPT_PRINT))
-
-/* which options each subcommand takes, and whether it takes operands */
+/* each subcommand's run, and whether it takes operands (the options
+ * that apply to it are in the rows above) */
 static const struct sub {
 	const char *name;
-	unsigned opts;
 	bool noargs;
 	int (*run)(const char *sub, char **args, int n);
 } subs[] = {
-	{ "init", B(OPT_SECRET), true, cmd_simple },
-	{ "token", B(OPT_SECRET), false, cmd_token },
-	{ "revoke", 0, false, cmd_revoke },
-	{ "apply", B(OPT_VERBOSE) | B(OPT_SECRET), false, cmd_apply },
-	{ "join", NODE_OP | B(OPT_SECRET) | B(OPT_ADDR) | B(OPT_REGION) | B(OPT_ZONE) | B(OPT_LABEL) |
-		B(OPT_CPU) | B(OPT_MEM) | B(OPT_DISK) | B(OPT_NET) | B(OPT_COST) | B(OPT_SERVICE) | B(OPT_LOAD),
-	  false, cmd_single },
-	{ "heartbeat", NODE_OP | B(OPT_SECRET) | B(OPT_LOAD) | B(OPT_TASKS), false, cmd_single },
-	{ "leave", NODE_OP | B(OPT_SECRET) | B(OPT_FORCE), false, cmd_single },
-	{ "cordon", NODE_OP, false, cmd_single },
-	{ "uncordon", NODE_OP, false, cmd_single },
-	{ "list", B(OPT_ALIVE) | B(OPT_ALL) | B(OPT_SELECTOR) | B(OPT_REGION) | B(OPT_SERVICE) |
-		B(OPT_OUTPUT), true, cmd_list },
-	{ "expire", 0, true, cmd_simple },
-	{ "watch", B(OPT_VERBOSE), true, cmd_simple },
-	{ "compact", 0, true, cmd_simple },
+	[INIT] = { "init", true, cmd_simple },
+	[TOKEN] = { "token", false, cmd_token },
+	[REVOKE] = { "revoke", false, cmd_revoke },
+	[APPLY] = { "apply", false, cmd_apply },
+	[JOIN] = { "join", false, cmd_single },
+	[HEARTBEAT] = { "heartbeat", false, cmd_single },
+	[LEAVE] = { "leave", false, cmd_single },
+	[CORDON] = { "cordon", false, cmd_single },
+	[UNCORDON] = { "uncordon", false, cmd_single },
+	[LIST] = { "list", true, cmd_list },
+	[EXPIRE] = { "expire", true, cmd_simple },
+	[WATCH] = { "watch", true, cmd_simple },
+	[COMPACT] = { "compact", true, cmd_simple },
 };
 
-/* The options into g, the bits of those given into *given: 0, TOOL_DONE
- * after -h or -V, or the usage error's exit code. */
-static int parse_options(int argc, char **argv, unsigned *given)
+/* The subcommand named by the first operand into *sub, once it is known
+ * and every option given applies to it: 0, or the usage error's exit
+ * code. */
+static int find_sub(int argc, char **argv, const struct opts *p, const struct sub **sub)
 {
 	char err[256];
-	int c;
-	while ((c = cli_getopt(&g.t.common, argc, argv, ":" CLI_COMMON_SHORTOPTS "s:vo:", longopts, err,
-				 sizeof err)) != -1) {
-		if (c == CLI_BAD)
+	if (optind >= argc)
+		return diag_usage("no subcommand (init, token, revoke, apply, join, heartbeat, "
+				  "leave, cordon, uncordon, list, expire, watch, compact)");
+	const char *name = argv[optind];
+	for (size_t i = 0; i < sizeof subs / sizeof *subs; i++) {
+		if (strcmp(name, subs[i].name))
+			continue;
+		if (opts_check_scope(p, (unsigned)i, name, err, sizeof err) < 0)
 			return diag_usage("%s", err);
-		*given |= opt_bit(c);
+		if (subs[i].noargs && optind + 1 < argc)
+			return diag_usage("%s takes no arguments: '%s'", name, argv[optind + 1]);
+		*sub = &subs[i];
+		return 0;
+	}
+	return diag_usage("unknown subcommand '%s'", name);
+}
+
+/* The options into g, the subcommand into *sub once it is known and every
+ * option given applies to it: 0, TOOL_DONE after -h or -V, or the usage
+ * error's exit code. */
+static int parse_options(int argc, char **argv, const struct sub **sub)
+{
+	char err[256];
+	struct opts p;
+	opts_init(&p, options, NOPTIONS);
+	int c;
+	while ((c = opts_next(&p, &g.t.common, argc, argv, err, sizeof err)) != -1) {
 		switch (c) {
-		case 'h': case 'V': return tool_help(&g.t, c, usage);
-		case 's': g.store_url = optarg; break;
-		case 'v': g.so.verbose = true; break;
-		case 'o': g.output = optarg; break;
+		case CLI_BAD: return diag_usage("%s", err);
+		case 'h': case 'V': return tool_help_opts(&g.t, c, synopsis, options, NOPTIONS);
+		case OPT_STORE: g.store_url = optarg; break;
+		case OPT_VERBOSE: g.so.verbose = true; break;
+		case OPT_OUTPUT: g.output = optarg; break;
 		case OPT_CACERT: g.so.cacert = optarg; break;
 		case OPT_CERT: g.so.cert = optarg; break;
 		case OPT_KEY: g.so.key = optarg; break;
@@ -691,35 +679,7 @@ static int parse_options(int argc, char **argv, unsigned *given)
 		}
 		}
 	}
-	return 0;
-}
-
-/* The subcommand named by the first operand, once it is known and every
- * option given applies to it: NULL after a usage error (*rc). */
-static const struct sub *find_sub(int argc, char **argv, unsigned given, int *rc)
-{
-	if (optind >= argc) {
-		*rc = diag_usage("no subcommand (init, token, revoke, apply, join, heartbeat, "
-				 "leave, cordon, uncordon, list, expire, watch, compact)");
-		return NULL;
-	}
-	const char *name = argv[optind];
-	for (size_t i = 0; i < sizeof subs / sizeof *subs; i++) {
-		if (strcmp(name, subs[i].name))
-			continue;
-		unsigned bad = given & ~(subs[i].opts | ANY);
-		if (bad) {
-			*rc = diag_usage("--%s does not apply to '%s'", opt_name(bad & -bad), name);
-			return NULL;
-		}
-		if (subs[i].noargs && optind + 1 < argc) {
-			*rc = diag_usage("%s takes no arguments: '%s'", name, argv[optind + 1]);
-			return NULL;
-		}
-		return &subs[i];
-	}
-	*rc = diag_usage("unknown subcommand '%s'", name);
-	return NULL;
+	return find_sub(argc, argv, &p, sub);
 }
 
 int main(int argc, char **argv)
@@ -729,17 +689,15 @@ int main(int argc, char **argv)
 		return status;
 	g.ap.t = &g.t;
 	g.ap.verify = verify;
-	unsigned given = 0;
-	status = parse_options(argc, argv, &given);
+	const struct sub *sub = NULL;
+	status = parse_options(argc, argv, &sub);
 	if (!status) {
 		tool_start(&g.t);
 		if (!g.ttl_set)
 			g.ttl = 30000;
 		g.so.ttl = g.ttl;
 		g.ap.verbose = g.so.verbose;
-		const struct sub *sub = find_sub(argc, argv, given, &status);
-		if (sub)
-			status = sub->run(sub->name, argv + optind + 1, argc - optind - 1);
+		status = sub->run(sub->name, argv + optind + 1, argc - optind - 1);
 	}
 	status = tool_finish(&g.t, status == TOOL_DONE ? 0 : status);
 	store_close(g.store);

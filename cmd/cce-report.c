@@ -9,26 +9,35 @@
 #include <string.h>
 
 #include "fsutil.h"
+#include "opts.h"
 #include "sig.h"
 #include "tool.h"
 #include "cce-report/report.h"
 
-static const char usage[] =
+static const char synopsis[] =
 	"usage: cce-report -o FILE [options] [FILE...]\n"
-	"  -o, --out FILE         write the page to FILE, replaced atomically ('-': stdout)\n"
-	"  -n, --nodes FILE       node records (cce-register list --all)\n"
-	"      --history FILE     heartbeat ops and registry events over time\n"
-	"                         (a cce-register watch log)\n"
-	"  -p, --placements FILE  placements and their events (cce-sched)\n"
-	"  -a, --alerts FILE      alerts and --status records (cce-rule)\n"
-	"  -d, --deploys FILE     reports of cce-deploy\n"
-	"      --push FILE        --stats lines and --receipts of cce-push\n"
-	"      --gateway FILE     GET /status answers of cce-gateway\n"
-	"      --title TEXT       the page's title (default 'cce fleet')\n"
-	"      --window DURATION  the history shown, up to the latest record (default 24h)\n"
-	"  FILE...                records of any of these kinds, told apart by their shape\n";
+	"  FILE... are records of any of the kinds below, told apart by their shape\n";
 
-enum { OPT_HISTORY = CLI_OPT_TOOL, OPT_PUSH, OPT_GATEWAY, OPT_TITLE, OPT_WINDOW };
+enum {
+	OPT_OUT = CLI_OPT_TOOL, OPT_NODES, OPT_HISTORY, OPT_PLACEMENTS, OPT_ALERTS, OPT_DEPLOYS,
+	OPT_PUSH, OPT_GATEWAY, OPT_TITLE, OPT_WINDOW,
+};
+
+static const struct opt options[] = {
+	{ OPT_OUT, 'o', "out", "FILE", "write the page to FILE, replaced atomically ('-': stdout)", 0 },
+	{ OPT_NODES, 'n', "nodes", "FILE", "node records (cce-register list --all)", 0 },
+	{ OPT_HISTORY, 0, "history", "FILE",
+	  "heartbeat ops and registry events over time\n(a cce-register watch log)", 0 },
+	{ OPT_PLACEMENTS, 'p', "placements", "FILE", "placements and their events (cce-sched)", 0 },
+	{ OPT_ALERTS, 'a', "alerts", "FILE", "alerts and --status records (cce-rule)", 0 },
+	{ OPT_DEPLOYS, 'd', "deploys", "FILE", "reports of cce-deploy", 0 },
+	{ OPT_PUSH, 0, "push", "FILE", "--stats lines and --receipts of cce-push", 0 },
+	{ OPT_GATEWAY, 0, "gateway", "FILE", "GET /status answers of cce-gateway", 0 },
+	{ OPT_TITLE, 0, "title", "TEXT", "the page's title (default 'cce fleet')", 0 },
+	{ OPT_WINDOW, 0, "window", "DURATION", "the history shown, up to the latest record (default 24h)",
+	  0 },
+};
+#define NOPTIONS (sizeof options / sizeof options[0])
 
 struct input {
 	const char *path;
@@ -66,74 +75,48 @@ static int write_page(struct tool *t, struct report *r, const char *out)
 	return status;
 }
 
-static const struct option longopts[] = {
-	CLI_COMMON_LONGOPTS,
-	{ "out", required_argument, NULL, 'o' },
-	{ "nodes", required_argument, NULL, 'n' },
-	{ "history", required_argument, NULL, OPT_HISTORY },
-	{ "placements", required_argument, NULL, 'p' },
-	{ "alerts", required_argument, NULL, 'a' },
-	{ "deploys", required_argument, NULL, 'd' },
-	{ "push", required_argument, NULL, OPT_PUSH },
-	{ "gateway", required_argument, NULL, OPT_GATEWAY },
-	{ "title", required_argument, NULL, OPT_TITLE },
-	{ "window", required_argument, NULL, OPT_WINDOW },
-	{ NULL, 0, NULL, 0 },
-};
-
 /* the kinds each file option takes */
 static unsigned option_kinds(int c)
 {
 	switch (c) {
-	case 'n': return KIND(K_NODE);
+	case OPT_NODES: return KIND(K_NODE);
 	case OPT_HISTORY: return KIND(K_HISTORY) | KIND(K_EVENT);
-	case 'p': return KIND(K_PLACEMENT);
-	case 'a': return KIND(K_ALERT) | KIND(K_STATUS);
-	case 'd': return KIND(K_DEPLOY) | KIND(K_PLACEMENT);
+	case OPT_PLACEMENTS: return KIND(K_PLACEMENT);
+	case OPT_ALERTS: return KIND(K_ALERT) | KIND(K_STATUS);
+	case OPT_DEPLOYS: return KIND(K_DEPLOY) | KIND(K_PLACEMENT);
 	case OPT_PUSH: return KIND(K_PUSH) | KIND(K_RECEIPT);
 	case OPT_GATEWAY: return KIND(K_GATEWAY);
 	}
 	return 0;
 }
 
-/* Options into r, in and out; -1 to stop with *status (0 after --help). */
-static int options(struct tool *t, struct report *r, int argc, char **argv, struct input **in,
-		   int *nin, const char **out, int *status)
+/* The options into r, in and out: 0, TOOL_DONE after -h or -V, or the
+ * usage error's exit code. */
+static int parse_options(struct tool *t, struct report *r, int argc, char **argv,
+			 struct input **in, int *nin, const char **out)
 {
 	char err[512];
+	struct opts p;
+	opts_init(&p, options, NOPTIONS);
 	int c;
-	while ((c = cli_getopt(&t->common, argc, argv, ":" CLI_COMMON_SHORTOPTS "o:n:p:a:d:", longopts,
-			       err, sizeof err)) != -1) {
-		if (c == CLI_BAD) {
-			*status = diag_usage("%s", err);
-			return -1;
-		}
+	while ((c = opts_next(&p, &t->common, argc, argv, err, sizeof err)) != -1) {
 		switch (c) {
-		case 'h':
-			fputs(usage, stdout);
-			fputs(cli_common_help, stdout);
-			return -1;
-		case 'V':
-			tool_print_version(t);
-			return -1;
-		case 'o': *out = optarg; break;
+		case CLI_BAD: return diag_usage("%s", err);
+		case 'h': case 'V': return tool_help_opts(t, c, synopsis, options, NOPTIONS);
+		case OPT_OUT: *out = optarg; break;
 		case OPT_TITLE: r->title = optarg; break;
 		case OPT_WINDOW:
 			if (cli_duration("--window", optarg, &r->window_ms, err, sizeof err) < 0 ||
-			    (r->window_ms <= 0 && snprintf(err, sizeof err, "--window: must be above 0"))) {
-				*status = diag_usage("%s", err);
-				return -1;
-			}
+			    (r->window_ms <= 0 && snprintf(err, sizeof err, "--window: must be above 0")))
+				return diag_usage("%s", err);
 			break;
 		default:
 			*in = xrealloc(*in, ((size_t)*nin + 1) * sizeof **in);
 			(*in)[(*nin)++] = (struct input){ optarg, option_kinds(c) };
 		}
 	}
-	if (!*out) {
-		*status = diag_usage("missing --out FILE");
-		return -1;
-	}
+	if (!*out)
+		return diag_usage("missing --out FILE");
 	/* positional files take any kind; stdin only when no file is named */
 	for (int i = optind; i < argc || (i == argc && *nin == 0); i++) {
 		*in = xrealloc(*in, ((size_t)*nin + 1) * sizeof **in);
@@ -153,8 +136,11 @@ int main(int argc, char **argv)
 	struct input *in = NULL;
 	int nin = 0;
 	const char *out = NULL;
-	if (options(&t, &r, argc, argv, &in, &nin, &out, &status) < 0) {
-		out_free(&t.out);
+	if ((status = parse_options(&t, &r, argc, argv, &in, &nin, &out))) {
+		if (status == TOOL_DONE)
+			status = tool_finish(&t, 0);
+		else
+			out_free(&t.out);
 		goto done;
 	}
 	tool_start(&t);

@@ -1,5 +1,6 @@
 #include "opts.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -82,11 +83,17 @@ void opts_help(struct buf *b, const char *synopsis, const struct opt *rows, size
 		if (rows[i].arg)
 			buf_addf(b, " %s", rows[i].arg);
 		size_t w = b->len - start;
-		buf_addf(b, "%*s", w + 2 > HELP_COLUMN ? 2 : (int)(HELP_COLUMN - w), "");
+		/* an option too wide for the column has its help start on the
+		 * next line (git's parse-options), so that every help lines up */
+		bool below = w + 2 > HELP_COLUMN;
+		if (below)
+			buf_addc(b, '\n');
+		else
+			buf_addf(b, "%*s", (int)(HELP_COLUMN - w), "");
 		/* a help of several lines: each one after the first in the column */
 		for (const char *h = rows[i].help, *nl; *h; h = nl + 1) {
 			nl = strchr(h, '\n');
-			if (h != rows[i].help)
+			if (h != rows[i].help || below)
 				buf_addf(b, "%*s", HELP_COLUMN, "");
 			if (!nl) {
 				buf_addf(b, "%s\n", h);

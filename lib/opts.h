@@ -53,8 +53,9 @@ int opts_next(struct opts *p, struct cce_common *c, int argc, char **argv, char 
 int opts_check_scope(const struct opts *p, unsigned sub, const char *name, char *err,
 		     size_t errlen);
 /* --help: synopsis (its own lines, as given), then one line per row
- * ("  -f, --follow          logs: keep printing new entries"), then the
- * common options. */
+ * ("  -f, --follow          logs: keep printing new entries"; an option too
+ * wide for the column has its help on the next line), then the common
+ * options. */
 void opts_help(struct buf *b, const char *synopsis, const struct opt *rows, size_t n);
 
 #endif

@@ -141,28 +141,12 @@ int tool_finish(struct tool *t, int status)
 	return code;
 }
 
-void tool_print_version(struct tool *t)
-{
-	(void)t;
-	printf("%s %s\n", diag_prog(), CCE_VERSION);
-}
-
-int tool_help(struct tool *t, int opt, const char *usage)
-{
-	if (opt == 'V') {
-		tool_print_version(t);
-	} else {
-		fputs(usage, stdout);
-		fputs(cli_common_help, stdout);
-	}
-	return TOOL_DONE;
-}
-
 int tool_help_opts(struct tool *t, int opt, const char *synopsis, const struct opt *rows,
 		   size_t n)
 {
+	(void)t;
 	if (opt == 'V') {
-		tool_print_version(t);
+		printf("%s %s\n", diag_prog(), CCE_VERSION);
 		return TOOL_DONE;
 	}
 	struct buf b;

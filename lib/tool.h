@@ -72,17 +72,13 @@ int tool_read_file(struct tool *t, const char *path, bool io_fatal, tool_take_fn
 /* Flushes and closes stdout, closes the input and frees both; returns the
  * run's exit code given the tool's own status. */
 int tool_finish(struct tool *t, int status);
-/* The version line for -V. */
-void tool_print_version(struct tool *t);
-/* -h and -V end every run the same way: given the option getopt returned
- * ('h' or 'V'), prints on stdout the tool's usage followed by the common
- * options' help, or the version line, and returns TOOL_DONE. The option
- * parser passes TOOL_DONE up and main returns tool_finish(t, 0), which
- * flushes the text and fails the run with 74 when stdout cannot take it. */
+/* -h and -V end every run the same way: given the option opts_next
+ * returned ('h' or 'V'), prints on stdout the tool's help (the synopsis,
+ * then the rows' lines, then the common options', see lib/opts) or the
+ * version line, and returns TOOL_DONE. The option parser passes TOOL_DONE
+ * up and main returns tool_finish(t, 0), which flushes the text and fails
+ * the run with 74 when stdout cannot take it. */
 #define TOOL_DONE (-1)
-int tool_help(struct tool *t, int opt, const char *usage);
-/* The same for a tool whose options are a table (lib/opts): the help is
- * the synopsis, then the rows' lines, then the common options'. */
 struct opt;
 int tool_help_opts(struct tool *t, int opt, const char *synopsis, const struct opt *rows,
 		   size_t n);

@@ -13,24 +13,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "opts.h"
 #include "sig.h"
 #include "tool.h"
 
-static const char usage[] =
-	"usage: jsonl-echo [--any] [--tick-ms N] [options] [FILE...]\n"
-	"  --any                 accept any JSON value, not only objects\n"
-	"  --tick-ms N           print {\"tick\":n} after N ms without input\n";
+static const char synopsis[] = "usage: jsonl-echo [--any] [--tick-ms N] [options] [FILE...]\n";
 
 enum { OPT_ANY = CLI_OPT_TOOL, OPT_TICK };
 
+static const struct opt options[] = {
+	{ OPT_ANY, 0, "any", NULL, "accept any JSON value, not only objects", 0 },
+	{ OPT_TICK, 0, "tick-ms", "N", "print {\"tick\":n} after N ms without input", 0 },
+};
+#define NOPTIONS (sizeof options / sizeof options[0])
+
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		CLI_COMMON_LONGOPTS,
-		{ "any", no_argument, NULL, OPT_ANY },
-		{ "tick-ms", required_argument, NULL, OPT_TICK },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct tool t;
 	int held = tool_init(&t, "jsonl-echo");
 	if (held)
@@ -38,14 +36,15 @@ int main(int argc, char **argv)
 	bool any = false;
 	int tick = -1;
 	char err[256];
+	struct opts p;
+	opts_init(&p, options, NOPTIONS);
 	int c;
-	while ((c = cli_getopt(&t.common, argc, argv, ":" CLI_COMMON_SHORTOPTS, longopts, err,
-				 sizeof err)) != -1) {
-		if (c == CLI_BAD)
-			return diag_usage("%s", err);
+	while ((c = opts_next(&p, &t.common, argc, argv, err, sizeof err)) != -1) {
 		switch (c) {
-		case 'h': fputs(usage, stdout); fputs(cli_common_help, stdout); return 0;
-		case 'V': tool_print_version(&t); return 0;
+		case CLI_BAD: return diag_usage("%s", err);
+		case 'h': case 'V':
+			tool_help_opts(&t, c, synopsis, options, NOPTIONS);
+			return tool_finish(&t, 0);
 		case OPT_ANY: any = true; break;
 		case OPT_TICK: tick = atoi(optarg); break;
 		}

@@ -5,11 +5,12 @@
 #include "t.h"
 
 enum { SUB_A, SUB_B };
-enum { OPT_SINCE = CLI_OPT_TOOL, OPT_FOLLOW, OPT_DIR };
+enum { OPT_SINCE = CLI_OPT_TOOL, OPT_FOLLOW, OPT_DIR, OPT_WIDE };
 static const struct opt rows[] = {
 	{ OPT_SINCE, 0, "since", "DUR", "from DUR ago", 1u << SUB_B },
 	{ OPT_FOLLOW, 'f', "follow", NULL, "keep printing", 1u << SUB_B },
 	{ OPT_DIR, 'd', "dir", "DIR", "a directory with a long name", 0 },
+	{ OPT_WIDE, 0, "a-very-wide-option", "VALUE", "its help\nbelow it", 0 },
 };
 #define NROWS (sizeof rows / sizeof rows[0])
 
@@ -90,7 +91,10 @@ int main(void)
 		"usage: x [opts]\n"
 		"      --since DUR       from DUR ago\n"
 		"  -f, --follow          keep printing\n"
-		"  -d, --dir DIR         a directory with a long name\n";
+		"  -d, --dir DIR         a directory with a long name\n"
+		"      --a-very-wide-option VALUE\n"
+		"                        its help\n"
+		"                        below it\n";
 	ok(!strncmp(b.data, want, strlen(want)), "help: synopsis, then one aligned line per row");
 	ok(strstr(b.data, "      --max-line SIZE") != NULL, "help ends with the common options");
 	buf_free(&b);

@@ -61,7 +61,9 @@ post() {
 	run post "$t1" edge-1 '{"seq":1}'
 	assert_line --index 1 200
 	cce-register revoke edge-1 >/dev/null
-	wait_for 10 eval '[ "$(post "$t1" edge-1 "{\"seq\":2}" | tail -1)" = 401 ]'
+	# wait by asking (a GET stores nothing): a record posted before the
+	# gateway saw the revocation would be stored, rightly
+	wait_for 10 eval '[ "$(gw_curl -H "Authorization: Bearer $(cat "$t1")" "$GW_URL/data/edge-1" | tail -1)" = 401 ]'
 	run post "$t1" edge-1 '{"seq":3}'
 	assert_line --index 0 '{"error":"revoked token"}'
 	sleep 0.01   # a token issued after the revocation (ms) is good again

@@ -646,6 +646,7 @@ void jqx_free(struct jqx *x)
 
 const char *jqx_source(const struct jqx *x) { return x->src; }
 bool jqx_dead(const struct jqx *x) { return x->dead != 0; }
+size_t jqx_counted(void) { return held; }
 
 /* An abandoned evaluation: what it allocated goes, its state is kept. */
 static void bury(struct jqx *x, int why)

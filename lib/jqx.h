@@ -56,6 +56,12 @@ int jqx_first(struct jqx *x, jv in, jv *out, char *err, size_t errlen);
 /* The first output is neither false nor null (no output: false). */
 int jqx_truth(struct jqx *x, jv in, bool *truth, char *err, size_t errlen);
 
+/* The bytes libjq allocated in the evaluation under way, as the memory
+ * budget counts them: 0 between evaluations, after an abandoned one too
+ * (what it held was freed); what libjq allocates for the caller between
+ * evaluations is never counted. */
+size_t jqx_counted(void);
+
 /* jv as compact JSON appended to out (numbers as jq prints them). */
 struct buf;
 void jqx_dump(jv v, struct buf *out);

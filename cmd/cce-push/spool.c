@@ -1502,6 +1502,13 @@ void spool_batch_free(struct spool_batch *b)
 	b->mem = b->key = b->data = NULL;
 }
 
+void spool_no_punch(struct spool *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->can_punch = false;
+	pthread_mutex_unlock(&s->mu);
+}
+
 void spool_stats(struct spool *s, struct spool_stats *st)
 {
 	pthread_mutex_lock(&s->mu);

@@ -99,6 +99,11 @@ void spool_stats(struct spool *s, struct spool_stats *st);
  * true when empty. */
 bool spool_wait_empty(struct spool *s, int timeout_ms);
 
+/* From now on make room as where the file system cannot punch holes
+ * (only whole segments free space): what the spool does by itself once
+ * punching fails, and what the unit test of that case asks for. */
+void spool_no_punch(struct spool *s);
+
 /* The batch id of a frame: exposed for the unit test. */
 void spool_batch_id(uint64_t off, uint32_t nrec, const char *key, size_t keylen,
 		    const char *data, size_t len, unsigned char out[16]);

@@ -1,19 +1,17 @@
-/* Unit tests of cce-gateway's parts: the store and the body parser. The
- * tool's files are included whole, since unit tests link lib/ only. */
+/* Unit tests of cce-gateway's parts: the store (its SQLite backend) and
+ * the body parser, linked from the tool's parts. The PostgreSQL backend is
+ * tested against a real server (tests/83-*.bats). */
 #include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../cmd/cce-gateway/body.c"
-#include "../../cmd/cce-gateway/store.c"
-#include "../../cmd/cce-gateway/sqlite.c"
+#include "../../cmd/cce-gateway/body.h"
+#include "../../cmd/cce-gateway/store.h"
 #include "t.h"
-
-/* the PostgreSQL backend is tested against a real server (tests/83-*.bats);
- * it cannot share this file's names with sqlite.c */
-static bool no_url(const char *where) { (void)where; return false; }
-const struct store_ops store_pg = { .name = "postgresql", .accepts = no_url };
 
 static char dir[64];
 

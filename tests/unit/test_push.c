@@ -1,18 +1,22 @@
 /* Unit tests of cce-push's parts: the spool, the URL template, the retry
- * arithmetic and the HTTP verdicts. The tool's files are included whole,
- * since unit tests link lib/ only. */
+ * arithmetic and the HTTP verdicts, linked from the tool's parts. */
+#include <dirent.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../cmd/cce-push/gzip.c"
-#include "../../cmd/cce-push/sink.c"
-#include "../../cmd/cce-push/sink_http.c"
-#include "../../cmd/cce-push/sink_mqtt.c"
-#include "../../cmd/cce-push/spool.c"
-#include "../../cmd/cce-push/target.c"
+#include "../../cmd/cce-push/sink.h"
+#include "../../cmd/cce-push/sink_impl.h"
+#include "../../cmd/cce-push/spool.h"
+#include "../../cmd/cce-push/target.h"
+#include "fsutil.h"
+#include "hash.h"
+#include "json.h"
 #include "t.h"
 
 static int append(struct spool *s, const char *key, size_t keylen, const char *data, uint32_t n)
@@ -170,6 +174,41 @@ static void test_spool(const char *dir)
 	ok(memcmp(a, c, 16) != 0, "position in the id");
 }
 
+/* A frame's header on disk: magic, record count, placeholder bytes, 0,
+ * record bytes, and the first 16 bytes of its hash, which is the batch id
+ * (integers in the host's byte order). Written here byte by byte, so that
+ * the test holds the spool to the format older spools have. */
+#define HDR_LEN 40
+
+static void old_hdr(unsigned char p[HDR_LEN], uint32_t nrec, uint64_t len,
+		    const unsigned char id[16])
+{
+	uint32_t zero = 0;
+	memcpy(p, "CCEB", 4);
+	memcpy(p + 4, &nrec, 4);
+	memcpy(p + 8, &zero, 4);
+	memcpy(p + 12, &zero, 4);
+	memcpy(p + 16, &len, 8);
+	memcpy(p + 24, id, 16);
+}
+
+/* The id of an old frame without placeholders: SHA-256 of its position,
+ * record count and records, cut to 16 bytes. */
+static void old_id(uint64_t off, uint32_t nrec, const char *data, size_t len, unsigned char out[16])
+{
+	unsigned char pre[12], d[SHA256_LEN];
+	memcpy(pre, &off, 8);
+	memcpy(pre + 8, &nrec, 4);
+	struct sha256_ctx c;
+	if (sha256_init(&c) < 0)
+		abort();
+	sha256_update(&c, pre, sizeof pre);
+	sha256_update(&c, data, len);
+	if (sha256_final(&c, d) < 0)
+		abort();
+	memcpy(out, d, 16);
+}
+
 /* A spool written before the XXH3 frames (magic CCEB, ids from SHA-256)
  * is recovered, its batches keep their ids, and new batches are CCEC
  * frames with XXH3 ids. */
@@ -184,12 +223,10 @@ static void test_spool_old_frames(const char *dir)
 	uint64_t off = 0;
 	for (int i = 0; i < 2; i++) {
 		size_t len = strlen(recs[i]);
-		struct hdr h = { (uint32_t)i + 1, 0, len, { 0 }, true };
-		batch_id_sha(off, h.nrec, "", 0, recs[i], len, h.hash);
-		hex_encode(h.hash, 16, ids[i]);
-		unsigned char hb[HDR_LEN];
-		encode_hdr(hb, &h);
-		memcpy(hb, FRAME_MAGIC_SHA, 4);
+		unsigned char id[16], hb[HDR_LEN];
+		old_id(off, (uint32_t)i + 1, recs[i], len, id);
+		hex_encode(id, 16, ids[i]);
+		old_hdr(hb, (uint32_t)i + 1, len, id);
 		ok(fs_append(seg, hb, HDR_LEN, 0600, false, err, sizeof err) == 0 &&
 			   fs_append(seg, recs[i], len, 0600, true, err, sizeof err) == 0, "old frame %d", i);
 		off += HDR_LEN + len;
@@ -213,7 +250,7 @@ static void test_spool_old_frames(const char *dir)
 	spool_batch_id(off, 1, "", 0, "{\"new\":1}\n", 10, id);
 	hex_encode(id, 16, hex);
 	ok(strcmp(b.id, hex) == 0, "a new frame has the XXH3 id");
-	batch_id_sha(off, 1, "", 0, "{\"new\":1}\n", 10, id);
+	old_id(off, 1, "{\"new\":1}\n", 10, id);
 	hex_encode(id, 16, hex);
 	ok(strcmp(b.id, hex) != 0, "not the SHA-256 one");
 	unsigned char magic[4] = { 0 };
@@ -302,10 +339,57 @@ static void *abort_later(void *s)
 	return NULL;
 }
 
-/* frames of the segment starting at start (the frame size is fixed) */
-static uint64_t frames_in(const struct spool *s, size_t i)
+/* The spool's segments as its directory shows them: the files named by
+ * the position of their first frame (16 hex digits), oldest first. */
+#define MAX_SEGS 64
+struct segs {
+	size_t n;
+	uint64_t start[MAX_SEGS], size[MAX_SEGS];
+};
+
+static int cmp_u64(const void *a, const void *b)
 {
-	return (s->segs[i + 1].start - s->segs[i].start) / (HDR_LEN + sizeof big_frame);
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void segments(const char *dir, struct segs *g)
+{
+	g->n = 0;
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	while (d && (e = readdir(d)) && g->n < MAX_SEGS) {
+		uint64_t at;
+		int end = 0;
+		if (sscanf(e->d_name, "%16" SCNx64 ".seg%n", &at, &end) == 1 && end == 20)
+			g->start[g->n++] = at;
+	}
+	if (d)
+		closedir(d);
+	qsort(g->start, g->n, sizeof *g->start, cmp_u64);
+	for (size_t i = 0; i < g->n; i++) {
+		char path[1024];
+		struct stat st;
+		snprintf(path, sizeof path, "%s/%016" PRIx64 ".seg", dir, g->start[i]);
+		g->size[i] = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+	}
+}
+
+/* frames of segment i (the frame size is fixed) */
+static uint64_t frames_in(const struct segs *g, size_t i)
+{
+	return (g->start[i + 1] - g->start[i]) / (HDR_LEN + sizeof big_frame);
+}
+
+/* Hands out batches into b until one ends at or after end: how many. */
+static int take_until(struct spool *s, uint64_t end, struct spool_batch *b, int max)
+{
+	char err[512];
+	int n = 0;
+	while (n < max && spool_next(s, &b[n], err, sizeof err) == 1)
+		if (b[n++].end >= end)
+			break;
+	return n;
 }
 
 /* A spool of frames; without punch, as on a file system that cannot
@@ -315,8 +399,8 @@ static struct spool *full_spool(const char *dir, int frames, bool punch)
 	struct spool_opts o = { .dir = dir, .max = 1u << 30, .drop_oldest = true, .seg_size = 8192 };
 	char err[512];
 	struct spool *s = spool_open(&o, err, sizeof err);
-	if (s)
-		s->can_punch = punch;
+	if (s && !punch)
+		spool_no_punch(s);
 	for (int i = 0; s && i < frames; i++)
 		if (append_big(s) != 0)
 			return NULL;
@@ -330,13 +414,15 @@ static struct spool *full_spool(const char *dir, int frames, bool punch)
 static void test_full_fs_punch(const char *mnt, const char *dir, const char *clean)
 {
 	struct spool_stats st;
-	struct spool_batch b;
+	struct spool_batch b, next;
+	struct segs g;
 	char err[512];
 	const uint64_t flen = HDR_LEN + sizeof big_frame;
 
 	/* one segment: everything pending is in the segment being written */
 	struct spool *s = full_spool(dir, 3, true);
-	ok(s && s->nsegs == 1, "punch: one segment");
+	segments(dir, &g);
+	ok(s && g.n == 1, "punch: one segment");
 	fill_up(mnt);
 	ok(append_big(s) == 0, "punch: one segment, the append fits");
 	spool_stats(s, &st);
@@ -360,7 +446,9 @@ static void test_full_fs_punch(const char *mnt, const char *dir, const char *cle
 	uint64_t dropped = st.dropped_batches;
 	ok(dropped >= 5 && dropped <= 12, "punch: %llu dropped, the fewest that free the room",
 	   (unsigned long long)dropped);
-	ok(s->send == b.end + dropped * flen, "punch: the oldest after the one in flight went");
+	ok(spool_next(s, &next, err, sizeof err) == 1 && next.off == b.end + dropped * flen,
+	   "punch: the oldest after the one in flight went");
+	spool_batch_free(&next);
 	uint64_t backlog = st.records;
 	spool_batch_free(&b);
 	spool_close(s);
@@ -396,14 +484,16 @@ static void test_full_fs(const char *base)
 	big_frame[sizeof big_frame - 1] = '\n';
 	struct spool_stats st;
 	struct spool_batch b[64];
+	struct segs g;
 	char err[512];
 
 	/* the oldest batch in flight: the rest of its segment and all of the
 	 * next go, exactly, and the append then fits */
 	struct spool *s = full_spool(dir, 40, false);
-	ok(s && s->nsegs >= 4, "40 frames in several segments");
+	segments(dir, &g);
+	ok(s && g.n >= 4, "40 frames in several segments");
 	ok(spool_next(s, &b[0], err, sizeof err) == 1, "the first batch is in flight");
-	uint64_t want = frames_in(s, 0) - 1 + frames_in(s, 1);
+	uint64_t want = frames_in(&g, 0) - 1 + frames_in(&g, 1);
 	fill_up(mnt);
 	ok(append_big(s) == 0, "busy first segment: the append fits after dropping");
 	spool_stats(s, &st);
@@ -418,10 +508,9 @@ static void test_full_fs(const char *base)
 	/* a segment delivered out of order frees room without a drop (one
 	 * more frame first, so that no rotation comes to clean up anyway) */
 	s = full_spool(dir, 41, false);
-	int nb = 0;
-	uint64_t seg1_end = s->segs[2].start;
-	while (s->send < seg1_end && nb < 64)
-		if (spool_next(s, &b[nb], err, sizeof err) == 1) nb++; else break;
+	segments(dir, &g);
+	uint64_t seg1_end = g.start[2];
+	int nb = take_until(s, seg1_end, b, 64);
 	for (int i = 1; i < nb; i++)
 		spool_done(s, &b[i], err, sizeof err);
 	fill_up(mnt);
@@ -442,9 +531,7 @@ static void test_full_fs(const char *base)
 	/* after a restart with a gap (a segment delivered while an older
 	 * batch was in flight): exactly one segment's frames go */
 	s = full_spool(dir, 40, false);
-	nb = 0;
-	while (s->send < seg1_end && nb < 64)
-		if (spool_next(s, &b[nb], err, sizeof err) == 1) nb++; else break;
+	nb = take_until(s, seg1_end, b, 64);
 	for (int i = 1; i < nb; i++)
 		spool_done(s, &b[i], err, sizeof err);
 	append_big(s); /* a rotation: the delivered segment goes, a gap stays */
@@ -455,9 +542,10 @@ static void test_full_fs(const char *base)
 	s = spool_open(&o, err, sizeof err);
 	ok(s != NULL, "reopened over the gap");
 	if (s)
-		s->can_punch = false;
+		spool_no_punch(s);
 	/* the gap is not part of the first segment */
-	want = s ? s->segs[0].size / (HDR_LEN + sizeof big_frame) : 0;
+	segments(dir, &g);
+	want = s && g.n ? g.size[0] / (HDR_LEN + sizeof big_frame) : 0;
 	fill_up(mnt);
 	/* (the last page of the last segment may hold a frame or two more) */
 	int appended = 0;

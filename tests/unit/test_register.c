@@ -1,9 +1,11 @@
 /* Unit tests of cce-register's node table, op records and tokens
- * (cmd/cce-register/registry.c and token.c, included whole). */
+ * (cmd/cce-register/registry.c and token.c, linked from the tool's parts). */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-#include "../../cmd/cce-register/registry.c"
-#include "../../cmd/cce-register/token.c"
+#include "../../cmd/cce-register/registry.h"
+#include "../../cmd/cce-register/token.h"
 #include "t.h"
 
 static int parse_op(const char *text, struct op *op, char *why, size_t whylen)

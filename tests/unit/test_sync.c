@@ -1,9 +1,14 @@
 /*
- * test_sync: cce-sync's manifest rules (cmd/cce-sync/tree.c, included
- * whole): which paths and symlinks unpack accepts, the manifest's JSON
- * lines round trip, and diff.
+ * test_sync: cce-sync's manifest rules (cmd/cce-sync/tree.c, linked from
+ * the tool's parts): which paths and symlinks unpack accepts, the
+ * manifest's JSON lines round trip, and diff.
  */
-#include "../../cmd/cce-sync/tree.c"
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../cmd/cce-sync/tree.h"
 
 #include "t.h"
 

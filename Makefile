@@ -94,8 +94,6 @@ $(BUILD)/tests/%: $(BUILD)/tests/tools/%.o $(LIBCCE)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBCCE) $(CCE_LDLIBS) $(LDLIBS)
 
 units: $(UNITS)
-# test_sched still includes cce-sched's parts whole (#include "../../cmd/...c")
-$(BUILD)/tests/unit/test_sched.o: $(wildcard cmd/cce-sched/*.c)
 
 # The one command that passes the tests (see README.md).
 check:

@@ -4,8 +4,10 @@
  *
  * Every method gives each value an anomaly score from 0 to 1 (0.5 at the
  * method's point of alarm) before the value joins the key's state. zscore,
- * ewma and mad judge by how many deviations a value is from the history
- * (their threshold is in deviations: the score is z / (z + threshold));
+ * ewma and mad judge by how many deviations a value is from the history,
+ * the deviation floored so that only a value further out than the key's
+ * recent largest can pass the threshold (their threshold is in
+ * deviations: the score is z / (z + threshold));
  * context and seasonal (context.c) keep constant state per key, CTX_NV
  * doubles in the key's extras (x->v), and their threshold is on the
  * score itself. Internal to cce-rule.

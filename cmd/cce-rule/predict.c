@@ -27,7 +27,7 @@
  *   step without records counts as its forecast (as the last step's value
  *   while warming up), and two seasons of silence start the model again,
  *   as do values that overflow it (a level or trend that is not finite).
- *   8 (2m + 2) bytes (a key in all: about 350 + 8 (2m + 2), 750 for a
+ *   8 (2m + 2) bytes (a key in all: about 400 + 8 (2m + 2), 800 for a
  *   day of hours; its state file about 20 (2m + 2), a double each).
  * The checkpoint holds x->v whole and no times (those are x->wstart's);
  * holt_winters keeps its next crossing in x->ts (five numbers, 40 bytes),

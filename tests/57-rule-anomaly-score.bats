@@ -53,7 +53,7 @@ load rule/helpers
 	        {"name":"h","anomaly":{"method":"seasonal","value":".v","window":"1h"}}]'
 	run_cce -64 cce_rule --check -r "$R"
 	assert_equal "$output" ""
-	assert_err "rule 'm': anomaly.method: expected \"context\", \"seasonal\", \"zscore\", \"ewma\" or \"mad\""
+	assert_err "rule 'm': anomaly.method: expected \"context\", \"seasonal\", \"zscore\", \"ewma\", \"mad\" or \"entropy\""
 	assert_err "rule 't': anomaly.threshold: expected a number in (0, 1) for method context"
 	assert_err "rule 's': anomaly.threshold: expected a positive number"
 	assert_err "rule 'w': anomaly.warmup"

@@ -1,7 +1,8 @@
 /*
  * anomaly: a rule that fires when a key's value (anomaly.value) is far
  * from its own past, by one of the methods of anomaly.h: context (the
- * default) and seasonal in constant memory (context.c), or z-score or
+ * default) and seasonal in constant memory (context.c), a change of
+ * distribution (entropy, entropy.c), or z-score or
  * median absolute deviation over the last n values (within
  * anomaly.window), or an exponentially weighted mean and variance (ewma).
  * `when`, if given, must also hold; the state machine of key_step() runs
@@ -13,7 +14,7 @@
  * zscore and mad a ring of up to n values (x->v) and their times (x->ts)
  * from x->head, grown as the history grows; ewma keeps em, ev, seen and
  * its largest recent deviation (one double in x->v); context and seasonal
- * CTX_NV doubles in x->v. The checkpoint holds
+ * CTX_NV doubles in x->v, entropy RE_NV. The checkpoint holds
  * rings whole (cap slots).
  */
 #include "kind.h"
@@ -163,7 +164,8 @@ static bool anomaly_judge(struct rule *r, struct kext *x, int64_t t, double v, d
 {
 	bool warm;
 	if (an_scored(r->an)) {
-		warm = ctx_step(r, x, t, v, score);
+		warm = r->an == AN_ENTROPY ? re_step(r, x, t, v, score)
+					   : ctx_step(r, x, t, v, score);
 		*s01 = warm ? *score : 0;
 		return warm && *score >= r->an_threshold;
 	}
@@ -198,7 +200,7 @@ static void anomaly_save(const struct rule *r, const struct kext *x, uint32_t *n
 {
 	if (an_scored(r->an)) {
 		*nts = 0;
-		*nv = x->v ? CTX_NV : 0;
+		*nv = x->v ? an_nv(r->an) : 0;
 		return;
 	}
 	if (r->an == AN_EWMA) {
@@ -215,7 +217,7 @@ static bool anomaly_restore(const struct rule *r, struct kext *x, uint32_t cap, 
 	if (an_scored(r->an)) {
 		/* the values are checked as they are used (ctx_step) */
 		x->n = x->cap = x->head = 0;
-		return nts == 0 && (nv == CTX_NV || nv == 0);
+		return nts == 0 && (nv == an_nv(r->an) || nv == 0);
 	}
 	if (r->an == AN_EWMA) {
 		/* em, ev, seen and the largest deviation (x->v[0], absent

@@ -27,6 +27,7 @@
 #include "../../cmd/cce-rule/window.c"
 #include "../../cmd/cce-rule/anomaly.c"
 #include "../../cmd/cce-rule/context.c"
+#include "../../cmd/cce-rule/entropy.c"
 #include "../../cmd/cce-rule/deadman.c"
 #include "../../cmd/cce-rule/predict.c"
 #include "t.h"

@@ -125,11 +125,53 @@ static void spiky(void)
 	kit_stop(&k);
 }
 
+#define ENTROPY "[{\"name\":\"re\",\"anomaly\":{\"method\":\"entropy\",\"value\":\".v\"," \
+	"\"warmup\":60}}]"
+
+/* a cycle of 0..9 keeps its distribution; a run of 5s changes it */
+static void entropy(void)
+{
+	struct kit k;
+	ok(kit_start(&k, ENTROPY) != NULL, "entropy: rules load");
+	char rec[64];
+	int t = 0;
+	for (; t < 300; t++) {
+		snprintf(rec, sizeof rec, "{\"ts\":%d,\"v\":%d}", t, t % 10);
+		kit_feed(&k, rec);
+	}
+	ok(strcmp(kit_out(&k), "") == 0, "a steady cycle: no alert");
+	struct kstate *ks = kit_key(&k, "re", "null");
+	ok(ks->x->v && ks->x->v[RE_NH] >= 1 && ks->x->v[RE_LO] == 0 &&
+	   fabs(ks->x->v[RE_HI] - 11.138916015625) < 1e-12,
+	   "its hypotheses, on a range grown by a quarter past each new extreme (%g..%g, %g)",
+	   ks->x->v[RE_LO], ks->x->v[RE_HI], ks->x->v[RE_NH]);
+	ok(kit_roundtrip(&k, ENTROPY), "the window and hypotheses are saved and restored");
+	int fired = -1;
+	for (; t < 352 && fired < 0; t++) {
+		snprintf(rec, sizeof rec, "{\"ts\":%d,\"v\":5}", t);
+		kit_feed(&k, rec);
+		if (kit_count(kit_out(&k), "\"state\":\"firing\"") == 1)
+			fired = t;
+	}
+	/* 5 is in the cycle's middle bin: 2 W KL passes 13.28 when about a
+	 * quarter of the window is 5s */
+	ok(fired >= 310 && fired < 320, "a run of 5s fires within 20 records (%d)", fired - 300);
+	uint32_t nts;
+	size_t nv;
+	kind_anomaly.save(kit_rule(&k, "re"), ks->x, &nts, &nv);
+	ok(nts == 0 && nv == RE_NV, "it saves RE_NV numbers (%zu)", nv);
+	struct kext other = { 0 };
+	ok(!kind_anomaly.restore(kit_rule(&k, "re"), &other, 0, 0, CTX_NV),
+	   "a context rule's state is not an entropy rule's");
+	kit_stop(&k);
+}
+
 int main(void)
 {
 	zscore();
 	ewma();
 	mad_zero();
 	spiky();
+	entropy();
 	return done_testing();
 }

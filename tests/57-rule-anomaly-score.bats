@@ -53,7 +53,7 @@ load rule/helpers
 	        {"name":"h","anomaly":{"method":"seasonal","value":".v","window":"1h"}}]'
 	run_cce -64 cce_rule --check -r "$R"
 	assert_equal "$output" ""
-	assert_err "rule 'm': anomaly.method: expected \"context\", \"seasonal\", \"zscore\", \"ewma\" or \"mad\""
+	assert_err "rule 'm': anomaly.method: expected \"context\", \"seasonal\", \"zscore\", \"ewma\", \"mad\" or \"entropy\""
 	assert_err "rule 't': anomaly.threshold: expected a number in (0, 1) for method context"
 	assert_err "rule 's': anomaly.threshold: expected a positive number"
 	assert_err "rule 'w': anomaly.warmup"
@@ -87,4 +87,27 @@ load rule/helpers
 	assert_equal "$first"$'\n'"$output" "$one"
 	# constant state per key: 102 numbers, whatever the history
 	assert_equal "$(jq -c '[.rules[].keys[][7][9] | length] | unique' "$BATS_TEST_TMPDIR/st")" '[102]'
+}
+
+@test "rule: entropy and ewma state across runs with --state: two runs give what one gives" {
+	rules '[{"name":"e","key":".k","anomaly":{"method":"entropy","value":".v","warmup":60}},
+	        {"name":"w","key":".k","anomaly":{"method":"ewma","value":".v","warmup":20}}]'
+	# two keys, a cycle whose distribution changes for a while on each
+	awk 'BEGIN { for (i = 0; i < 400; i++) for (k = 0; k < 2; k++) {
+		v = i % 10 + k
+		if (i >= 250 + 50 * k && i < 290 + 50 * k) v = 5
+		printf "{\"ts\":%d,\"k\":%d,\"v\":%d}\n", i * 60000, k, v } }' >"$BATS_TEST_TMPDIR/all"
+	head -n 560 "$BATS_TEST_TMPDIR/all" >"$BATS_TEST_TMPDIR/a"
+	tail -n +561 "$BATS_TEST_TMPDIR/all" >"$BATS_TEST_TMPDIR/b"
+	run_cce cce_rule -r "$R" --pass --anomaly-score "$BATS_TEST_TMPDIR/all"
+	local one=$output
+	# the run of 5s is a change of distribution on both keys
+	assert_equal "$(alerts 'select(.rule == "e" and .state == "firing") | .key' | sort -u | tr -d '\n')" '01'
+	run_cce cce_rule -r "$R" --pass --anomaly-score --state "$BATS_TEST_TMPDIR/st" "$BATS_TEST_TMPDIR/a"
+	local first=$output
+	run_cce cce_rule -r "$R" --pass --anomaly-score --state "$BATS_TEST_TMPDIR/st" "$BATS_TEST_TMPDIR/b"
+	assert_equal "$first"$'\n'"$output" "$one"
+	# constant state per key: entropy 249 numbers, ewma one (its largest
+	# recent deviation) beside its mean and variance
+	assert_equal "$(jq -c '[.rules[] | [.keys[][7][9] | length] | unique]' "$BATS_TEST_TMPDIR/st")" '[[249],[1]]'
 }

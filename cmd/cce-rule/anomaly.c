@@ -1,7 +1,8 @@
 /*
  * anomaly: a rule that fires when a key's value (anomaly.value) is far
  * from its own past, by one of the methods of anomaly.h: context (the
- * default) and seasonal in constant memory (context.c), or z-score or
+ * default) and seasonal in constant memory (context.c), a change of
+ * distribution (entropy, entropy.c), or z-score or
  * median absolute deviation over the last n values (within
  * anomaly.window), or an exponentially weighted mean and variance (ewma).
  * `when`, if given, must also hold; the state machine of key_step() runs
@@ -11,8 +12,9 @@
  *
  * A key's extras hold its history, kept even while the key is inactive:
  * zscore and mad a ring of up to n values (x->v) and their times (x->ts)
- * from x->head, grown as the history grows; ewma keeps only em, ev and
- * seen; context and seasonal CTX_NV doubles in x->v. The checkpoint holds
+ * from x->head, grown as the history grows; ewma keeps em, ev, seen and
+ * its largest recent deviation (one double in x->v); context and seasonal
+ * CTX_NV doubles in x->v, entropy RE_NV. The checkpoint holds
  * rings whole (cap slots).
  */
 #include "kind.h"
@@ -33,6 +35,51 @@ static double median(double *v, uint32_t n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* How many deviations d is, given the spread sd and the largest deviation
+ * mx of the key's recent past: the spread is floored at mx / threshold, so a
+ * value scores past the threshold only when it is also further out than
+ * anything the key did lately. A key that routinely spikes (idle at 0.1%,
+ * often at 100%) has a small spread, and without the floor every routine
+ * spike would score hundreds of deviations (tests/bench/nab: mad 2.65 before,
+ * zscore's alerts 35.9); a Gaussian key's largest of n values is about 3.3
+ * deviations, under the default threshold, so the floor leaves it alone. */
+static double deviations(const struct rule *r, double d, double sd, double mx)
+{
+	double s = sd > mx / r->an_threshold ? sd : mx / r->an_threshold;
+	if (d == 0)
+		return 0;
+	return s > 0 ? d / s : INFINITY;
+}
+
+/* zscore and mad: the score of v against the n values of the history tmp
+ * (reordered) */
+static double history_score(const struct rule *r, double *tmp, uint32_t n, double v)
+{
+	double c, sd, mx = 0;
+	if (r->an == AN_ZSCORE) {
+		double s = 0, q = 0;
+		for (uint32_t i = 0; i < n; i++)
+			s += tmp[i];
+		c = s / n;
+		for (uint32_t i = 0; i < n; i++) {
+			q += (tmp[i] - c) * (tmp[i] - c);
+			mx = fmax(mx, fabs(tmp[i] - c));
+		}
+		sd = sqrt(q / n);
+	} else {
+		/* the MAD scaled to a normal law's deviation; a quantised or
+		 * mostly flat history has a zero MAD, and the floor of
+		 * deviations() is then the spread */
+		c = median(tmp, n);
+		for (uint32_t i = 0; i < n; i++) {
+			tmp[i] = fabs(tmp[i] - c);
+			mx = fmax(mx, tmp[i]);
+		}
+		sd = median(tmp, n) / 0.6745;
+	}
+	return deviations(r, fabs(v - c), sd, mx);
+}
+
 /* The score of v against the key's history (before v joins it); false while
  * warming up. */
 static bool anomaly_score(struct rule *r, struct kext *x, int64_t t, double v, double *score)
@@ -44,52 +91,27 @@ static bool anomaly_score(struct rule *r, struct kext *x, int64_t t, double v, d
 			x->n--;
 		}
 	}
-	bool warm;
 	if (r->an == AN_EWMA) {
-		warm = x->seen >= r->an_warmup;
-		double sd = sqrt(x->ev);
-		*score = fabs(v - x->em) / sd;
-		if (sd == 0)
-			*score = v == x->em ? 0 : INFINITY;
-	} else {
-		warm = x->n >= r->an_warmup;
-		uint32_t n = x->n;
-		if (!n) {
-			*score = 0;
-			return false;
-		}
-		double *tmp = xmalloc(n * sizeof *tmp);
-		for (uint32_t i = 0; i < n; i++)
-			tmp[i] = x->v[(x->head + i) % x->cap];
-		if (r->an == AN_ZSCORE) {
-			double s = 0, q = 0;
-			for (uint32_t i = 0; i < n; i++)
-				s += tmp[i];
-			double mean = s / n;
-			for (uint32_t i = 0; i < n; i++)
-				q += (tmp[i] - mean) * (tmp[i] - mean);
-			double sd = sqrt(q / n);
-			*score = sd == 0 ? (v == mean ? 0 : INFINITY) : fabs(v - mean) / sd;
-		} else {
-			double med = median(tmp, n);
-			for (uint32_t i = 0; i < n; i++)
-				tmp[i] = fabs(tmp[i] - med);
-			double mad = median(tmp, n);
-			/* a quantised or mostly flat history has a zero MAD,
-			 * and every change would score infinite: the mean
-			 * absolute deviation (of a normal law 0.7979 sigma,
-			 * where the MAD is 0.6745) stands in */
-			if (mad == 0) {
-				double sum = 0;
-				for (uint32_t i = 0; i < n; i++)
-					sum += tmp[i];
-				mad = 0.6745 / 0.7979 * sum / n;
-			}
-			*score = mad == 0 ? (v == med ? 0 : INFINITY) : 0.6745 * fabs(v - med) / mad;
-		}
-		free(tmp);
+		/* x->v[0]: the largest deviation, fading by 1/e over n values
+		 * (what a ring of n would remember); checked as it is used */
+		if (!x->v)
+			x->v = xcalloc(1, sizeof *x->v);
+		if (!(x->v[0] >= 0 && isfinite(x->v[0])))
+			x->v[0] = 0;
+		*score = deviations(r, fabs(v - x->em), sqrt(x->ev), x->v[0]);
+		return x->seen >= r->an_warmup;
 	}
-	return warm;
+	uint32_t n = x->n;
+	if (!n) {
+		*score = 0;
+		return false;
+	}
+	double *tmp = xmalloc(n * sizeof *tmp);
+	for (uint32_t i = 0; i < n; i++)
+		tmp[i] = x->v[(x->head + i) % x->cap];
+	*score = history_score(r, tmp, n, v);
+	free(tmp);
+	return n >= r->an_warmup;
 }
 
 static void anomaly_add(struct rule *r, struct kext *x, int64_t t, double v)
@@ -101,6 +123,7 @@ static void anomaly_add(struct rule *r, struct kext *x, int64_t t, double v)
 			x->ev = 0;
 		} else {
 			double d = v - x->em, inc = r->an_alpha * d;
+			x->v[0] = fmax(fabs(d), x->v[0] * (1 - r->an_alpha / 2));
 			x->em += inc;
 			x->ev = (1 - r->an_alpha) * (x->ev + d * inc);
 		}
@@ -141,7 +164,8 @@ static bool anomaly_judge(struct rule *r, struct kext *x, int64_t t, double v, d
 {
 	bool warm;
 	if (an_scored(r->an)) {
-		warm = ctx_step(r, x, t, v, score);
+		warm = r->an == AN_ENTROPY ? re_step(r, x, t, v, score)
+					   : ctx_step(r, x, t, v, score);
 		*s01 = warm ? *score : 0;
 		return warm && *score >= r->an_threshold;
 	}
@@ -176,11 +200,15 @@ static void anomaly_save(const struct rule *r, const struct kext *x, uint32_t *n
 {
 	if (an_scored(r->an)) {
 		*nts = 0;
-		*nv = x->v ? CTX_NV : 0;
+		*nv = x->v ? an_nv(r->an) : 0;
 		return;
 	}
-	*nts = r->an == AN_EWMA ? 0 : x->cap;
-	*nv = *nts;
+	if (r->an == AN_EWMA) {
+		*nts = 0;
+		*nv = x->v ? 1 : 0;
+		return;
+	}
+	*nts = *nv = x->cap;
 }
 
 static bool anomaly_restore(const struct rule *r, struct kext *x, uint32_t cap, uint32_t nts,
@@ -189,10 +217,14 @@ static bool anomaly_restore(const struct rule *r, struct kext *x, uint32_t cap, 
 	if (an_scored(r->an)) {
 		/* the values are checked as they are used (ctx_step) */
 		x->n = x->cap = x->head = 0;
-		return nts == 0 && (nv == CTX_NV || nv == 0);
+		return nts == 0 && (nv == an_nv(r->an) || nv == 0);
 	}
-	if (r->an == AN_EWMA)
-		return kext_restore_entries(r, x, cap, nts, nv);
+	if (r->an == AN_EWMA) {
+		/* em, ev, seen and the largest deviation (x->v[0], absent
+		 * from older states) */
+		x->n = x->cap = x->head = 0;
+		return nts == 0 && nv <= 1;
+	}
 	x->cap = cap;
 	if (cap > r->an_n || nts != cap || nv != cap || x->n > cap || (cap && x->head >= cap)) {
 		x->n = x->cap = x->head = 0; /* not ours: start again */

@@ -27,9 +27,11 @@
  *   step without records counts as its forecast (as the last step's value
  *   while warming up), and two seasons of silence start the model again,
  *   as do values that overflow it (a level or trend that is not finite).
- *   8 (2m + 2) bytes (a key in all: about 350 + 8 (2m + 2), 750 for a
+ *   8 (2m + 2) bytes (a key in all: about 400 + 8 (2m + 2), 800 for a
  *   day of hours; its state file about 20 (2m + 2), a double each).
- * The checkpoint holds x->v whole and no times (those are x->wstart's).
+ * The checkpoint holds x->v whole and no times (those are x->wstart's);
+ * holt_winters keeps its next crossing in x->ts (five numbers, 40 bytes),
+ * not saved: it is found again from the model.
  */
 #include "kind.h"
 
@@ -240,33 +242,65 @@ static void hw_add(const struct rule *r, struct kext *x, int64_t t, double y)
 	cur[1] += 1;
 }
 
+/* The first step h in 1..lim after the last step done, jl, whose forecast
+ * passes, and the time of the crossing (where the line from the step
+ * before crosses); h 0 when none does. */
+static void hw_scan(const struct rule *r, const struct kext *x, int64_t jl, int64_t lim,
+		    int64_t *h_at, int64_t *at)
+{
+	const struct predict_spec *p = &r->pr;
+	uint32_t m = hw_m(r);
+	double prev = x->em + x->v[ring_at(jl, m)];
+	*h_at = 0;
+	for (int64_t h = 1; h <= lim; h++) {
+		double f = x->em + (double)h * x->ev + x->v[ring_at(jl + h, m)];
+		if (passes(p, f)) {
+			*h_at = h;
+			*at = llround((double)(jl + h - 1) * (double)p->step +
+				      (double)p->step * (p->threshold - prev) / (f - prev));
+			return;
+		}
+		prev = f;
+	}
+}
+
 /* The forecast of the steps from the current one to the one holding
  * t + horizon, each at its start; a crossing between two steps is put
- * where the line between them crosses. */
-static bool hw_forecast(const struct rule *r, const struct kext *x, int64_t t, struct extra *ex)
+ * where the line between them crosses. The model changes only as steps
+ * close: the first crossing up to the last step any record of the
+ * current step can reach is found once per step and kept in x->ts (not
+ * saved: the step, the steps done, how far it looked, the crossing's step
+ * and time), so a record costs the same whatever the horizon. */
+static bool hw_forecast(const struct rule *r, struct kext *x, int64_t t, struct extra *ex)
 {
 	const struct predict_spec *p = &r->pr;
 	uint32_t m = hw_m(r);
 	if (x->seen < 2 * m)
 		return false;
 	int64_t jl = x->wstart - 1; /* the last step done */
+	int64_t lim = span_no(t + p->horizon, p->step) - jl;
 	double prev = x->em + x->v[ring_at(jl, m)];
 	bool found = passes(p, prev);
-	if (found)
+	if (found) {
 		ex->crosses_at = t;
-	double f = prev;
-	for (int64_t h = 1; (jl + h) * p->step <= t + p->horizon; h++) {
-		f = x->em + (double)h * x->ev + x->v[ring_at(jl + h, m)];
-		if (!found && passes(p, f)) {
-			double at = (double)(jl + h - 1) * (double)p->step +
-				    (double)p->step * (p->threshold - prev) / (f - prev);
-			ex->crosses_at = llround(at) < t ? t : llround(at);
-			found = true;
+	} else {
+		if (!x->ts)
+			x->ts = xcalloc(5, sizeof *x->ts);
+		int64_t *c = x->ts;
+		if (c[0] != x->wstart || c[1] != (int64_t)x->seen || c[2] < lim) {
+			/* as far as a record of this step can look */
+			int64_t far = span_no((x->wstart + 1) * p->step - 1 + p->horizon, p->step) - jl;
+			c[0] = x->wstart;
+			c[1] = (int64_t)x->seen;
+			c[2] = far > lim ? far : lim;
+			hw_scan(r, x, jl, c[2], &c[3], &c[4]);
 		}
-		prev = f;
+		found = c[3] >= 1 && c[3] <= lim;
+		if (found)
+			ex->crosses_at = c[4] < t ? t : c[4];
 	}
 	ex->has_forecast = true;
-	ex->forecast = f;
+	ex->forecast = lim >= 1 ? x->em + (double)lim * x->ev + x->v[ring_at(jl + lim, m)] : prev;
 	ex->has_crossing = found;
 	return found;
 }

@@ -395,7 +395,8 @@ static void parse_anomaly(struct ctx *c, struct rule *r, int t)
 	struct fields a;
 	if (!sub_obj(c, t, "anomaly", &a))
 		return;
-	static const char *const methods[] = { "", "zscore", "ewma", "mad", "context", "seasonal" };
+	static const char *const methods[] = { "", "zscore", "ewma", "mad", "context", "seasonal",
+					       "entropy" };
 	r->an = AN_CONTEXT; /* the recommended method (tests/bench/nab) */
 	r->an_n = 1000;
 	bool thr = false, warm = false;
@@ -403,12 +404,12 @@ static void parse_anomaly(struct ctx *c, struct rule *r, int t)
 		int v = k + 1;
 		if (json_str_eq(d, k, "method")) {
 			r->an = AN_NONE;
-			for (int m = AN_ZSCORE; m <= AN_SEASONAL; m++)
+			for (int m = AN_ZSCORE; m <= AN_ENTROPY; m++)
 				if (json_str_eq(d, v, methods[m]))
 					r->an = (enum anomaly_method)m;
 			if (r->an == AN_NONE) {
 				bad(c, "anomaly.method: expected \"context\", \"seasonal\", "
-				       "\"zscore\", \"ewma\" or \"mad\"");
+				       "\"zscore\", \"ewma\", \"mad\" or \"entropy\"");
 				r->an = AN_CONTEXT; /* one message, not a second about `when` */
 			}
 		} else if (json_str_eq(d, k, "value")) {
@@ -436,7 +437,7 @@ static void parse_anomaly(struct ctx *c, struct rule *r, int t)
 	}
 	/* context and seasonal: a threshold on the 0..1 score, and a warmup
 	 * long enough to have seen a few levels and slots */
-	bool scored = r->an == AN_CONTEXT || r->an == AN_SEASONAL;
+	bool scored = r->an == AN_CONTEXT || r->an == AN_SEASONAL || r->an == AN_ENTROPY;
 	if (!thr)
 		r->an_threshold = scored ? 0.5 : 3.5;
 	else if (scored && !(r->an_threshold < 1))
@@ -530,7 +531,8 @@ static void describe_window(struct buf *b, const struct rule *r)
 
 static void describe_anomaly(struct buf *b, const struct rule *r)
 {
-	static const char *const m[] = { "", "zscore", "ewma", "mad", "context", "seasonal" };
+	static const char *const m[] = { "", "zscore", "ewma", "mad", "context", "seasonal",
+					 "entropy" };
 	buf_addf(b, ",\"anomaly\":{\"method\":\"%s\",\"value\":", m[r->an]);
 	buf_add_json_str(b, r->an_value.src, strlen(r->an_value.src));
 	if (r->an_window) {

@@ -55,7 +55,7 @@ enum rule_kind {
 enum win_kind { W_NONE, W_SLIDING, W_SESSION, W_COUNT };
 enum agg_fn { A_COUNT, A_SUM, A_AVG, A_MIN, A_MAX, A_STDDEV, A_FIRST, A_LAST,
 	      A_P50, A_P90, A_P95, A_P99, A_RATE };
-enum anomaly_method { AN_NONE, AN_ZSCORE, AN_EWMA, AN_MAD, AN_CONTEXT, AN_SEASONAL };
+enum anomaly_method { AN_NONE, AN_ZSCORE, AN_EWMA, AN_MAD, AN_CONTEXT, AN_SEASONAL, AN_ENTROPY };
 
 struct agg {
 	char *name;

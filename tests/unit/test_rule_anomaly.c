@@ -55,7 +55,12 @@ static void ewma(void)
 	uint32_t nts;
 	size_t nv;
 	kind_anomaly.save(kit_rule(&k, "e"), ks->x, &nts, &nv);
-	ok(nts == 0 && nv == 0, "and saves no entries");
+	ok(nts == 0 && nv == 1 && ks->x->v[0] == 10,
+	   "and saves one value, its largest recent deviation (%g)", ks->x->v ? ks->x->v[0] : -1);
+	struct kext old = { .seen = 2 };
+	ok(kind_anomaly.restore(kit_rule(&k, "e"), &old, 0, 0, 0) && old.cap == 0,
+	   "a state saved without it is taken (the deviation starts again)");
+	ok(!kind_anomaly.restore(kit_rule(&k, "e"), &old, 0, 0, 2), "two values are not ewma's");
 	ok(kit_roundtrip(&k, EWMA), "its mean and variance are saved and restored");
 	kit_feed(&k, "{\"ts\":2,\"v\":100}");
 	const char *o = kit_out(&k);
@@ -64,7 +69,8 @@ static void ewma(void)
 }
 
 /* a mostly flat history: its MAD is zero, and a small change must not be
- * an infinite score */
+ * an infinite score: the spread is floored at the history's largest
+ * deviation over the threshold */
 static void mad_zero(void)
 {
 	struct kit k;
@@ -74,15 +80,89 @@ static void mad_zero(void)
 	kit_feed(&k, "{\"ts\":2,\"v\":5}");
 	kit_feed(&k, "{\"ts\":3,\"v\":5}");
 	kit_feed(&k, "{\"ts\":4,\"v\":9}");
-	/* median 5, deviations 0 0 0 0 4: MAD 0, mean deviation 0.8 */
+	/* median 5, deviations 0 0 0 0 4: MAD 0, largest deviation 4 */
 	kit_feed(&k, "{\"ts\":5,\"v\":6}");
-	ok(strcmp(kit_out(&k), "") == 0, "a zero MAD: a small change scores 0.7979 * 1 / 0.8, no alert");
-	/* history 5 5 5 9 6: MAD 0, mean deviation 1 */
+	ok(strcmp(kit_out(&k), "") == 0, "a zero MAD: a small change scores 1 / (4 / 3.5), no alert");
+	/* history 5 5 5 9 6: MAD 0, largest deviation 4 */
 	kit_feed(&k, "{\"ts\":6,\"v\":20}");
 	const char *o = kit_out(&k);
 	const char *sc = strstr(o, "\"score\":");
-	ok(kit_count(o, "\"state\":\"firing\"") == 1 && sc && fabs(strtod(sc + 8, NULL) - 0.7979 * 15) < 1e-9,
-	   "a large one fires with 0.7979 * 15 / 1 deviations: %s", t_show(o));
+	ok(kit_count(o, "\"state\":\"firing\"") == 1 && sc && fabs(strtod(sc + 8, NULL) - 15 / (4 / 3.5)) < 1e-9,
+	   "a large one fires with 15 / (4 / 3.5) deviations: %s", t_show(o));
+	kit_stop(&k);
+}
+
+/* a key that routinely spikes: its standard deviation is small against
+ * its spikes, and a spike like those before is not an anomaly */
+static void spiky(void)
+{
+	struct kit k;
+	ok(kit_start(&k, "[{\"name\":\"z\",\"anomaly\":{\"method\":\"zscore\",\"value\":\".v\","
+			 "\"n\":20,\"threshold\":3,\"warmup\":5}}]") != NULL, "spiky: rules load");
+	char rec[64];
+	for (int i = 0; i < 20; i++) {
+		snprintf(rec, sizeof rec, "{\"ts\":%d,\"v\":%d}", i, i == 10 ? 100 : 0);
+		kit_feed(&k, rec);
+	}
+	kit_out(&k); /* the first spike fired and resolved */
+	/* mean 5, standard deviation sqrt(475) = 21.8, largest deviation 95:
+	 * the spread is 95 / 3 */
+	kit_feed(&k, "{\"ts\":20,\"v\":90}");
+	ok(strcmp(kit_out(&k), "") == 0, "a spike within the last one's: 85 / (95 / 3) deviations, no alert");
+	kit_stop(&k);
+	ok(kit_start(&k, "[{\"name\":\"z\",\"anomaly\":{\"method\":\"zscore\",\"value\":\".v\","
+			 "\"n\":20,\"threshold\":3,\"warmup\":5}}]") != NULL, "spiky: rules load again");
+	for (int i = 0; i < 20; i++) {
+		snprintf(rec, sizeof rec, "{\"ts\":%d,\"v\":%d}", i, i == 10 ? 100 : 0);
+		kit_feed(&k, rec);
+	}
+	kit_out(&k); /* the first spike fired and resolved */
+	kit_feed(&k, "{\"ts\":20,\"v\":120}");
+	const char *o = kit_out(&k);
+	const char *sc = strstr(o, "\"score\":");
+	ok(kit_count(o, "\"state\":\"firing\"") == 1 && sc && fabs(strtod(sc + 8, NULL) - 115 / (95 / 3.0)) < 1e-9,
+	   "one further out fires with 115 / (95 / 3) deviations: %s", t_show(o));
+	kit_stop(&k);
+}
+
+#define ENTROPY "[{\"name\":\"re\",\"anomaly\":{\"method\":\"entropy\",\"value\":\".v\"," \
+	"\"warmup\":60}}]"
+
+/* a cycle of 0..9 keeps its distribution; a run of 5s changes it */
+static void entropy(void)
+{
+	struct kit k;
+	ok(kit_start(&k, ENTROPY) != NULL, "entropy: rules load");
+	char rec[64];
+	int t = 0;
+	for (; t < 300; t++) {
+		snprintf(rec, sizeof rec, "{\"ts\":%d,\"v\":%d}", t, t % 10);
+		kit_feed(&k, rec);
+	}
+	ok(strcmp(kit_out(&k), "") == 0, "a steady cycle: no alert");
+	struct kstate *ks = kit_key(&k, "re", "null");
+	ok(ks->x->v && ks->x->v[RE_NH] >= 1 && ks->x->v[RE_LO] == 0 &&
+	   fabs(ks->x->v[RE_HI] - 11.138916015625) < 1e-12,
+	   "its hypotheses, on a range grown by a quarter past each new extreme (%g..%g, %g)",
+	   ks->x->v[RE_LO], ks->x->v[RE_HI], ks->x->v[RE_NH]);
+	ok(kit_roundtrip(&k, ENTROPY), "the window and hypotheses are saved and restored");
+	int fired = -1;
+	for (; t < 352 && fired < 0; t++) {
+		snprintf(rec, sizeof rec, "{\"ts\":%d,\"v\":5}", t);
+		kit_feed(&k, rec);
+		if (kit_count(kit_out(&k), "\"state\":\"firing\"") == 1)
+			fired = t;
+	}
+	/* 5 is in the cycle's middle bin: 2 W KL passes 13.28 when about a
+	 * quarter of the window is 5s */
+	ok(fired >= 310 && fired < 320, "a run of 5s fires within 20 records (%d)", fired - 300);
+	uint32_t nts;
+	size_t nv;
+	kind_anomaly.save(kit_rule(&k, "re"), ks->x, &nts, &nv);
+	ok(nts == 0 && nv == RE_NV, "it saves RE_NV numbers (%zu)", nv);
+	struct kext other = { 0 };
+	ok(!kind_anomaly.restore(kit_rule(&k, "re"), &other, 0, 0, CTX_NV),
+	   "a context rule's state is not an entropy rule's");
 	kit_stop(&k);
 }
 
@@ -91,5 +171,7 @@ int main(void)
 	zscore();
 	ewma();
 	mad_zero();
+	spiky();
+	entropy();
 	return done_testing();
 }

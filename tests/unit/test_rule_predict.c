@@ -192,6 +192,32 @@ static void holt_winters(void)
 	kit_stop(&k);
 }
 
+/* A horizon that is not a whole number of steps: a later record of a step
+ * reaches a step further. The crossing is found once per step, as far as
+ * the step's last record can reach, and each record takes it only within
+ * its own horizon. */
+static void hw_reach(void)
+{
+	static const char *rules = "[{\"name\":\"hw\",\"key\":\".d\",\"predict\":{"
+		"\"method\":\"holt_winters\",\"value\":\".v\",\"season\":\"4h\",\"step\":\"1h\","
+		"\"horizon\":\"270m\"},\"when_forecast\":\"> 40\"}]";
+	struct kit k;
+	ok(kit_start(&k, rules) != NULL, "hw_reach: rules load");
+	for (int j = 0; j <= 10; j++)
+		hw_feed(&k, "a", j);
+	/* at 10h it sees to 14h (35): nothing */
+	ok(strcmp(kit_out(&k), "") == 0, "at 10h, 4h30m ahead is 14h30m: 35 at 14h, no crossing");
+	struct kstate *ks = kit_key(&k, "hw", "\"a\"");
+	ok(ks->x->ts && ks->x->ts[3] == 6 && ks->x->ts[4] == 53400000,
+	   "the step's crossing is kept: 6 steps on, at 14h50m");
+	kit_feed(&k, "{\"ts\":38400000,\"d\":\"a\",\"v\":31}");
+	const char *o = kit_out(&k);
+	ok(kit_count(o, "\"state\":\"firing\"") == 1 && kit_count(o, "\"forecast\":41,") == 1 &&
+	   kit_count(o, "\"crosses_at\":53400000,") == 1,
+	   "at 10h40m it sees 15h (41): fires, crossing at 14h50m: %s", t_show(o));
+	kit_stop(&k);
+}
+
 /* A season with no trend never crosses; a line over its rising half would. */
 static void season_only(void)
 {
@@ -228,6 +254,7 @@ int main(void)
 	above_falling();
 	falling();
 	holt_winters();
+	hw_reach();
 	season_only();
 	foreign();
 	return done_testing();

@@ -151,6 +151,14 @@ e3 deployed "
 	assert_output 3
 }
 
+@test "a malformed task line is named and the run exits 65; the good tasks are deployed" {
+	{ cat tasks.jsonl; echo '{"task":"broken","replicas":'; echo '{"task":"","replicas":1}'; } >bad.jsonl
+	run_cce -65 deploy app bad.jsonl
+	assert_equal "$(jq -s -c 'map(select(.status == "deployed")) | length' <<<"$output")" 2
+	[[ "$stderr" == *"bad.jsonl:2:"* ]]
+	[[ "$stderr" == *"bad.jsonl:3:"* ]]
+}
+
 @test "usage errors exit 64; a missing app directory is named" {
 	run_cce -64 cce-deploy app
 	assert_equal "${stderr%%$'\n'*}" "cce-deploy: expected APP_DIR and TASKS_FILE"
@@ -180,5 +188,5 @@ e3 deployed "
 	[ "${#bad[@]}" -eq 0 ] || { printf 'exit code not in cce(7): %s\n' "${bad[@]}"; false; }
 	# the man page lists the same codes
 	run bash -c "mandoc -Tascii '$CCE_ROOT/man/cce-deploy.1' | col -b | sed -n '/^EXIT STATUS/,/^EXAMPLES/p' | grep -oE '^ +[0-9]+' | tr -d ' ' | tr '\n' ' '"
-	assert_output "0 1 64 69 74 "
+	assert_output "0 1 64 65 69 74 "
 }

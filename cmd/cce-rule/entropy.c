@@ -31,8 +31,10 @@
 static int re_bin(const double *s, double v)
 {
 	double step = (s[RE_HI] - s[RE_LO]) / RE_BINS;
-	int b = step > 0 ? (int)ceil((v - s[RE_LO]) / step) - 1 : 0;
-	return b < 0 ? 0 : b >= RE_BINS ? RE_BINS - 1 : b;
+	/* clamped before the conversion: a value far outside the range (a
+	 * state file's) must not overflow an int */
+	double b = step > 0 ? ceil((v - s[RE_LO]) / step) - 1 : 0;
+	return !(b >= 0) ? 0 : b >= RE_BINS ? RE_BINS - 1 : (int)b;
 }
 
 /* 2 W KL(p || q) of two histograms of W counts: infinite when q misses

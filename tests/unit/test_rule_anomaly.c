@@ -163,6 +163,13 @@ static void entropy(void)
 	struct kext other = { 0 };
 	ok(!kind_anomaly.restore(kit_rule(&k, "re"), &other, 0, 0, CTX_NV),
 	   "a context rule's state is not an entropy rule's");
+	/* a damaged state: window values far outside the key's range are
+	 * binned at its ends (an int conversion of 1e300 overflowed) */
+	for (int i = 0; i < RE_W; i++)
+		ks->x->v[RE_RING + i] = i % 2 ? 1e300 : -1e300;
+	double score;
+	re_step(kit_rule(&k, "re"), ks->x, t, 5, &score);
+	ok(score == 1 || score == 0, "a window of values far outside the range is scored (%g)", score);
 	kit_stop(&k);
 }
 

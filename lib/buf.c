@@ -9,7 +9,7 @@
 
 static char empty_buf[1];
 
-static void out_of_memory(void)
+void xalloc_fail(void)
 {
 	/* The one place lib/ gives up: without memory a filter cannot go on. */
 	static const char msg[] = "cce: out of memory\n";
@@ -21,7 +21,7 @@ void *xmalloc(size_t n)
 {
 	void *p = malloc(n ? n : 1);
 	if (!p)
-		out_of_memory();
+		xalloc_fail();
 	return p;
 }
 
@@ -29,7 +29,7 @@ void *xcalloc(size_t n, size_t m)
 {
 	void *p = calloc(n ? n : 1, m ? m : 1);
 	if (!p)
-		out_of_memory();
+		xalloc_fail();
 	return p;
 }
 
@@ -37,7 +37,7 @@ void *xrealloc(void *p, size_t n)
 {
 	p = realloc(p, n ? n : 1);
 	if (!p)
-		out_of_memory();
+		xalloc_fail();
 	return p;
 }
 

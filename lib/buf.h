@@ -41,6 +41,9 @@ void buf_add_json_str(struct buf *b, const char *s, size_t n);
 /* Detaches the data (caller frees) and leaves b empty. */
 char *buf_detach(struct buf *b, size_t *len);
 
+/* The x-allocators end the process on failure (the one place lib/ gives
+ * up); xalloc_fail is that end, for memory got some other way (mmap). */
+void xalloc_fail(void) __attribute__((noreturn));
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t m);
 void *xrealloc(void *p, size_t n);

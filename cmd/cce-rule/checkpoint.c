@@ -76,6 +76,7 @@ static void save_key(const struct rule *r, const struct kstate *k, struct buf *b
 static void save_rule(const struct rule *r, struct buf *b)
 {
 	struct rule_rt *rt = r->rt;
+	int64_t due = kmap_first_due(&rt->keys);
 	buf_adds(b, "\n{\"name\":");
 	buf_add_json_str(b, r->name, strlen(r->name));
 	buf_addf(b, ",\"sig\":\"%s\",\"stats\":[%llu,%llu,%llu,%llu,%llu,%llu,%llu,%lld,%d,%llu],"
@@ -86,7 +87,7 @@ static void save_rule(const struct rule *r, struct buf *b)
 		 (unsigned long long)rt->late, (long long)rt->last_fired, rt->fired_once,
 		 (unsigned long long)rt->evicted,
 		 (long long)rt->lim_start, rt->lim_count, (unsigned long long)rt->lim_supp,
-		 (long long)(kmap_first_due(&rt->keys) == INT64_MAX ? -1 : kmap_first_due(&rt->keys)));
+		 (long long)(due == INT64_MAX ? -1 : due));
 	uint32_t n;
 	struct kstate **ks = keys_sorted(&rt->keys, &n);
 	for (uint32_t j = 0; j < n; j++) {

@@ -25,7 +25,7 @@ static void *map_huge(size_t n)
 	size_t len = n + HUGE;
 	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
-		return xmalloc(SIZE_MAX); /* fails as every allocation does */
+		xalloc_fail();
 	char *a = (char *)(((uintptr_t)p + HUGE - 1) & ~(uintptr_t)(HUGE - 1));
 	if (a > p)
 		munmap(p, (size_t)(a - p));

@@ -12,9 +12,10 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "chunk.h"
 #include "fsutil.h"
 
-#define SCHEMA_VERSION "1"
+#define SCHEMA_VERSION "2"
 
 enum {
 	Q_IDEM_GET, Q_IDEM_PUT, Q_CONNECTED, Q_CONNECT, Q_DISCONNECT, Q_INSERT, Q_COUNT,
@@ -29,7 +30,8 @@ static const char *const sql[Q_N] = {
 		      "ON CONFLICT(device, stream) DO UPDATE SET connected = 1 WHERE connected = 0",
 	[Q_DISCONNECT] = "UPDATE streams SET connected = 0 WHERE device = ?1 AND stream = ?2 "
 			 "AND connected = 1",
-	[Q_INSERT] = "INSERT INTO records(device, stream, ts, recv, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[Q_INSERT] = "INSERT INTO chunks(id, device, stream, ts_min, ts_max, recv, n, bytes, body)"
+		     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[Q_COUNT] = "INSERT INTO streams(device, stream, connected, count, first_ts, last_ts, bytes) "
 		    "VALUES (?1, ?2, 0, ?3, ?5, ?6, ?4) ON CONFLICT(device, stream) DO UPDATE SET "
 		    "count = count + ?3, bytes = bytes + ?4, "
@@ -45,9 +47,10 @@ static const char schema[] =
 	" connected INTEGER NOT NULL DEFAULT 0, count INTEGER NOT NULL DEFAULT 0,"
 	" first_ts INTEGER, last_ts INTEGER, bytes INTEGER NOT NULL DEFAULT 0,"
 	" PRIMARY KEY(device, stream));"
-	"CREATE TABLE records(id INTEGER PRIMARY KEY, device TEXT NOT NULL, stream TEXT NOT NULL,"
-	" ts INTEGER NOT NULL, recv INTEGER NOT NULL, body TEXT NOT NULL);"
-	"CREATE INDEX records_dts ON records(device, ts, stream);"
+	"CREATE TABLE chunks(id INTEGER PRIMARY KEY, device TEXT NOT NULL, stream TEXT NOT NULL,"
+	" ts_min INTEGER NOT NULL, ts_max INTEGER NOT NULL, recv INTEGER NOT NULL,"
+	" n INTEGER NOT NULL, bytes INTEGER NOT NULL, body BLOB NOT NULL);"
+	"CREATE INDEX chunks_dts ON chunks(device, ts_min, stream);"
 	"CREATE TABLE idem(key TEXT PRIMARY KEY, recv INTEGER NOT NULL, status INTEGER NOT NULL,"
 	" answer TEXT NOT NULL);"
 	"CREATE INDEX idem_recv ON idem(recv);"
@@ -61,12 +64,33 @@ struct store {
 	int wal;             /* the WAL, for sq_sync (-1 until then) */
 	int64_t inserted;    /* the last id inserted */
 	int64_t before;      /* ... when the transaction began (a rollback's ids come again) */
+	/* the records inserted and not yet in a row: one stream's, one
+	 * request's (recv), the first of them id first */
+	struct chunk_builder chunk;
+	char *device, *stream;
+	int64_t recv, first;
+};
+
+/* a chunk a query has open: its records in ts order, the next at pos */
+struct open_chunk {
+	struct chunk_view v;
+	int64_t id;          /* its first record's */
+	uint32_t pos;
 };
 
 struct store_reader {
 	struct store_head h;
 	sqlite3 *db;
 	sqlite3_stmt *cur;
+	bool row;            /* cur is on a row not yet read */
+	bool following;      /* by id (sq_follow), else by ts (sq_query) */
+	int64_t start, end;        /* a query's */
+	int64_t after, upto;       /* a follow's */
+	uint64_t limit, given;
+	/* a query's open chunks, least (ts, id) first; spare ones keep
+	 * their memory; done is the one the last record came from */
+	struct open_chunk **heap, **spare, *done;
+	size_t nheap, nspare, cap;
 	char *dir;     /* for the disk's free space */
 };
 
@@ -166,8 +190,8 @@ static int open_db(struct store *s, char *err, size_t errlen)
 	    check_integrity(s, err, errlen) < 0 || check_schema(s, err, errlen) < 0)
 		return STORE_ERR;
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(s->db, "SELECT coalesce(max(id), 0) FROM records", -1, &st, NULL) ==
-	    SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+	if (sqlite3_prepare_v2(s->db, "SELECT id + n - 1 FROM chunks ORDER BY id DESC LIMIT 1", -1,
+			       &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
 		s->inserted = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	for (int i = 0; i < Q_N; i++) {
@@ -185,6 +209,9 @@ static void sq_close(struct store *s)
 	for (int i = 0; i < Q_N; i++)
 		sqlite3_finalize(s->q[i]);
 	sqlite3_close(s->db);
+	chunk_builder_free(&s->chunk);
+	free(s->device);
+	free(s->stream);
 	if (s->wal >= 0)
 		close(s->wal);
 	if (s->lock >= 0)
@@ -205,6 +232,7 @@ static struct store *sq_open(const char *dir, const char *origin, char *err, siz
 	struct store *s = xcalloc(1, sizeof *s);
 	s->h.ops = &store_sqlite;
 	s->wal = -1;
+	chunk_builder_init(&s->chunk);
 	struct buf p = BUF_INIT;
 	buf_init(&p);
 	buf_addf(&p, "%s/lock", dir);
@@ -241,15 +269,20 @@ static int sq_begin(struct store *s, char *err, size_t errlen)
 static void sq_rollback(struct store *s)
 {
 	s->inserted = s->before;
+	chunk_reset(&s->chunk);
 	if (!sqlite3_get_autocommit(s->db)) {
 		char e[8];
 		run(s, Q_ROLLBACK, "", e, sizeof e);
 	}
 }
 
+static int flush_chunk(struct store *s, char *err, size_t errlen);
+
 static int sq_commit(struct store *s, char *err, size_t errlen)
 {
-	int rc = run(s, Q_COMMIT, "cannot commit", err, errlen);
+	int rc = flush_chunk(s, err, errlen);
+	if (rc == STORE_OK)
+		rc = run(s, Q_COMMIT, "cannot commit", err, errlen);
 	if (rc < 0)
 		sq_rollback(s);
 	return rc;
@@ -343,19 +376,58 @@ static int sq_connect(struct store *s, const char *device, const char *stream, b
 	return rc < 0 ? rc : sqlite3_changes(s->db) > 0;
 }
 
+/* the records inserted since the last row, as one row */
+static int flush_chunk(struct store *s, char *err, size_t errlen)
+{
+	struct chunk_builder *c = &s->chunk;
+	if (c->n == 0)
+		return STORE_OK;
+	const void *body;
+	size_t len;
+	chunk_pack(c, &body, &len);
+	sqlite3_stmt *st = s->q[Q_INSERT];
+	sqlite3_bind_int64(st, 1, s->first);
+	bind_text(st, 2, s->device, strlen(s->device));
+	bind_text(st, 3, s->stream, strlen(s->stream));
+	sqlite3_bind_int64(st, 4, c->ts_min);
+	sqlite3_bind_int64(st, 5, c->ts_max);
+	sqlite3_bind_int64(st, 6, s->recv);
+	sqlite3_bind_int64(st, 7, c->n);
+	sqlite3_bind_int64(st, 8, (int64_t)c->bytes);
+	sqlite3_bind_blob64(st, 9, body, len, SQLITE_STATIC);
+	int rc = run(s, Q_INSERT, "cannot store records", err, errlen);
+	chunk_reset(c);
+	return rc;
+}
+
+/* a record joins the chunk being built, which becomes a row when the
+ * next record is another stream's or request's or does not fit, and at
+ * the commit */
 static int sq_insert(struct store *s, const char *device, const char *stream, int64_t ts,
 		 int64_t recv, const char *body, size_t len, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = s->q[Q_INSERT];
-	bind_text(st, 1, device, strlen(device));
-	bind_text(st, 2, stream, strlen(stream));
-	sqlite3_bind_int64(st, 3, ts);
-	sqlite3_bind_int64(st, 4, recv);
-	bind_text(st, 5, body, len);
-	int rc = run(s, Q_INSERT, "cannot store a record", err, errlen);
-	if (rc == STORE_OK)
-		s->inserted = sqlite3_last_insert_rowid(s->db);
-	return rc;
+	struct chunk_builder *c = &s->chunk;
+	if (c->n && (recv != s->recv || strcmp(device, s->device) || strcmp(stream, s->stream) ||
+		     !chunk_fits(c, ts, len))) {
+		int rc = flush_chunk(s, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	if (c->n == 0) {
+		if (!s->device || strcmp(device, s->device)) {
+			free(s->device);
+			s->device = xstrdup(device);
+		}
+		if (!s->stream || strcmp(stream, s->stream)) {
+			free(s->stream);
+			s->stream = xstrdup(stream);
+		}
+		s->recv = recv;
+		s->first = s->inserted + 1;
+	}
+	chunk_add(c, ts, body, len);
+	s->inserted++;
+	return STORE_OK;
 }
 
 static int sq_count(struct store *s, const char *device, const char *stream, uint64_t n,
@@ -384,42 +456,47 @@ static int sq_bytes(struct store *s, uint64_t *bytes, char *err, size_t errlen)
 	return rc == SQLITE_ROW ? STORE_OK : fail(s->db, rc, "cannot read the streams", err, errlen);
 }
 
-/* The last id of the oldest records to delete (at most 5000 of them), 0
- * when none: a prefix of the arrival order, so that the counters of the
- * deleted part can be taken from one range. Past the size, as many as
- * bring the bytes down to it (excess). */
-static int64_t retain_upto(struct store *s, int64_t recv_before, uint64_t excess)
+/* The last id of the oldest chunks to delete (at least one, about 5000
+ * records at most), 0 when none, and in *n their records: a prefix of the
+ * arrival order, so that the counters of the deleted part can be taken
+ * from one range. A chunk's records were received together (one request)
+ * and go together. Past the size, as many as bring the bytes down to it
+ * (excess). */
+static int64_t retain_upto(struct store *s, int64_t recv_before, uint64_t excess, uint64_t *n)
 {
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(s->db, "SELECT id, recv, length(CAST(body AS BLOB)) FROM records"
-				      " ORDER BY id LIMIT 5000", -1, &st, NULL) != SQLITE_OK)
+	*n = 0;
+	if (sqlite3_prepare_v2(s->db, "SELECT id, recv, n, bytes FROM chunks ORDER BY id", -1, &st,
+			       NULL) != SQLITE_OK)
 		return -1;
 	int64_t upto = 0;
 	uint64_t freed = 0;
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	int rc = SQLITE_DONE;
+	while (*n < 5000 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (freed >= excess && sqlite3_column_int64(st, 1) >= recv_before)
 			break;
-		upto = sqlite3_column_int64(st, 0);
-		freed += (uint64_t)sqlite3_column_int64(st, 2);
+		upto = sqlite3_column_int64(st, 0) + sqlite3_column_int64(st, 2) - 1;
+		*n += (uint64_t)sqlite3_column_int64(st, 2);
+		freed += (uint64_t)sqlite3_column_int64(st, 3);
 	}
+	if (*n >= 5000)
+		rc = SQLITE_DONE;
 	sqlite3_finalize(st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? upto : -1;
 }
 
 static const char retain_sql[] =
 	"UPDATE streams SET count = count - d.n, bytes = bytes - d.b FROM"
-	" (SELECT device, stream, count(*) AS n, sum(length(CAST(body AS BLOB))) AS b"
-	"  FROM records WHERE id <= ?1 GROUP BY device, stream) AS d"
+	" (SELECT device, stream, sum(n) AS n, sum(bytes) AS b"
+	"  FROM chunks WHERE id <= ?1 GROUP BY device, stream) AS d"
 	" WHERE streams.device = d.device AND streams.stream = d.stream;"
-	"DELETE FROM records WHERE id <= ?1;"
-	"UPDATE streams SET first_ts = (SELECT min(ts) FROM records r WHERE"
+	"DELETE FROM chunks WHERE id <= ?1;"
+	"UPDATE streams SET first_ts = (SELECT min(ts_min) FROM chunks r WHERE"
 	" r.device = streams.device AND r.stream = streams.stream),"
 	" last_ts = CASE WHEN count = 0 THEN NULL ELSE last_ts END"
 	" WHERE first_ts IS NOT NULL;";
 
-static int retain_records(struct store *s, int64_t upto, uint64_t *deleted, char *err,
-			  size_t errlen)
+static int retain_records(struct store *s, int64_t upto, char *err, size_t errlen)
 {
 	const char *p = retain_sql;
 	while (*p) {
@@ -431,8 +508,6 @@ static int retain_records(struct store *s, int64_t upto, uint64_t *deleted, char
 		if (sqlite3_bind_parameter_count(st))
 			sqlite3_bind_int64(st, 1, upto);
 		rc = sqlite3_step(st);
-		if (strncmp(sqlite3_sql(st), "DELETE", 6) == 0)
-			*deleted = (uint64_t)sqlite3_changes(s->db);
 		sqlite3_finalize(st);
 		if (rc != SQLITE_DONE)
 			return fail(s->db, rc, "cannot apply retention", err, errlen);
@@ -451,13 +526,16 @@ static int sq_retain(struct store *s, int64_t recv_before, uint64_t max_bytes, i
 	uint64_t bytes = 0;
 	if (max_bytes && (rc = sq_bytes(s, &bytes, err, errlen)) < 0)
 		goto failed;
-	int64_t upto = retain_upto(s, recv_before, max_bytes && bytes > max_bytes ? bytes - max_bytes : 0);
+	uint64_t n;
+	int64_t upto = retain_upto(s, recv_before, max_bytes && bytes > max_bytes ? bytes - max_bytes : 0,
+				   &n);
 	if (upto < 0) {
 		rc = fail(s->db, SQLITE_ERROR, "cannot apply retention", err, errlen);
 		goto failed;
 	}
-	if (upto > 0 && (rc = retain_records(s, upto, deleted, err, errlen)) < 0)
+	if (upto > 0 && (rc = retain_records(s, upto, err, errlen)) < 0)
 		goto failed;
+	*deleted = upto > 0 ? n : 0;
 	sqlite3_stmt *st;
 	rc = sqlite3_prepare_v2(s->db, "DELETE FROM idem WHERE recv < ?1", -1, &st, NULL);
 	if (rc == SQLITE_OK) {
@@ -475,11 +553,37 @@ failed:
 	return rc;
 }
 
+static void open_chunk_free(struct open_chunk *o)
+{
+	if (o) {
+		chunk_view_free(&o->v);
+		free(o);
+	}
+}
+
+/* the query's open chunks back to the spares */
+static void reader_reset(struct store_reader *r)
+{
+	sqlite3_finalize(r->cur);
+	r->cur = NULL;
+	r->row = false;
+	if (r->done)
+		r->spare[r->nspare++] = r->done;
+	r->done = NULL;
+	while (r->nheap)
+		r->spare[r->nspare++] = r->heap[--r->nheap];
+	r->given = 0;
+}
+
 static void sq_reader_close(struct store_reader *r)
 {
 	if (!r)
 		return;
-	sqlite3_finalize(r->cur);
+	reader_reset(r);
+	for (size_t i = 0; i < r->nspare; i++)
+		open_chunk_free(r->spare[i]);
+	free(r->heap);
+	free(r->spare);
 	sqlite3_close(r->db);
 	free(r->h.where);
 	free(r);
@@ -503,42 +607,227 @@ static struct store_reader *sq_reader_open(struct store *s, char *err, size_t er
 
 static int cursor(struct store_reader *r, const char *q, char *err, size_t errlen)
 {
-	sqlite3_finalize(r->cur);
-	r->cur = NULL;
+	reader_reset(r);
 	int rc = sqlite3_prepare_v2(r->db, q, -1, &r->cur, NULL);
 	return rc == SQLITE_OK ? STORE_OK : fail(r->db, rc, "cannot query the store", err, errlen);
 }
 
+/* the cursor onto its next row: r->row says whether there is one */
+static int step(struct store_reader *r, char *err, size_t errlen)
+{
+	int rc = sqlite3_step(r->cur);
+	r->row = rc == SQLITE_ROW;
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		return STORE_OK;
+	return fail(r->db, rc, "cannot read the store", err, errlen);
+}
+
+/* The chunks that may hold a record of [start, end), by their first ts: a
+ * chunk spans less than CHUNK_SPAN_MS, so none that starts earlier than
+ * that before start can. */
 static int sq_query(struct store_reader *r, const char *device, const char *stream, int64_t start,
 		int64_t end, uint64_t limit, char *err, size_t errlen)
 {
-	int rc = cursor(r, stream ? "SELECT id, body FROM records WHERE device = ?1 AND ts >= ?3"
-				    " AND ts < ?4 AND stream = ?2 ORDER BY ts, id LIMIT ?5"
-				  : "SELECT id, body FROM records WHERE device = ?1 AND ts >= ?3"
-				    " AND ts < ?4 ORDER BY ts, id LIMIT ?5",
+	int rc = cursor(r, stream ? "SELECT id, ts_min, body FROM chunks WHERE device = ?1"
+				    " AND ts_min > ?3 AND ts_min < ?4 AND ts_max >= ?5 AND stream = ?2"
+				    " ORDER BY ts_min, id"
+				  : "SELECT id, ts_min, body FROM chunks WHERE device = ?1"
+				    " AND ts_min > ?3 AND ts_min < ?4 AND ts_max >= ?5 ORDER BY ts_min, id",
 			err, errlen);
 	if (rc < 0)
 		return rc;
 	bind_text(r->cur, 1, device, strlen(device));
 	if (stream)
 		bind_text(r->cur, 2, stream, strlen(stream));
-	sqlite3_bind_int64(r->cur, 3, start);
+	sqlite3_bind_int64(r->cur, 3, start < INT64_MIN + CHUNK_SPAN_MS ? INT64_MIN
+								  : start - CHUNK_SPAN_MS);
 	sqlite3_bind_int64(r->cur, 4, end);
-	sqlite3_bind_int64(r->cur, 5, limit && limit < INT64_MAX ? (int64_t)limit : -1);
-	return STORE_OK;
+	sqlite3_bind_int64(r->cur, 5, start);
+	r->following = false;
+	r->start = start;
+	r->end = end;
+	r->limit = limit;
+	return step(r, err, errlen);
 }
 
+/* the records of ids (after, upto]: the chunks from the one holding after
+ * + 1 (it starts at most CHUNK_RECORDS - 1 ids before) */
 static int sq_follow(struct store_reader *r, int64_t after, int64_t upto, uint64_t limit,
 		     char *err, size_t errlen)
 {
-	int rc = cursor(r, "SELECT id, body FROM records WHERE id > ?1 AND id <= ?3 ORDER BY id"
-			   " LIMIT ?2", err, errlen);
+	int rc = cursor(r, "SELECT id, ts_min, body FROM chunks WHERE id > ?1 AND id + n > ?2"
+			   " AND id <= ?3 ORDER BY id", err, errlen);
 	if (rc < 0)
 		return rc;
-	sqlite3_bind_int64(r->cur, 1, after);
-	sqlite3_bind_int64(r->cur, 2, (int64_t)limit);
+	sqlite3_bind_int64(r->cur, 1, after < INT64_MIN + CHUNK_RECORDS ? INT64_MIN
+									: after - CHUNK_RECORDS);
+	sqlite3_bind_int64(r->cur, 2, after);
 	sqlite3_bind_int64(r->cur, 3, upto);
+	r->following = true;
+	r->after = after;
+	r->upto = upto;
+	r->limit = limit;
+	return step(r, err, errlen);
+}
+
+/* room in heap and spare for every open chunk there is and one more */
+static void room(struct store_reader *r)
+{
+	if (r->nheap + r->nspare + 2 <= r->cap)
+		return;
+	r->cap = r->cap ? 2 * r->cap : 16;
+	r->heap = xrealloc(r->heap, r->cap * sizeof *r->heap);
+	r->spare = xrealloc(r->spare, r->cap * sizeof *r->spare);
+}
+
+/* the cursor's row as an open chunk (a spare one's memory reused) */
+static struct open_chunk *take_row(struct store_reader *r, char *err, size_t errlen)
+{
+	room(r);
+	struct open_chunk *o = r->nspare ? r->spare[--r->nspare] : NULL;
+	if (!o) {
+		o = xcalloc(1, sizeof *o);
+		chunk_view_init(&o->v);
+	}
+	o->id = sqlite3_column_int64(r->cur, 0);
+	o->pos = 0;
+	char why[200];
+	if (chunk_unpack(&o->v, sqlite3_column_blob(r->cur, 2),
+			 (size_t)sqlite3_column_bytes(r->cur, 2), why, sizeof why) < 0) {
+		snprintf(err, errlen, "%s: the records from id %lld: %s", r->h.where,
+			 (long long)o->id, why);
+		r->spare[r->nspare++] = o;
+		return NULL;
+	}
+	return o;
+}
+
+/* a is before b: by ts, then id */
+static bool before(const struct open_chunk *a, const struct open_chunk *b)
+{
+	uint32_t i = a->v.order[a->pos], j = b->v.order[b->pos];
+	int64_t ta = chunk_ts(&a->v, i), tb = chunk_ts(&b->v, j);
+	return ta != tb ? ta < tb : a->id + i < b->id + j;
+}
+
+static void sift_down(struct store_reader *r, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, m = i;
+		if (l < r->nheap && before(r->heap[l], r->heap[m]))
+			m = l;
+		if (l + 1 < r->nheap && before(r->heap[l + 1], r->heap[m]))
+			m = l + 1;
+		if (m == i)
+			return;
+		struct open_chunk *t = r->heap[i];
+		r->heap[i] = r->heap[m];
+		r->heap[m] = t;
+		i = m;
+	}
+}
+
+/* o was taken by take_row, which made room for it */
+static void push(struct store_reader *r, struct open_chunk *o)
+{
+	size_t i = r->nheap++;
+	r->heap[i] = o;
+	while (i && before(r->heap[i], r->heap[(i - 1) / 2])) {
+		struct open_chunk *t = r->heap[i];
+		r->heap[i] = r->heap[(i - 1) / 2];
+		r->heap[(i - 1) / 2] = t;
+		i = (i - 1) / 2;
+	}
+}
+
+/* opens every chunk that may hold a record before the heap's least: the
+ * ones that start at or before it (they come in that order) */
+static int open_chunks(struct store_reader *r, char *err, size_t errlen)
+{
+	while (r->row) {
+		if (r->nheap) {
+			const struct open_chunk *top = r->heap[0];
+			if (sqlite3_column_int64(r->cur, 1) > chunk_ts(&top->v, top->v.order[top->pos]))
+				break;
+		}
+		struct open_chunk *o = take_row(r, err, errlen);
+		if (!o)
+			return STORE_ERR;
+		chunk_sort(&o->v);
+		while (o->pos < o->v.n && chunk_ts(&o->v, o->v.order[o->pos]) < r->start)
+			o->pos++;
+		if (o->pos < o->v.n)
+			push(r, o);
+		else
+			r->spare[r->nspare++] = o;
+		int rc = step(r, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
 	return STORE_OK;
+}
+
+/* a query's next record: the least of the open chunks' */
+static int next_by_ts(struct store_reader *r, int64_t *id, const char **body, size_t *len,
+		      char *err, size_t errlen)
+{
+	if (r->done) {
+		r->spare[r->nspare++] = r->done;
+		r->done = NULL;
+	}
+	if (r->limit && r->given >= r->limit)
+		return 0;
+	int rc = open_chunks(r, err, errlen);
+	if (rc < 0)
+		return rc;
+	if (!r->nheap)
+		return 0;
+	struct open_chunk *o = r->heap[0];
+	uint32_t i = o->v.order[o->pos];
+	if (chunk_ts(&o->v, i) >= r->end)
+		return 0;
+	*id = o->id + i;
+	*body = chunk_text(&o->v, i, len);
+	if (++o->pos == o->v.n) {
+		r->done = o;
+		r->heap[0] = r->heap[--r->nheap];
+	}
+	if (r->nheap)
+		sift_down(r, 0);
+	r->given++;
+	return 1;
+}
+
+/* stdout's next record: the chunks in id order, each's in arrival order */
+static int next_by_id(struct store_reader *r, int64_t *id, const char **body, size_t *len,
+		      char *err, size_t errlen)
+{
+	if (r->limit && r->given >= r->limit)
+		return 0;
+	for (;;) {
+		struct open_chunk *o = r->done;
+		if (o && o->pos < o->v.n) {
+			uint32_t i = o->pos++;
+			if (o->id + i <= r->after)
+				continue;
+			if (o->id + i > r->upto)
+				return 0;
+			*id = o->id + i;
+			*body = chunk_text(&o->v, i, len);
+			r->given++;
+			return 1;
+		}
+		if (!r->row)
+			return 0;
+		if (o)
+			r->spare[r->nspare++] = o;
+		r->done = NULL;
+		if (!(r->done = take_row(r, err, errlen)))
+			return STORE_ERR;
+		int rc = step(r, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
 }
 
 static int sq_next(struct store_reader *r, int64_t *id, const char **body, size_t *len, char *err,
@@ -546,24 +835,19 @@ static int sq_next(struct store_reader *r, int64_t *id, const char **body, size_
 {
 	if (!r->cur)
 		return 0;
-	int rc = sqlite3_step(r->cur);
-	if (rc == SQLITE_ROW) {
-		*id = sqlite3_column_int64(r->cur, 0);
-		*body = (const char *)sqlite3_column_text(r->cur, 1);
-		*len = (size_t)sqlite3_column_bytes(r->cur, 1);
-		return 1;
-	}
-	sqlite3_finalize(r->cur);
-	r->cur = NULL;
-	return rc == SQLITE_DONE ? 0 : fail(r->db, rc, "cannot read the store", err, errlen);
+	int rc = r->following ? next_by_id(r, id, body, len, err, errlen)
+			      : next_by_ts(r, id, body, len, err, errlen);
+	if (rc <= 0)
+		reader_reset(r);
+	return rc;
 }
 
 static int64_t sq_last_id(struct store_reader *r)
 {
 	sqlite3_stmt *st;
 	int64_t id = 0;
-	if (sqlite3_prepare_v2(r->db, "SELECT coalesce(max(id), 0) FROM records", -1, &st, NULL) ==
-	    SQLITE_OK) {
+	if (sqlite3_prepare_v2(r->db, "SELECT id + n - 1 FROM chunks ORDER BY id DESC LIMIT 1", -1,
+			       &st, NULL) == SQLITE_OK) {
 		if (sqlite3_step(st) == SQLITE_ROW)
 			id = sqlite3_column_int64(st, 0);
 		sqlite3_finalize(st);

@@ -624,15 +624,17 @@ static int step(struct store_reader *r, char *err, size_t errlen)
 
 /* The chunks that may hold a record of [start, end), by their first ts: a
  * chunk spans less than CHUNK_SPAN_MS, so none that starts earlier than
- * that before start can. */
+ * that before start can. Their order among equal first ts does not
+ * matter: next_by_ts opens every chunk starting at or before a record's ts
+ * before it gives that record. */
 static int sq_query(struct store_reader *r, const char *device, const char *stream, int64_t start,
 		int64_t end, uint64_t limit, char *err, size_t errlen)
 {
 	int rc = cursor(r, stream ? "SELECT id, ts_min, body FROM chunks WHERE device = ?1"
 				    " AND ts_min > ?3 AND ts_min < ?4 AND ts_max >= ?5 AND stream = ?2"
-				    " ORDER BY ts_min, id"
+				    " ORDER BY ts_min"
 				  : "SELECT id, ts_min, body FROM chunks WHERE device = ?1"
-				    " AND ts_min > ?3 AND ts_min < ?4 AND ts_max >= ?5 ORDER BY ts_min, id",
+				    " AND ts_min > ?3 AND ts_min < ?4 AND ts_max >= ?5 ORDER BY ts_min",
 			err, errlen);
 	if (rc < 0)
 		return rc;
@@ -655,7 +657,7 @@ static int sq_query(struct store_reader *r, const char *device, const char *stre
 static int sq_follow(struct store_reader *r, int64_t after, int64_t upto, uint64_t limit,
 		     char *err, size_t errlen)
 {
-	int rc = cursor(r, "SELECT id, ts_min, body FROM chunks WHERE id > ?1 AND id + n > ?2"
+	int rc = cursor(r, "SELECT id, ts_min, body, n FROM chunks WHERE id > ?1 AND id + n > ?2"
 			   " AND id <= ?3 ORDER BY id", err, errlen);
 	if (rc < 0)
 		return rc;
@@ -821,9 +823,10 @@ static int next_by_id(struct store_reader *r, int64_t *id, const char **body, si
 			return 0;
 		if (o)
 			r->spare[r->nspare++] = o;
-		r->done = NULL;
-		if (!(r->done = take_row(r, err, errlen)))
-			return STORE_ERR;
+		if (!(r->done = take_row(r, err, errlen))) {
+			*id = sqlite3_column_int64(r->cur, 0) + sqlite3_column_int64(r->cur, 3) - 1;
+			return STORE_DAMAGED;
+		}
 		int rc = step(r, err, errlen);
 		if (rc < 0)
 			return rc;

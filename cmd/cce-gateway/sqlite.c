@@ -1,5 +1,7 @@
-/* The SQLite backend of the store (see store.h and backend.h). */
+/* The SQLite backend of the store (see store.h and backend.h): the
+ * database, its schema and the writes; the reads are sqlite_reader.c's. */
 #include "backend.h"
+#include "sqlite.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "chunk.h"
@@ -71,30 +72,8 @@ struct store {
 	int64_t recv, first;
 };
 
-/* a chunk a query has open: its records in ts order, the next at pos */
-struct open_chunk {
-	struct chunk_view v;
-	int64_t id;          /* its first record's */
-	uint32_t pos;
-};
 
-struct store_reader {
-	struct store_head h;
-	sqlite3 *db;
-	sqlite3_stmt *cur;
-	bool row;            /* cur is on a row not yet read */
-	bool following;      /* by id (sq_follow), else by ts (sq_query) */
-	int64_t start, end;        /* a query's */
-	int64_t after, upto;       /* a follow's */
-	uint64_t limit, given;
-	/* a query's open chunks, least (ts, id) first; spare ones keep
-	 * their memory; done is the one the last record came from */
-	struct open_chunk **heap, **spare, *done;
-	size_t nheap, nspare, cap;
-	char *dir;     /* for the disk's free space */
-};
-
-static int fail(sqlite3 *db, int rc, const char *what, char *err, size_t errlen)
+int sq_fail(sqlite3 *db, int rc, const char *what, char *err, size_t errlen)
 {
 	snprintf(err, errlen, "%s: %s", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 	rc &= 0xff;
@@ -107,12 +86,12 @@ static int check_schema(struct store *s, char *err, size_t errlen)
 	sqlite3_stmt *st;
 	int rc = sqlite3_prepare_v2(s->db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return fail(s->db, rc, s->h.where, err, errlen);
+		return sq_fail(s->db, rc, s->h.where, err, errlen);
 	rc = sqlite3_step(st);
 	int64_t n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
 	sqlite3_finalize(st);
 	if (n < 0)
-		return fail(s->db, rc, s->h.where, err, errlen);
+		return sq_fail(s->db, rc, s->h.where, err, errlen);
 	if (n == 0) {
 		char *msg = NULL;
 		rc = sqlite3_exec(s->db, schema, NULL, NULL, &msg);
@@ -140,10 +119,10 @@ static int check_integrity(struct store *s, char *err, size_t errlen)
 	sqlite3_stmt *st;
 	int rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check", -1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return fail(s->db, rc, s->h.where, err, errlen);
+		return sq_fail(s->db, rc, s->h.where, err, errlen);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
-		fail(s->db, rc, s->h.where, err, errlen);
+		sq_fail(s->db, rc, s->h.where, err, errlen);
 		sqlite3_finalize(st);
 		return STORE_ERR;
 	}
@@ -162,7 +141,7 @@ static int check_integrity(struct store *s, char *err, size_t errlen)
 static int exec(sqlite3 *db, const char *q, const char *what, char *err, size_t errlen)
 {
 	int rc = sqlite3_exec(db, q, NULL, NULL, NULL);
-	return rc == SQLITE_OK ? STORE_OK : fail(db, rc, what, err, errlen);
+	return rc == SQLITE_OK ? STORE_OK : sq_fail(db, rc, what, err, errlen);
 }
 
 static int open_db(struct store *s, char *err, size_t errlen)
@@ -173,7 +152,7 @@ static int open_db(struct store *s, char *err, size_t errlen)
 	int rc = sqlite3_open_v2(s->h.where, &s->db,
 				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK)
-		return fail(s->db, rc, s->h.where, err, errlen);
+		return sq_fail(s->db, rc, s->h.where, err, errlen);
 	sqlite3_busy_timeout(s->db, 10000);
 	/* journal_mode reads the file first: a file that is no database
 	 * fails here with "file is not a database" */
@@ -197,7 +176,7 @@ static int open_db(struct store *s, char *err, size_t errlen)
 	for (int i = 0; i < Q_N; i++) {
 		rc = sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->q[i], NULL);
 		if (rc != SQLITE_OK)
-			return fail(s->db, rc, s->h.where, err, errlen);
+			return sq_fail(s->db, rc, s->h.where, err, errlen);
 	}
 	return STORE_OK;
 }
@@ -256,7 +235,7 @@ static int run(struct store *s, int q, const char *what, char *err, size_t errle
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		return fail(s->db, rc, what, err, errlen);
+		return sq_fail(s->db, rc, what, err, errlen);
 	return STORE_OK;
 }
 
@@ -308,7 +287,9 @@ static int sq_sync(struct store *s, char *err, size_t errlen)
 
 static int64_t sq_inserted_id(struct store *s) { return s->inserted; }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *s, size_t n)
+const char *sq_path(const struct store *s) { return s->h.where; }
+
+void sq_bind_text(sqlite3_stmt *st, int i, const char *s, size_t n)
 {
 	sqlite3_bind_text64(st, i, s, n, SQLITE_STATIC, SQLITE_UTF8);
 }
@@ -319,14 +300,14 @@ static int sq_idem_claim(struct store *s, const char *key, int64_t now, int *sta
 {
 	(void)now;
 	sqlite3_stmt *st = s->q[Q_IDEM_GET];
-	bind_text(st, 1, key, strlen(key));
+	sq_bind_text(st, 1, key, strlen(key));
 	int rc = sqlite3_step(st), found = 0;
 	if (rc == SQLITE_ROW) {
 		*status = sqlite3_column_int(st, 0);
 		buf_add(answer, sqlite3_column_text(st, 1), (size_t)sqlite3_column_bytes(st, 1));
 		found = 1;
 	} else if (rc != SQLITE_DONE) {
-		found = fail(s->db, rc, "cannot read the idempotency keys", err, errlen);
+		found = sq_fail(s->db, rc, "cannot read the idempotency keys", err, errlen);
 	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
@@ -343,10 +324,10 @@ static int sq_idem_put(struct store *s, const char *key, int status, const char 
 		   int64_t now, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = s->q[Q_IDEM_PUT];
-	bind_text(st, 1, key, strlen(key));
+	sq_bind_text(st, 1, key, strlen(key));
 	sqlite3_bind_int64(st, 2, now);
 	sqlite3_bind_int(st, 3, status);
-	bind_text(st, 4, answer, strlen(answer));
+	sq_bind_text(st, 4, answer, strlen(answer));
 	return run(s, Q_IDEM_PUT, "cannot store the idempotency key", err, errlen);
 }
 
@@ -354,13 +335,13 @@ static int sq_connected(struct store *s, const char *device, const char *stream,
 		    size_t errlen)
 {
 	sqlite3_stmt *st = s->q[Q_CONNECTED];
-	bind_text(st, 1, device, strlen(device));
-	bind_text(st, 2, stream, strlen(stream));
+	sq_bind_text(st, 1, device, strlen(device));
+	sq_bind_text(st, 2, stream, strlen(stream));
 	int rc = sqlite3_step(st), on = 0;
 	if (rc == SQLITE_ROW)
 		on = sqlite3_column_int(st, 0) != 0;
 	else if (rc != SQLITE_DONE)
-		on = fail(s->db, rc, "cannot read the streams", err, errlen);
+		on = sq_fail(s->db, rc, "cannot read the streams", err, errlen);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return on;
@@ -370,8 +351,8 @@ static int sq_connect(struct store *s, const char *device, const char *stream, b
 		  size_t errlen)
 {
 	int q = on ? Q_CONNECT : Q_DISCONNECT;
-	bind_text(s->q[q], 1, device, strlen(device));
-	bind_text(s->q[q], 2, stream, strlen(stream));
+	sq_bind_text(s->q[q], 1, device, strlen(device));
+	sq_bind_text(s->q[q], 2, stream, strlen(stream));
 	int rc = run(s, q, "cannot change the stream", err, errlen);
 	return rc < 0 ? rc : sqlite3_changes(s->db) > 0;
 }
@@ -387,8 +368,8 @@ static int flush_chunk(struct store *s, char *err, size_t errlen)
 	chunk_pack(c, &body, &len);
 	sqlite3_stmt *st = s->q[Q_INSERT];
 	sqlite3_bind_int64(st, 1, s->first);
-	bind_text(st, 2, s->device, strlen(s->device));
-	bind_text(st, 3, s->stream, strlen(s->stream));
+	sq_bind_text(st, 2, s->device, strlen(s->device));
+	sq_bind_text(st, 3, s->stream, strlen(s->stream));
 	sqlite3_bind_int64(st, 4, c->ts_min);
 	sqlite3_bind_int64(st, 5, c->ts_max);
 	sqlite3_bind_int64(st, 6, s->recv);
@@ -434,8 +415,8 @@ static int sq_count(struct store *s, const char *device, const char *stream, uin
 		uint64_t bytes, int64_t min_ts, int64_t max_ts, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = s->q[Q_COUNT];
-	bind_text(st, 1, device, strlen(device));
-	bind_text(st, 2, stream, strlen(stream));
+	sq_bind_text(st, 1, device, strlen(device));
+	sq_bind_text(st, 2, stream, strlen(stream));
 	sqlite3_bind_int64(st, 3, (int64_t)n);
 	sqlite3_bind_int64(st, 4, (int64_t)bytes);
 	sqlite3_bind_int64(st, 5, min_ts);
@@ -449,11 +430,11 @@ static int sq_bytes(struct store *s, uint64_t *bytes, char *err, size_t errlen)
 	int rc = sqlite3_prepare_v2(s->db, "SELECT coalesce(sum(bytes), 0) FROM streams", -1, &st,
 				    NULL);
 	if (rc != SQLITE_OK)
-		return fail(s->db, rc, "cannot read the streams", err, errlen);
+		return sq_fail(s->db, rc, "cannot read the streams", err, errlen);
 	rc = sqlite3_step(st);
 	*bytes = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
 	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? STORE_OK : fail(s->db, rc, "cannot read the streams", err, errlen);
+	return rc == SQLITE_ROW ? STORE_OK : sq_fail(s->db, rc, "cannot read the streams", err, errlen);
 }
 
 /* The last id of the oldest chunks to delete (at least one, about 5000
@@ -504,13 +485,13 @@ static int retain_records(struct store *s, int64_t upto, char *err, size_t errle
 		const char *tail;
 		int rc = sqlite3_prepare_v2(s->db, p, -1, &st, &tail);
 		if (rc != SQLITE_OK)
-			return fail(s->db, rc, "cannot apply retention", err, errlen);
+			return sq_fail(s->db, rc, "cannot apply retention", err, errlen);
 		if (sqlite3_bind_parameter_count(st))
 			sqlite3_bind_int64(st, 1, upto);
 		rc = sqlite3_step(st);
 		sqlite3_finalize(st);
 		if (rc != SQLITE_DONE)
-			return fail(s->db, rc, "cannot apply retention", err, errlen);
+			return sq_fail(s->db, rc, "cannot apply retention", err, errlen);
 		p = tail;
 	}
 	return STORE_OK;
@@ -530,7 +511,7 @@ static int sq_retain(struct store *s, int64_t recv_before, uint64_t max_bytes, i
 	int64_t upto = retain_upto(s, recv_before, max_bytes && bytes > max_bytes ? bytes - max_bytes : 0,
 				   &n);
 	if (upto < 0) {
-		rc = fail(s->db, SQLITE_ERROR, "cannot apply retention", err, errlen);
+		rc = sq_fail(s->db, SQLITE_ERROR, "cannot apply retention", err, errlen);
 		goto failed;
 	}
 	if (upto > 0 && (rc = retain_records(s, upto, err, errlen)) < 0)
@@ -544,360 +525,13 @@ static int sq_retain(struct store *s, int64_t recv_before, uint64_t max_bytes, i
 		sqlite3_finalize(st);
 	}
 	if (rc != SQLITE_DONE && rc != SQLITE_OK) {
-		rc = fail(s->db, rc, "cannot forget old idempotency keys", err, errlen);
+		rc = sq_fail(s->db, rc, "cannot forget old idempotency keys", err, errlen);
 		goto failed;
 	}
 	return sq_commit(s, err, errlen);
 failed:
 	sq_rollback(s);
 	return rc;
-}
-
-static void open_chunk_free(struct open_chunk *o)
-{
-	if (o) {
-		chunk_view_free(&o->v);
-		free(o);
-	}
-}
-
-/* the query's open chunks back to the spares */
-static void reader_reset(struct store_reader *r)
-{
-	sqlite3_finalize(r->cur);
-	r->cur = NULL;
-	r->row = false;
-	if (r->done)
-		r->spare[r->nspare++] = r->done;
-	r->done = NULL;
-	while (r->nheap)
-		r->spare[r->nspare++] = r->heap[--r->nheap];
-	r->given = 0;
-}
-
-static void sq_reader_close(struct store_reader *r)
-{
-	if (!r)
-		return;
-	reader_reset(r);
-	for (size_t i = 0; i < r->nspare; i++)
-		open_chunk_free(r->spare[i]);
-	free(r->heap);
-	free(r->spare);
-	sqlite3_close(r->db);
-	free(r->h.where);
-	free(r);
-}
-
-static struct store_reader *sq_reader_open(struct store *s, char *err, size_t errlen)
-{
-	struct store_reader *r = xcalloc(1, sizeof *r);
-	r->h.ops = &store_sqlite;
-	r->h.where = xstrdup(s->h.where);
-	int rc = sqlite3_open_v2(r->h.where, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
-				 NULL);
-	if (rc != SQLITE_OK) {
-		fail(r->db, rc, r->h.where, err, errlen);
-		sq_reader_close(r);
-		return NULL;
-	}
-	sqlite3_busy_timeout(r->db, 10000);
-	return r;
-}
-
-static int cursor(struct store_reader *r, const char *q, char *err, size_t errlen)
-{
-	reader_reset(r);
-	int rc = sqlite3_prepare_v2(r->db, q, -1, &r->cur, NULL);
-	return rc == SQLITE_OK ? STORE_OK : fail(r->db, rc, "cannot query the store", err, errlen);
-}
-
-/* the cursor onto its next row: r->row says whether there is one */
-static int step(struct store_reader *r, char *err, size_t errlen)
-{
-	int rc = sqlite3_step(r->cur);
-	r->row = rc == SQLITE_ROW;
-	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
-		return STORE_OK;
-	return fail(r->db, rc, "cannot read the store", err, errlen);
-}
-
-/* The chunks that may hold a record of [start, end), by their first ts: a
- * chunk spans less than CHUNK_SPAN_MS, so none that starts earlier than
- * that before start can. Their order among equal first ts does not
- * matter: next_by_ts opens every chunk starting at or before a record's ts
- * before it gives that record. */
-static int sq_query(struct store_reader *r, const char *device, const char *stream, int64_t start,
-		int64_t end, uint64_t limit, char *err, size_t errlen)
-{
-	int rc = cursor(r, stream ? "SELECT id, ts_min, body FROM chunks WHERE device = ?1"
-				    " AND ts_min > ?3 AND ts_min < ?4 AND ts_max >= ?5 AND stream = ?2"
-				    " ORDER BY ts_min"
-				  : "SELECT id, ts_min, body FROM chunks WHERE device = ?1"
-				    " AND ts_min > ?3 AND ts_min < ?4 AND ts_max >= ?5 ORDER BY ts_min",
-			err, errlen);
-	if (rc < 0)
-		return rc;
-	bind_text(r->cur, 1, device, strlen(device));
-	if (stream)
-		bind_text(r->cur, 2, stream, strlen(stream));
-	sqlite3_bind_int64(r->cur, 3, start < INT64_MIN + CHUNK_SPAN_MS ? INT64_MIN
-								  : start - CHUNK_SPAN_MS);
-	sqlite3_bind_int64(r->cur, 4, end);
-	sqlite3_bind_int64(r->cur, 5, start);
-	r->following = false;
-	r->start = start;
-	r->end = end;
-	r->limit = limit;
-	return step(r, err, errlen);
-}
-
-/* the records of ids (after, upto]: the chunks from the one holding after
- * + 1 (it starts at most CHUNK_RECORDS - 1 ids before) */
-static int sq_follow(struct store_reader *r, int64_t after, int64_t upto, uint64_t limit,
-		     char *err, size_t errlen)
-{
-	int rc = cursor(r, "SELECT id, ts_min, body, n FROM chunks WHERE id > ?1 AND id + n > ?2"
-			   " AND id <= ?3 ORDER BY id", err, errlen);
-	if (rc < 0)
-		return rc;
-	sqlite3_bind_int64(r->cur, 1, after < INT64_MIN + CHUNK_RECORDS ? INT64_MIN
-									: after - CHUNK_RECORDS);
-	sqlite3_bind_int64(r->cur, 2, after);
-	sqlite3_bind_int64(r->cur, 3, upto);
-	r->following = true;
-	r->after = after;
-	r->upto = upto;
-	r->limit = limit;
-	return step(r, err, errlen);
-}
-
-/* room in heap and spare for every open chunk there is and one more */
-static void room(struct store_reader *r)
-{
-	if (r->nheap + r->nspare + 2 <= r->cap)
-		return;
-	r->cap = r->cap ? 2 * r->cap : 16;
-	r->heap = xrealloc(r->heap, r->cap * sizeof *r->heap);
-	r->spare = xrealloc(r->spare, r->cap * sizeof *r->spare);
-}
-
-/* the cursor's row as an open chunk (a spare one's memory reused) */
-static struct open_chunk *take_row(struct store_reader *r, char *err, size_t errlen)
-{
-	room(r);
-	struct open_chunk *o = r->nspare ? r->spare[--r->nspare] : NULL;
-	if (!o) {
-		o = xcalloc(1, sizeof *o);
-		chunk_view_init(&o->v);
-	}
-	o->id = sqlite3_column_int64(r->cur, 0);
-	o->pos = 0;
-	char why[200];
-	if (chunk_unpack(&o->v, sqlite3_column_blob(r->cur, 2),
-			 (size_t)sqlite3_column_bytes(r->cur, 2), why, sizeof why) < 0) {
-		snprintf(err, errlen, "%s: the records from id %lld: %s", r->h.where,
-			 (long long)o->id, why);
-		r->spare[r->nspare++] = o;
-		return NULL;
-	}
-	return o;
-}
-
-/* a is before b: by ts, then id */
-static bool before(const struct open_chunk *a, const struct open_chunk *b)
-{
-	uint32_t i = a->v.order[a->pos], j = b->v.order[b->pos];
-	int64_t ta = chunk_ts(&a->v, i), tb = chunk_ts(&b->v, j);
-	return ta != tb ? ta < tb : a->id + i < b->id + j;
-}
-
-static void sift_down(struct store_reader *r, size_t i)
-{
-	for (;;) {
-		size_t l = 2 * i + 1, m = i;
-		if (l < r->nheap && before(r->heap[l], r->heap[m]))
-			m = l;
-		if (l + 1 < r->nheap && before(r->heap[l + 1], r->heap[m]))
-			m = l + 1;
-		if (m == i)
-			return;
-		struct open_chunk *t = r->heap[i];
-		r->heap[i] = r->heap[m];
-		r->heap[m] = t;
-		i = m;
-	}
-}
-
-/* o was taken by take_row, which made room for it */
-static void push(struct store_reader *r, struct open_chunk *o)
-{
-	size_t i = r->nheap++;
-	r->heap[i] = o;
-	while (i && before(r->heap[i], r->heap[(i - 1) / 2])) {
-		struct open_chunk *t = r->heap[i];
-		r->heap[i] = r->heap[(i - 1) / 2];
-		r->heap[(i - 1) / 2] = t;
-		i = (i - 1) / 2;
-	}
-}
-
-/* opens every chunk that may hold a record before the heap's least: the
- * ones that start at or before it (they come in that order) */
-static int open_chunks(struct store_reader *r, char *err, size_t errlen)
-{
-	while (r->row) {
-		if (r->nheap) {
-			const struct open_chunk *top = r->heap[0];
-			if (sqlite3_column_int64(r->cur, 1) > chunk_ts(&top->v, top->v.order[top->pos]))
-				break;
-		}
-		struct open_chunk *o = take_row(r, err, errlen);
-		if (!o)
-			return STORE_ERR;
-		chunk_sort(&o->v);
-		while (o->pos < o->v.n && chunk_ts(&o->v, o->v.order[o->pos]) < r->start)
-			o->pos++;
-		if (o->pos < o->v.n)
-			push(r, o);
-		else
-			r->spare[r->nspare++] = o;
-		int rc = step(r, err, errlen);
-		if (rc < 0)
-			return rc;
-	}
-	return STORE_OK;
-}
-
-/* a query's next record: the least of the open chunks' */
-static int next_by_ts(struct store_reader *r, int64_t *id, const char **body, size_t *len,
-		      char *err, size_t errlen)
-{
-	if (r->done) {
-		r->spare[r->nspare++] = r->done;
-		r->done = NULL;
-	}
-	if (r->limit && r->given >= r->limit)
-		return 0;
-	int rc = open_chunks(r, err, errlen);
-	if (rc < 0)
-		return rc;
-	if (!r->nheap)
-		return 0;
-	struct open_chunk *o = r->heap[0];
-	uint32_t i = o->v.order[o->pos];
-	if (chunk_ts(&o->v, i) >= r->end)
-		return 0;
-	*id = o->id + i;
-	*body = chunk_text(&o->v, i, len);
-	if (++o->pos == o->v.n) {
-		r->done = o;
-		r->heap[0] = r->heap[--r->nheap];
-	}
-	if (r->nheap)
-		sift_down(r, 0);
-	r->given++;
-	return 1;
-}
-
-/* stdout's next record: the chunks in id order, each's in arrival order */
-static int next_by_id(struct store_reader *r, int64_t *id, const char **body, size_t *len,
-		      char *err, size_t errlen)
-{
-	if (r->limit && r->given >= r->limit)
-		return 0;
-	for (;;) {
-		struct open_chunk *o = r->done;
-		if (o && o->pos < o->v.n) {
-			uint32_t i = o->pos++;
-			if (o->id + i <= r->after)
-				continue;
-			if (o->id + i > r->upto)
-				return 0;
-			*id = o->id + i;
-			*body = chunk_text(&o->v, i, len);
-			r->given++;
-			return 1;
-		}
-		if (!r->row)
-			return 0;
-		if (o)
-			r->spare[r->nspare++] = o;
-		if (!(r->done = take_row(r, err, errlen))) {
-			*id = sqlite3_column_int64(r->cur, 0) + sqlite3_column_int64(r->cur, 3) - 1;
-			return STORE_DAMAGED;
-		}
-		int rc = step(r, err, errlen);
-		if (rc < 0)
-			return rc;
-	}
-}
-
-static int sq_next(struct store_reader *r, int64_t *id, const char **body, size_t *len, char *err,
-	       size_t errlen)
-{
-	if (!r->cur)
-		return 0;
-	int rc = r->following ? next_by_id(r, id, body, len, err, errlen)
-			      : next_by_ts(r, id, body, len, err, errlen);
-	if (rc <= 0)
-		reader_reset(r);
-	return rc;
-}
-
-static int64_t sq_last_id(struct store_reader *r)
-{
-	sqlite3_stmt *st;
-	int64_t id = 0;
-	if (sqlite3_prepare_v2(r->db, "SELECT id + n - 1 FROM chunks ORDER BY id DESC LIMIT 1", -1,
-			       &st, NULL) == SQLITE_OK) {
-		if (sqlite3_step(st) == SQLITE_ROW)
-			id = sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
-	}
-	return id;
-}
-
-static int sq_list(struct store_reader *r, struct buf *out, char *err, size_t errlen)
-{
-	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(r->db, "SELECT device, stream, connected, count, first_ts,"
-				    " last_ts, bytes FROM streams ORDER BY device, stream",
-				    -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return fail(r->db, rc, "cannot list the streams", err, errlen);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t v[5];
-		bool null[5];
-		for (int c = 0; c < 5; c++) {
-			null[c] = sqlite3_column_type(st, c + 2) == SQLITE_NULL;
-			v[c] = sqlite3_column_int64(st, c + 2);
-		}
-		store_list_row(out, (const char *)sqlite3_column_text(st, 0),
-			       (size_t)sqlite3_column_bytes(st, 0),
-			       (const char *)sqlite3_column_text(st, 1),
-			       (size_t)sqlite3_column_bytes(st, 1), v, null);
-	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? STORE_OK : fail(r->db, rc, "cannot list the streams", err, errlen);
-}
-
-static uint64_t file_size(const char *path, const char *suffix)
-{
-	char p[4200];
-	struct stat st;
-	snprintf(p, sizeof p, "%s%s", path, suffix);
-	return stat(p, &st) == 0 ? (uint64_t)st.st_size : 0;
-}
-
-static int sq_size(struct store_reader *r, uint64_t *bytes, int64_t *disk_free, char *err,
-		   size_t errlen)
-{
-	struct statvfs vfs;
-	*bytes = file_size(r->h.where, "") + file_size(r->h.where, "-wal");
-	*disk_free = statvfs(r->h.where, &vfs) == 0 ? (int64_t)(vfs.f_bavail * vfs.f_frsize) : -1;
-	(void)err, (void)errlen;
-	return STORE_OK;
 }
 
 const struct store_ops store_sqlite = {

@@ -42,16 +42,19 @@ static const char *const sql[Q_N] = {
 	[Q_ROLLBACK] = "ROLLBACK",
 };
 
+#define CHUNKS_SCHEMA \
+	"CREATE TABLE chunks(id INTEGER PRIMARY KEY, device TEXT NOT NULL, stream TEXT NOT NULL," \
+	" ts_min INTEGER NOT NULL, ts_max INTEGER NOT NULL, recv INTEGER NOT NULL," \
+	" n INTEGER NOT NULL, bytes INTEGER NOT NULL, body BLOB NOT NULL);" \
+	"CREATE INDEX chunks_dts ON chunks(device, ts_min, stream);"
+
 static const char schema[] =
 	"CREATE TABLE meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);"
 	"CREATE TABLE streams(device TEXT NOT NULL, stream TEXT NOT NULL,"
 	" connected INTEGER NOT NULL DEFAULT 0, count INTEGER NOT NULL DEFAULT 0,"
 	" first_ts INTEGER, last_ts INTEGER, bytes INTEGER NOT NULL DEFAULT 0,"
 	" PRIMARY KEY(device, stream));"
-	"CREATE TABLE chunks(id INTEGER PRIMARY KEY, device TEXT NOT NULL, stream TEXT NOT NULL,"
-	" ts_min INTEGER NOT NULL, ts_max INTEGER NOT NULL, recv INTEGER NOT NULL,"
-	" n INTEGER NOT NULL, bytes INTEGER NOT NULL, body BLOB NOT NULL);"
-	"CREATE INDEX chunks_dts ON chunks(device, ts_min, stream);"
+	CHUNKS_SCHEMA
 	"CREATE TABLE idem(key TEXT PRIMARY KEY, recv INTEGER NOT NULL, status INTEGER NOT NULL,"
 	" answer TEXT NOT NULL);"
 	"CREATE INDEX idem_recv ON idem(recv);"
@@ -70,6 +73,7 @@ struct store {
 	struct chunk_builder chunk;
 	char *device, *stream;
 	int64_t recv, first;
+	bool upgrading;      /* from schema 1: chunks made, records still there */
 };
 
 
@@ -80,7 +84,14 @@ int sq_fail(sqlite3 *db, int rc, const char *what, char *err, size_t errlen)
 	return rc == SQLITE_FULL ? STORE_FULL : STORE_ERR;
 }
 
-/* a new file gets the schema; an old one must hold this schema */
+static int exec(sqlite3 *db, const char *q, const char *what, char *err, size_t errlen)
+{
+	int rc = sqlite3_exec(db, q, NULL, NULL, NULL);
+	return rc == SQLITE_OK ? STORE_OK : sq_fail(db, rc, what, err, errlen);
+}
+
+/* a new file gets the schema; an old one must hold this schema, or schema
+ * 1, which is upgraded */
 static int check_schema(struct store *s, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
@@ -103,9 +114,16 @@ static int check_schema(struct store *s, char *err, size_t errlen)
 		return STORE_OK;
 	}
 	rc = sqlite3_prepare_v2(s->db, "SELECT v FROM meta WHERE k = 'schema'", -1, &st, NULL);
-	bool same = rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
-		    strcmp((const char *)sqlite3_column_text(st, 0), SCHEMA_VERSION) == 0;
+	const char *v = rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW
+				? (const char *)sqlite3_column_text(st, 0) : NULL;
+	bool same = v && strcmp(v, SCHEMA_VERSION) == 0, one = v && strcmp(v, "1") == 0;
 	sqlite3_finalize(st);
+	if (one) {
+		/* schema 1 kept a row per record: upgrade_records moves them into
+		 * chunks in the same transaction */
+		s->upgrading = true;
+		return exec(s->db, "BEGIN IMMEDIATE;" CHUNKS_SCHEMA, s->h.where, err, errlen);
+	}
 	if (!same) {
 		snprintf(err, errlen, "%s: not a cce-gateway store of schema %s", s->h.where,
 			 SCHEMA_VERSION);
@@ -138,10 +156,42 @@ static int check_integrity(struct store *s, char *err, size_t errlen)
 	return good ? STORE_OK : STORE_ERR;
 }
 
-static int exec(sqlite3 *db, const char *q, const char *what, char *err, size_t errlen)
+
+static int sq_insert(struct store *s, const char *device, const char *stream, int64_t ts,
+		     int64_t recv, const char *body, size_t len, char *err, size_t errlen);
+static int flush_chunk(struct store *s, char *err, size_t errlen);
+
+/* schema 1's records into chunks, each run of consecutive ids of one
+ * stream and one request as chunks of its own, their ids kept; then the
+ * table goes and the store is of schema 2, all in the transaction
+ * check_schema began */
+static int upgrade_records(struct store *s, char *err, size_t errlen)
 {
-	int rc = sqlite3_exec(db, q, NULL, NULL, NULL);
-	return rc == SQLITE_OK ? STORE_OK : sq_fail(db, rc, what, err, errlen);
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(s->db, "SELECT id, device, stream, ts, recv, body FROM records"
+				    " ORDER BY id", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_fail(s->db, rc, s->h.where, err, errlen);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		if (id != s->inserted + 1 && flush_chunk(s, err, errlen) < 0)
+			break;
+		s->inserted = id - 1;
+		rc = sq_insert(s, (const char *)sqlite3_column_text(st, 1),
+			       (const char *)sqlite3_column_text(st, 2), sqlite3_column_int64(st, 3),
+			       sqlite3_column_int64(st, 4), (const char *)sqlite3_column_text(st, 5),
+			       (size_t)sqlite3_column_bytes(st, 5), err, errlen) < 0 ? SQLITE_ERROR
+											: SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return rc == SQLITE_ERROR ? STORE_ERR : sq_fail(s->db, rc, s->h.where, err, errlen);
+	if (flush_chunk(s, err, errlen) < 0 ||
+	    exec(s->db, "DROP TABLE records; UPDATE meta SET v = '" SCHEMA_VERSION "' WHERE"
+			" k = 'schema'; COMMIT", s->h.where, err, errlen) < 0)
+		return STORE_ERR;
+	s->upgrading = false;
+	return STORE_OK;
 }
 
 static int open_db(struct store *s, char *err, size_t errlen)
@@ -177,6 +227,12 @@ static int open_db(struct store *s, char *err, size_t errlen)
 		rc = sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->q[i], NULL);
 		if (rc != SQLITE_OK)
 			return sq_fail(s->db, rc, s->h.where, err, errlen);
+	}
+	if (s->upgrading && upgrade_records(s, err, errlen) < 0) {
+		char why[400];
+		snprintf(why, sizeof why, "%s", err);
+		snprintf(err, errlen, "%s: cannot upgrade it from schema 1: %s", s->h.where, why);
+		return STORE_ERR;
 	}
 	return STORE_OK;
 }

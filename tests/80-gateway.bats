@@ -266,3 +266,25 @@ print(db.execute("SELECT v FROM meta").fetchone()[0], db.execute("SELECT group_c
 		"$GW_STORE/gateway.db"
 	assert_output "2 None"
 }
+
+@test "a query holds at most 64 MiB of chunks that overlap in time: past it, 503 naming the ts, and the gateway goes on" {
+	gw_start --auto-connect --max-body 20MiB
+	# 4 requests of 65536 records of about 270 bytes as stored, all within
+	# ts 0..1023: 72 MB of chunks (256 KiB of text each) that all overlap
+	python3 -c 'import sys
+pad = "x" * 222
+sys.stdout.write("".join("{\"ts\":%d,\"pad\":\"%s\"}\n" % (i % 1024, pad) for i in range(65536)))' \
+		>"$BATS_TEST_TMPDIR/body"
+	for _ in 1 2 3 4; do
+		curl -sf --data-binary @"$BATS_TEST_TMPDIR/body" "$GW_URL/data/dense" >/dev/null
+	done
+	echo '{"ts":5,"seq":1}' | curl -sf --data-binary @- "$GW_URL/data/sparse" >/dev/null
+	run gw_curl "$GW_URL/data/dense?startTimestamp=0&endTimestamp=2000&limit=1"
+	assert_line --index 1 503
+	assert_line --index 0 --partial 'a query holds at most 64 MiB of chunks that overlap in time'
+	assert_line --index 0 --partial 'from ts 0 on'
+	run curl -sf "$GW_URL/data/sparse"
+	assert_output '{"ts":5,"seq":1,"device":"sparse","stream":"default"}'
+	# the records are all there: stdout has every one
+	wait_for 30 test "$(wc -l <"$BATS_TEST_TMPDIR/gw.out")" -eq 262145
+}

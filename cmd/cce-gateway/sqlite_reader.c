@@ -13,6 +13,10 @@
 
 #include "chunk.h"
 
+/* what a query's open chunks may hold (decompressed): records sent in
+ * time order keep one or two open */
+enum { QUERY_OPEN_BYTES = 64 << 20 };
+
 /* a chunk a query has open: its records in ts order, the next at pos */
 struct open_chunk {
 	struct chunk_view v;
@@ -33,6 +37,7 @@ struct store_reader {
 	 * their memory; done is the one the last record came from */
 	struct open_chunk **heap, **spare, *done;
 	size_t nheap, nspare, cap;
+	size_t open_bytes;         /* the frames in heap */
 	char *dir;     /* for the disk's free space */
 };
 
@@ -56,6 +61,7 @@ static void reader_reset(struct store_reader *r)
 	while (r->nheap)
 		r->spare[r->nspare++] = r->heap[--r->nheap];
 	r->given = 0;
+	r->open_bytes = 0;
 }
 
 void sq_reader_close(struct store_reader *r)
@@ -241,10 +247,19 @@ static int open_chunks(struct store_reader *r, char *err, size_t errlen)
 		chunk_sort(&o->v);
 		while (o->pos < o->v.n && chunk_ts(&o->v, o->v.order[o->pos]) < r->start)
 			o->pos++;
-		if (o->pos < o->v.n)
+		if (o->pos < o->v.n) {
 			push(r, o);
-		else
+			r->open_bytes += o->v.frame.len;
+		} else {
 			r->spare[r->nspare++] = o;
+		}
+		if (r->open_bytes > QUERY_OPEN_BYTES) {
+			snprintf(err, errlen, "a query holds at most %d MiB of chunks that overlap in"
+				 " time; the device's records from ts %lld on overlap more (many"
+				 " requests of the same times)", QUERY_OPEN_BYTES >> 20,
+				 (long long)chunk_ts(&r->heap[0]->v, r->heap[0]->v.order[r->heap[0]->pos]));
+			return STORE_ERR;
+		}
 		int rc = step(r, err, errlen);
 		if (rc < 0)
 			return rc;
@@ -275,6 +290,7 @@ static int next_by_ts(struct store_reader *r, int64_t *id, const char **body, si
 	*body = chunk_text(&o->v, i, len);
 	if (++o->pos == o->v.n) {
 		r->done = o;
+		r->open_bytes -= o->v.frame.len;
 		r->heap[0] = r->heap[--r->nheap];
 	}
 	if (r->nheap)

@@ -67,28 +67,29 @@ db = sqlite3.connect(sys.argv[1]); db.execute(sys.argv[2]); db.commit(); db.clos
 
 @test "records out of order in a request and two requests that interleave: by ts, then arrival" {
 	gw_start --auto-connect
-	curl -sf --data-binary $'{"seq":1,"ts":50}\n{"seq":2,"ts":10}\n{"seq":3,"ts":30}\n{"seq":4,"ts":10}\n{"seq":5,"ts":70}\n' \
+	# the second request starts earlier, and ties the first at 30
+	curl -sf --data-binary $'{"seq":1,"ts":50}\n{"seq":2,"ts":30}\n{"seq":3,"ts":30}\n{"seq":4,"ts":70}\n{"seq":5,"ts":40}\n' \
 		"$GW_URL/data/d?streamType=s" >/dev/null
 	curl -sf --data-binary $'{"seq":6,"ts":20}\n{"seq":7,"ts":30}\n{"seq":8,"ts":10}\n{"seq":9,"ts":60}\n' \
 		"$GW_URL/data/d?streamType=s" >/dev/null
 	run query d
 	assert_output - <<-'OUT'
-	{"seq":2,"ts":10,"device":"d","stream":"s"}
-	{"seq":4,"ts":10,"device":"d","stream":"s"}
 	{"seq":8,"ts":10,"device":"d","stream":"s"}
 	{"seq":6,"ts":20,"device":"d","stream":"s"}
+	{"seq":2,"ts":30,"device":"d","stream":"s"}
 	{"seq":3,"ts":30,"device":"d","stream":"s"}
 	{"seq":7,"ts":30,"device":"d","stream":"s"}
+	{"seq":5,"ts":40,"device":"d","stream":"s"}
 	{"seq":1,"ts":50,"device":"d","stream":"s"}
 	{"seq":9,"ts":60,"device":"d","stream":"s"}
-	{"seq":5,"ts":70,"device":"d","stream":"s"}
+	{"seq":4,"ts":70,"device":"d","stream":"s"}
 	OUT
 	run query d startTimestamp=20 endTimestamp=60
-	assert_equal "$(jq -c .seq <<<"$output" | tr '\n' ' ')" "6 3 7 1 "
+	assert_equal "$(jq -c .seq <<<"$output" | tr '\n' ' ')" "6 2 3 7 5 1 "
 	run query d limit=4
-	assert_equal "$(jq -c .seq <<<"$output" | tr '\n' ' ')" "2 4 8 6 "
+	assert_equal "$(jq -c .seq <<<"$output" | tr '\n' ' ')" "8 6 2 3 "
 	run query d startTimestamp=30 limit=3
-	assert_equal "$(jq -c .seq <<<"$output" | tr '\n' ' ')" "3 7 1 "
+	assert_equal "$(jq -c .seq <<<"$output" | tr '\n' ' ')" "2 3 7 "
 	# the two requests are two chunks
 	assert_equal "$(sql 'SELECT n FROM chunks ORDER BY id' | tr '\n' ' ')" "5 4 "
 	gw_stop
@@ -156,11 +157,13 @@ db = sqlite3.connect(sys.argv[1]); db.execute(sys.argv[2]); db.commit(); db.clos
 	gw_stop
 	mv "$BATS_TEST_TMPDIR/gw.out" "$BATS_TEST_TMPDIR/first"
 	assert_equal "$(jq -r .seq "$BATS_TEST_TMPDIR/first" | tr '\n' ' ')" "$(seq 3003 | tr '\n' ' ')"
-	# 700 is inside a chunk; the third chunk starts right after the id
-	# given; 3000 ends a request; 3003 is the last
+	# 700 is inside a chunk; the next id given is the second chunk's last,
+	# and the next the third chunk's first; 3000 ends a request; 3003 is
+	# the last
 	assert_equal "$(sql 'SELECT count(*) FROM chunks WHERE id < 700 AND id + n > 701')" 1
 	local from end
-	for from in 700 "$(sql 'SELECT id - 1 FROM chunks ORDER BY id LIMIT 1 OFFSET 2')" 3000 3003 0; do
+	for from in 700 "$(sql 'SELECT id + n - 2 FROM chunks ORDER BY id LIMIT 1 OFFSET 1')" \
+		"$(sql 'SELECT id - 1 FROM chunks ORDER BY id LIMIT 1 OFFSET 2')" 3000 3003 0; do
 		gw_start --auto-connect --stdout-from "$from"
 		end=$((3003 - from))
 		# shellcheck disable=SC2016 # expanded by eval, each time

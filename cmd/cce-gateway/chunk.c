@@ -100,14 +100,18 @@ void chunk_pack(struct chunk_builder *b, const void **data, size_t *len)
 	buf_add(p, b->texts.data, b->texts.len);
 	size_t frame = p->len - 1;
 	if (frame >= ZSTD_FROM) {
-		if (!b->z)
-			b->z = ZSTD_createCCtx();
+		if (!b->z) {
+			/* level 1, and a checksum: a damaged value is refused, not read
+			 * as other records */
+			if (!(b->z = ZSTD_createCCtx()) ||
+			    ZSTD_isError(ZSTD_CCtx_setParameter(b->z, ZSTD_c_compressionLevel, 1)) ||
+			    ZSTD_isError(ZSTD_CCtx_setParameter(b->z, ZSTD_c_checksumFlag, 1)))
+				xalloc_fail();
+		}
 		size_t bound = ZSTD_compressBound(frame);
 		buf_grow(p, 1 + bound);
 		char *out = p->data + p->len;
-		size_t n = b->z ? ZSTD_compressCCtx(b->z, out + 1, bound, p->data + 1, frame, 1) : 0;
-		if (!b->z)
-			xalloc_fail();
+		size_t n = ZSTD_compress2(b->z, out + 1, bound, p->data + 1, frame);
 		/* stored as it is when zstd cannot make it smaller */
 		if (!ZSTD_isError(n) && n < frame) {
 			out[0] = CHUNK_ZSTD;

@@ -6,7 +6,7 @@
  * The frame, little-endian: n (u32), n ts (i64), n text lengths (u32),
  * then the n texts one after another. Stored as one method byte then the
  * frame: CHUNK_RAW as it is, CHUNK_ZSTD as one zstd frame of level 1
- * that says its size (JSON lines shrink to about a seventh, so the disk
+ * that says its size and carries a checksum of its content (JSON lines shrink to about a seventh, so the disk
  * and the WAL write that much less, and a reader decompresses at memory
  * speed).
  *
@@ -63,7 +63,7 @@ struct chunk_view {
 	uint32_t *order;                  /* chunk_sort: by ts, then arrival */
 	size_t cap;                       /* of off and order */
 	struct buf frame;
-	ZSTD_DCtx *z;
+	ZSTD_DCtx *z;      /* made when first needed; a caller may lend its own */
 };
 
 void chunk_view_init(struct chunk_view *v);

@@ -38,6 +38,7 @@ struct store_reader {
 	struct open_chunk **heap, **spare, *done;
 	size_t nheap, nspare, cap;
 	size_t open_bytes;         /* the frames in heap */
+	ZSTD_DCtx *dctx;           /* lent to each chunk as it is unpacked */
 	char *dir;     /* for the disk's free space */
 };
 
@@ -73,6 +74,7 @@ void sq_reader_close(struct store_reader *r)
 		open_chunk_free(r->spare[i]);
 	free(r->heap);
 	free(r->spare);
+	ZSTD_freeDCtx(r->dctx);
 	sqlite3_close(r->db);
 	free(r->h.where);
 	free(r);
@@ -112,18 +114,18 @@ static int step(struct store_reader *r, char *err, size_t errlen)
 }
 
 /* The chunks that may hold a record of [start, end), by their first ts: a
- * chunk spans less than CHUNK_SPAN_MS, so none that starts earlier than
- * that before start can. Their order among equal first ts does not
+ * chunk spans less than CHUNK_SPAN_MS, so one that holds start or later
+ * starts at start - CHUNK_SPAN_MS + 1 or later. Their order among equal first ts does not
  * matter: next_by_ts opens every chunk starting at or before a record's ts
  * before it gives that record. */
 int sq_query(struct store_reader *r, const char *device, const char *stream, int64_t start,
 		int64_t end, uint64_t limit, char *err, size_t errlen)
 {
 	int rc = cursor(r, stream ? "SELECT id, ts_min, body FROM chunks WHERE device = ?1"
-				    " AND ts_min > ?3 AND ts_min < ?4 AND ts_max >= ?5 AND stream = ?2"
+				    " AND ts_min >= ?3 AND ts_min < ?4 AND ts_max >= ?5 AND stream = ?2"
 				    " ORDER BY ts_min"
 				  : "SELECT id, ts_min, body FROM chunks WHERE device = ?1"
-				    " AND ts_min > ?3 AND ts_min < ?4 AND ts_max >= ?5 ORDER BY ts_min",
+				    " AND ts_min >= ?3 AND ts_min < ?4 AND ts_max >= ?5 ORDER BY ts_min",
 			err, errlen);
 	if (rc < 0)
 		return rc;
@@ -131,7 +133,7 @@ int sq_query(struct store_reader *r, const char *device, const char *stream, int
 	if (stream)
 		sq_bind_text(r->cur, 2, stream, strlen(stream));
 	sqlite3_bind_int64(r->cur, 3, start < INT64_MIN + CHUNK_SPAN_MS ? INT64_MIN
-								  : start - CHUNK_SPAN_MS);
+								  : start - CHUNK_SPAN_MS + 1);
 	sqlite3_bind_int64(r->cur, 4, end);
 	sqlite3_bind_int64(r->cur, 5, start);
 	r->following = false;
@@ -183,8 +185,13 @@ static struct open_chunk *take_row(struct store_reader *r, char *err, size_t err
 	o->id = sqlite3_column_int64(r->cur, 0);
 	o->pos = 0;
 	char why[200];
-	if (chunk_unpack(&o->v, sqlite3_column_blob(r->cur, 2),
-			 (size_t)sqlite3_column_bytes(r->cur, 2), why, sizeof why) < 0) {
+	/* one context for the reader, not one per open chunk */
+	o->v.z = r->dctx;
+	int rc = chunk_unpack(&o->v, sqlite3_column_blob(r->cur, 2),
+			      (size_t)sqlite3_column_bytes(r->cur, 2), why, sizeof why);
+	r->dctx = o->v.z;
+	o->v.z = NULL;
+	if (rc < 0) {
 		snprintf(err, errlen, "%s: the records from id %lld: %s", r->h.where,
 			 (long long)o->id, why);
 		r->spare[r->nspare++] = o;

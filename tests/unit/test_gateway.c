@@ -578,6 +578,27 @@ static void test_chunk_refusals_zstd(struct chunk_view *v, struct buf *f, struct
 	val->data[len / 2] ^= 0x55;
 	val->data[len / 2 + 1] ^= 0x55;
 	refused(v, val, "zstd, bytes flipped inside");
+	/* a byte of a literal the frame carries as it is: only the checksum
+	 * can tell */
+	unsigned char text[600];
+	uint32_t x = 12345;
+	for (int i = 0; i < 64; i++)
+		text[i] = (unsigned char)((x = x * 1103515245 + 12345) >> 16);
+	memset(text + 64, 'a', sizeof text - 64);
+	chunk_reset(&b);
+	chunk_add(&b, 7, (const char *)text, sizeof text);
+	chunk_pack(&b, &data, &len);
+	buf_reset(val);
+	buf_add(val, data, len);
+	char *lit = memmem(val->data, val->len, text, 64);
+	ok(val->data[0] == CHUNK_ZSTD && lit, "the literal is in the zstd value as it is");
+	/* the frame header descriptor follows the 4-byte magic: bit 2 is
+	 * Content_Checksum_flag (RFC 8878, 3.1.1.1.1) */
+	ok(val->len > 6 && (val->data[5] & 4), "the zstd frame carries a checksum");
+	if (lit) {
+		lit[10] ^= 1;
+		refused(v, val, "zstd, a literal byte changed");
+	}
 	chunk_builder_free(&b);
 
 	/* single segment, an 8-byte content size over CHUNK_MAX_FRAME, one

@@ -17,7 +17,7 @@ CCE_CFLAGS  = -std=gnu11 -Wall -Wextra -Wshadow -Wno-unused-parameter -pthread
 # libpq's header lives under postgresql/ on Debian
 PQ_CFLAGS  := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
 CCE_CPPFLAGS = -Ilib $(PQ_CFLAGS) -D_GNU_SOURCE -DCCE_VERSION='"$(VERSION)"'
-CCE_LDLIBS  = -ljq -lcurl -larchive -lmosquitto -lmicrohttpd -lgnutls -lsqlite3 -lpq -lz -lcrypto -lxxhash -lsystemd -lm -lpthread
+CCE_LDLIBS  = -ljq -lcurl -larchive -lmosquitto -lmicrohttpd -lgnutls -lsqlite3 -lpq -lz -lzstd -lcrypto -lxxhash -lsystemd -lm -lpthread
 
 ifeq ($(DEVELOPER),1)
 CCE_CFLAGS += -Werror -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \

@@ -209,3 +209,82 @@ load gateway/helpers
 		fi
 	done
 }
+
+@test "a store of schema 1 (a row per record) is upgraded in place: every record, id, count and key kept" {
+	mkdir -p "$BATS_TEST_TMPDIR/store"
+	# schema 1 as the gateway made it before chunks; ids 3..8 (1 and 2
+	# gone to retention), two requests of dev-a, one of dev-b, a key
+	python3 - "$BATS_TEST_TMPDIR/store/gateway.db" <<-'PY'
+	import sqlite3, sys, time
+	now = int(time.time() * 1000)
+	db = sqlite3.connect(sys.argv[1], isolation_level=None)
+	db.executescript("""
+	PRAGMA journal_mode=WAL;
+	CREATE TABLE meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);
+	CREATE TABLE streams(device TEXT NOT NULL, stream TEXT NOT NULL,
+	 connected INTEGER NOT NULL DEFAULT 0, count INTEGER NOT NULL DEFAULT 0,
+	 first_ts INTEGER, last_ts INTEGER, bytes INTEGER NOT NULL DEFAULT 0,
+	 PRIMARY KEY(device, stream));
+	CREATE TABLE records(id INTEGER PRIMARY KEY, device TEXT NOT NULL, stream TEXT NOT NULL,
+	 ts INTEGER NOT NULL, recv INTEGER NOT NULL, body TEXT NOT NULL);
+	CREATE INDEX records_dts ON records(device, ts, stream);
+	CREATE TABLE idem(key TEXT PRIMARY KEY, recv INTEGER NOT NULL, status INTEGER NOT NULL,
+	 answer TEXT NOT NULL);
+	CREATE INDEX idem_recv ON idem(recv);
+	INSERT INTO meta VALUES ('schema', '1');
+	""")
+	recs = [(3, "dev-a", 50, now - 1000), (4, "dev-a", 10, now - 1000), (5, "dev-b", 20, now - 1000),
+	        (6, "dev-a", 30, now), (7, "dev-a", 40, now), (8, "dev-a", 30, now)]
+	for i, dev, ts, recv in recs:
+	    body = '{"seq":%d,"ts":%d,"device":"%s","stream":"t"}' % (i, ts, dev)
+	    db.execute("INSERT INTO records VALUES (?, ?, 't', ?, ?, ?)", (i, dev, ts, recv, body))
+	db.execute("""INSERT INTO streams SELECT device, stream, 1, count(*), min(ts), max(ts),
+	 sum(length(body)) FROM records GROUP BY device, stream""")
+	db.execute("""INSERT INTO idem VALUES ('k1', ?, 200, '{"stored":3,"refused":[]}')""", (now,))
+	PY
+	gw_start --stdout-from 4
+	# a query: by ts, then by id
+	run curl -sf "$GW_URL/data/dev-a?startTimestamp=0&endTimestamp=100"
+	assert_success
+	assert_equal "$(jq -c '[.seq, .ts]' <<<"$output" | tr -d '\n')" "[4,10][6,30][8,30][7,40][3,50]"
+	run curl -sf "$GW_URL/data/list"
+	assert_equal "$(jq -c '[.device, .count, .first_ts, .last_ts]' <<<"$output" | tr -d '\n')" \
+		'["dev-a",5,10,50]["dev-b",1,20,20]'
+	# the key is still known: answered as before, nothing stored again
+	run gw_curl -X POST -H 'Idempotency-Key: k1' --data-binary '{"seq":99,"ts":1}' \
+		"$GW_URL/data/dev-a?streamType=t"
+	assert_equal "${lines[-1]}" 200
+	assert_equal "${lines[0]}" '{"stored":3,"refused":[]}'
+	# ids go on after the last: a new record is 9, and stdout from 4 has 5..9
+	run curl -sf -X POST --data-binary '{"seq":9,"ts":60}' "$GW_URL/data/dev-b?streamType=t"
+	assert_success
+	wait_for 10 test "$(wc -l <"$BATS_TEST_TMPDIR/gw.out")" -ge 5
+	gw_stop
+	assert_equal "$(jq -c .seq "$BATS_TEST_TMPDIR/gw.out" | tr '\n' ' ')" "5 6 7 8 9 "
+	run python3 -c 'import sqlite3, sys; db = sqlite3.connect(sys.argv[1]);
+print(db.execute("SELECT v FROM meta").fetchone()[0], db.execute("SELECT group_concat(name) FROM sqlite_master WHERE name = \"records\"").fetchone()[0])' \
+		"$GW_STORE/gateway.db"
+	assert_output "2 None"
+}
+
+@test "a query holds at most 64 MiB of chunks that overlap in time: past it, 503 naming the ts, and the gateway goes on" {
+	gw_start --auto-connect --max-body 20MiB
+	# 4 requests of 65536 records of about 270 bytes as stored, all within
+	# ts 0..1023: 72 MB of chunks (256 KiB of text each) that all overlap
+	python3 -c 'import sys
+pad = "x" * 222
+sys.stdout.write("".join("{\"ts\":%d,\"pad\":\"%s\"}\n" % (i % 1024, pad) for i in range(65536)))' \
+		>"$BATS_TEST_TMPDIR/body"
+	for _ in 1 2 3 4; do
+		curl -sf --data-binary @"$BATS_TEST_TMPDIR/body" "$GW_URL/data/dense" >/dev/null
+	done
+	echo '{"ts":5,"seq":1}' | curl -sf --data-binary @- "$GW_URL/data/sparse" >/dev/null
+	run gw_curl "$GW_URL/data/dense?startTimestamp=0&endTimestamp=2000&limit=1"
+	assert_line --index 1 503
+	assert_line --index 0 --partial 'a query holds at most 64 MiB of chunks that overlap in time'
+	assert_line --index 0 --partial 'from ts 0 on'
+	run curl -sf "$GW_URL/data/sparse"
+	assert_output '{"ts":5,"seq":1,"device":"sparse","stream":"default"}'
+	# the records are all there: stdout has every one
+	wait_for 30 test "$(wc -l <"$BATS_TEST_TMPDIR/gw.out")" -eq 262145
+}

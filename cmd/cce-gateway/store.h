@@ -34,13 +34,19 @@
  * (store_reader_open) are separate connections, one per thread, that see
  * committed data only. Nothing prints.
  *
- * The schema (version 1), documented in cce-gateway(1):
+ * The schemas, documented in cce-gateway(1):
  *   meta(k TEXT PRIMARY KEY, v TEXT)            schema version
  *   streams(device, stream, connected, count, first_ts, last_ts, bytes)
- *   records(id INTEGER PRIMARY KEY, device, stream, ts, recv, body)
- *     index records_dts(device, ts, stream); id is the arrival order
- *     (PostgreSQL: and origin, the gateway that stored it)
  *   idem(key TEXT PRIMARY KEY, recv, status, answer); index idem_recv(recv)
+ * SQLite (version 2): a row per chunk of one request's records of one
+ * stream (chunk.h), ids id .. id + n - 1 in arrival order:
+ *   chunks(id INTEGER PRIMARY KEY, device, stream, ts_min, ts_max, recv, n,
+ *     bytes, body); index chunks_dts(device, ts_min, stream)
+ * PostgreSQL (version 1): a row per record, so that SQL reads it:
+ *   records(id, origin, device, stream, ts, recv, body), origin the
+ *     gateway that stored it; index records_dts(device, ts, stream)
+ * Either way a query gives records by ts then id, and the records of a
+ * request are stored, followed and deleted by retention together.
  */
 #ifndef CCE_GATEWAY_STORE_H
 #define CCE_GATEWAY_STORE_H
@@ -51,7 +57,7 @@
 
 #include "buf.h"
 
-enum { STORE_OK = 0, STORE_ERR = -1, STORE_FULL = -2, STORE_RETRY = -3 };
+enum { STORE_OK = 0, STORE_ERR = -1, STORE_FULL = -2, STORE_RETRY = -3, STORE_DAMAGED = -4 };
 
 struct store;
 
@@ -109,7 +115,9 @@ void store_reader_close(struct store_reader *r);
 int store_query(struct store_reader *r, const char *device, const char *stream, int64_t start,
 		int64_t end, uint64_t limit, char *err, size_t errlen);
 /* the next record of the query or of store_follow: 1 (body valid until the
- * next call), 0 at the end, STORE_ERR */
+ * next call), 0 at the end, STORE_ERR; STORE_DAMAGED (SQLite) when records
+ * cannot be read back (a chunk that does not decode), *id the last of
+ * them, err naming them: the query is over, a follow may resume after *id */
 int store_next(struct store_reader *r, int64_t *id, const char **body, size_t *len, char *err,
 	       size_t errlen);
 /* Records with after < id <= upto in arrival order, at most limit. */

@@ -383,7 +383,15 @@ static int follow_batch(struct follower *f, struct buf *b)
 		return 0;
 	}
 	buf_reset(b);
-	while ((rc = store_next(f->r, &rid, &body, &len, err, sizeof err)) == 1) {
+	while ((rc = store_next(f->r, &rid, &body, &len, err, sizeof err)) == 1 ||
+	       rc == STORE_DAMAGED) {
+		if (rc == STORE_DAMAGED) {
+			/* unreadable, for ever: said once, and output goes on */
+			diag_warn("stdout: %s; skipped the records up to id %lld", err,
+				  (long long)rid);
+			id = rid;
+			continue;
+		}
 		buf_add(b, body, len);
 		buf_addc(b, '\n');
 		id = rid;

@@ -239,3 +239,23 @@ db = sqlite3.connect(sys.argv[1]); db.execute(sys.argv[2]); db.commit(); db.clos
 	kill -0 "$GW_PID"
 	gw_stop
 }
+
+@test "a damaged chunk on stdout's way: a warning naming its ids, once, and stdout goes on past it" {
+	gw_start --auto-connect
+	for s in 1 4 7; do
+		printf '{"seq":%d,"ts":%d}\n' "$s" "$s" $((s + 1)) $((s + 1)) $((s + 2)) $((s + 2)) |
+			curl -sf --data-binary @- "$GW_URL/data/d" >/dev/null
+	done
+	gw_stop
+	sql_write "UPDATE chunks SET body = X'01deadbeef' WHERE id = 4"
+	: >"$BATS_TEST_TMPDIR/gw.out"
+	gw_start --auto-connect --stdout-from 0
+	printf '{"seq":10,"ts":10}\n' | curl -sf --data-binary @- "$GW_URL/data/d" >/dev/null
+	wait_for 10 test "$(wc -l <"$BATS_TEST_TMPDIR/gw.out")" -ge 7
+	gw_stop
+	assert_equal "$(jq -c .seq "$BATS_TEST_TMPDIR/gw.out" | tr '\n' ' ')" "1 2 3 7 8 9 10 "
+	run grep -c 'skipped' "$BATS_TEST_TMPDIR/gw.err"
+	assert_output 1
+	run grep 'skipped' "$BATS_TEST_TMPDIR/gw.err"
+	assert_output "cce-gateway: stdout: $GW_STORE/gateway.db: the records from id 4: a damaged chunk: not a zstd frame of known size; skipped the records up to id 6"
+}

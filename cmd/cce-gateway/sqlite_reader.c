@@ -144,12 +144,13 @@ int sq_query(struct store_reader *r, const char *device, const char *stream, int
 }
 
 /* the records of ids (after, upto]: the chunks from the one holding after
- * + 1 (it starts at most CHUNK_RECORDS - 1 ids before) */
-int sq_follow(struct store_reader *r, int64_t after, int64_t upto, uint64_t limit,
-		     char *err, size_t errlen)
+ * + 1 (it starts at most CHUNK_RECORDS - 1 ids before); not the one that
+ * ends at after, which would be read for nothing (or, damaged, for ever) */
+int sq_follow(struct store_reader *r, int64_t after, int64_t upto, uint64_t limit, char *err,
+	      size_t errlen)
 {
-	int rc = cursor(r, "SELECT id, ts_min, body, n FROM chunks WHERE id > ?1 AND id + n > ?2"
-			   " AND id <= ?3 ORDER BY id", err, errlen);
+	int rc = cursor(r, "SELECT id, ts_min, body, n FROM chunks WHERE id > ?1"
+			   " AND id + n - 1 > ?2 AND id <= ?3 ORDER BY id", err, errlen);
 	if (rc < 0)
 		return rc;
 	sqlite3_bind_int64(r->cur, 1, after < INT64_MIN + CHUNK_RECORDS ? INT64_MIN

@@ -208,7 +208,7 @@ db = sqlite3.connect(sys.argv[1]); db.execute(sys.argv[2]); db.commit(); db.clos
 	gw_stop
 }
 
-@test "a damaged chunk: a query touching it is 503 naming it; other queries and the gateway go on" {
+@test "a damaged chunk: a query touching it is 500 naming it; other queries and the gateway go on" {
 	gw_start --auto-connect
 	printf '{"seq":%d,"ts":%d}\n' 1 1000 2 2000 | curl -sf --data-binary @- "$GW_URL/data/d" >/dev/null
 	printf '{"seq":%d,"ts":%d}\n' 3 9000000 4 9001000 | curl -sf --data-binary @- "$GW_URL/data/d" >/dev/null
@@ -217,7 +217,7 @@ db = sqlite3.connect(sys.argv[1]); db.execute(sys.argv[2]); db.commit(); db.clos
 	sql_write "UPDATE chunks SET body = X'01deadbeef' WHERE id = (SELECT min(id) FROM chunks)"
 	gw_start --auto-connect
 	run gw_curl "$GW_URL/data/d"
-	assert_line --index 1 503
+	assert_line --index 1 500
 	assert_line --index 0 "{\"error\":\"$GW_STORE/gateway.db: the records from id 1: a damaged chunk: not a zstd frame of known size\"}"
 	run query d startTimestamp=5000
 	assert_output - <<-'OUT'
@@ -232,7 +232,7 @@ db = sqlite3.connect(sys.argv[1]); db.execute(sys.argv[2]); db.commit(); db.clos
 	sql_write "UPDATE chunks SET body = X'0005000000' WHERE device = 'e'"
 	gw_start --auto-connect
 	run gw_curl "$GW_URL/data/e"
-	assert_line --index 1 503
+	assert_line --index 1 500
 	assert_line --index 0 "{\"error\":\"$GW_STORE/gateway.db: the records from id 5: a damaged chunk: its count does not fit\"}"
 	run query d startTimestamp=5000
 	assert_equal "$(jq -c .seq <<<"$output" | tr '\n' ' ')" "3 4 "

@@ -273,7 +273,8 @@ static void query_free(void *cls)
 	free(qq);
 }
 
-/* The next batch into qq->out: 0, or -1 with err. */
+/* The next batch into qq->out: 0, or <0 with err (the store's code, or
+ * -1 for the filter) */
 static int query_fill(struct query *qq, char *err, size_t errlen)
 {
 	buf_reset(&qq->out);
@@ -295,7 +296,7 @@ static int query_fill(struct query *qq, char *err, size_t errlen)
 		}
 		if (n < QUERY_BATCH) {
 			if (rc < 0)
-				return -1;
+				return rc;
 			qq->eof = true;
 		}
 		if (!qq->x)
@@ -358,9 +359,15 @@ static enum MHD_Result query_route(struct req *q)
 	if (!(qq->r = store_reader_open(q->sv->s, err, sizeof err)) ||
 	    store_query(qq->r, q->device, q->stream, start, end, limit, err, sizeof err) < 0)
 		goto failed;
-	/* the first batch before the status, so that its failure is one */
-	if (query_fill(qq, err, sizeof err) < 0) {
-		status = qq->x && strncmp(err, "filterExpression", 16) == 0 ? 422 : 503;
+	/* the first batch before the status, so that its failure is one: 503
+	 * for a store that may do better when asked again, 500 when it will not
+	 * (records that do not decode, a query past its bound) */
+	int filled = query_fill(qq, err, sizeof err);
+	if (filled < 0) {
+		if (qq->x && strncmp(err, "filterExpression", 16) == 0)
+			status = 422;
+		else if (filled == STORE_DAMAGED || filled == STORE_TOO_MUCH)
+			status = 500;
 		goto failed;
 	}
 	struct MHD_Response *r =

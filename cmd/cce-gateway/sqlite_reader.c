@@ -251,7 +251,7 @@ static int open_chunks(struct store_reader *r, char *err, size_t errlen)
 		}
 		struct open_chunk *o = take_row(r, err, errlen);
 		if (!o)
-			return STORE_ERR;
+			return STORE_DAMAGED;
 		chunk_sort(&o->v);
 		while (o->pos < o->v.n && chunk_ts(&o->v, o->v.order[o->pos]) < r->start)
 			o->pos++;
@@ -266,7 +266,7 @@ static int open_chunks(struct store_reader *r, char *err, size_t errlen)
 				 " time; the device's records from ts %lld on overlap more (many"
 				 " requests of the same times)", QUERY_OPEN_BYTES >> 20,
 				 (long long)chunk_ts(&r->heap[0]->v, r->heap[0]->v.order[r->heap[0]->pos]));
-			return STORE_ERR;
+			return STORE_TOO_MUCH;
 		}
 		int rc = step(r, err, errlen);
 		if (rc < 0)

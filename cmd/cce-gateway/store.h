@@ -57,7 +57,12 @@
 
 #include "buf.h"
 
-enum { STORE_OK = 0, STORE_ERR = -1, STORE_FULL = -2, STORE_RETRY = -3, STORE_DAMAGED = -4 };
+enum {
+	STORE_OK = 0, STORE_ERR = -1, STORE_FULL = -2, STORE_RETRY = -3,
+	/* records that cannot be read back, or a query past what a reader may
+	 * hold: asking again will not help */
+	STORE_DAMAGED = -4, STORE_TOO_MUCH = -5
+};
 
 struct store;
 
@@ -117,7 +122,8 @@ int store_query(struct store_reader *r, const char *device, const char *stream, 
 /* the next record of the query or of store_follow: 1 (body valid until the
  * next call), 0 at the end, STORE_ERR; STORE_DAMAGED (SQLite) when records
  * cannot be read back (a chunk that does not decode), *id the last of
- * them, err naming them: the query is over, a follow may resume after *id */
+ * them, err naming them: the query is over, a follow may resume after *id;
+ * STORE_TOO_MUCH (SQLite) when a query would hold more than its bound */
 int store_next(struct store_reader *r, int64_t *id, const char **body, size_t *len, char *err,
 	       size_t errlen);
 /* Records with after < id <= upto in arrival order, at most limit. */

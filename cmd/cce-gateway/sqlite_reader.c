@@ -113,6 +113,9 @@ static int step(struct store_reader *r, char *err, size_t errlen)
 	return sq_fail(r->db, rc, "cannot read the store", err, errlen);
 }
 
+/* x - d (d >= 0), or INT64_MIN where that would be less */
+static int64_t below(int64_t x, int64_t d) { return x < INT64_MIN + d ? INT64_MIN : x - d; }
+
 /* The chunks that may hold a record of [start, end), by their first ts: a
  * chunk spans less than CHUNK_SPAN_MS, so one that holds start or later
  * starts at start - CHUNK_SPAN_MS + 1 or later. Their order among equal first ts does not
@@ -132,8 +135,7 @@ int sq_query(struct store_reader *r, const char *device, const char *stream, int
 	sq_bind_text(r->cur, 1, device, strlen(device));
 	if (stream)
 		sq_bind_text(r->cur, 2, stream, strlen(stream));
-	sqlite3_bind_int64(r->cur, 3, start < INT64_MIN + CHUNK_SPAN_MS ? INT64_MIN
-								  : start - CHUNK_SPAN_MS + 1);
+	sqlite3_bind_int64(r->cur, 3, below(start, CHUNK_SPAN_MS - 1));
 	sqlite3_bind_int64(r->cur, 4, end);
 	sqlite3_bind_int64(r->cur, 5, start);
 	r->following = false;
@@ -153,8 +155,7 @@ int sq_follow(struct store_reader *r, int64_t after, int64_t upto, uint64_t limi
 			   " AND id + n - 1 > ?2 AND id <= ?3 ORDER BY id", err, errlen);
 	if (rc < 0)
 		return rc;
-	sqlite3_bind_int64(r->cur, 1, after < INT64_MIN + CHUNK_RECORDS ? INT64_MIN
-									: after - CHUNK_RECORDS);
+	sqlite3_bind_int64(r->cur, 1, below(after, CHUNK_RECORDS));
 	sqlite3_bind_int64(r->cur, 2, after);
 	sqlite3_bind_int64(r->cur, 3, upto);
 	r->following = true;
